@@ -1,0 +1,53 @@
+"""Headroom: reversible, offline compression of LLM agent tool outputs.
+
+    from headroom import compress
+    result = compress(messages, model="gpt-4o")
+"""
+
+from __future__ import annotations
+
+from .config import DEFAULT_EXCLUDED_TOOLS, HeadroomConfig
+from .engine import compress
+from .errors import ConfigError, HeadroomError, MissingExtraError, StoreError
+from .hooks import CompressContext, CompressEvent, CompressionHooks
+from .result import CompressResult, OutputReport
+from .retrieval import (
+    RETRIEVE_TOOL_NAME,
+    RetrievalResult,
+    ToolAnswer,
+    answer_tool_call,
+    retrieve,
+    retrieve_tool,
+)
+from .store import MemoryStore, SQLiteStore, Store, open_store, set_default_store
+from .tokens import count_tokens
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_EXCLUDED_TOOLS",
+    "RETRIEVE_TOOL_NAME",
+    "CompressContext",
+    "CompressEvent",
+    "CompressResult",
+    "CompressionHooks",
+    "ConfigError",
+    "HeadroomConfig",
+    "HeadroomError",
+    "MemoryStore",
+    "MissingExtraError",
+    "OutputReport",
+    "RetrievalResult",
+    "SQLiteStore",
+    "Store",
+    "StoreError",
+    "ToolAnswer",
+    "__version__",
+    "answer_tool_call",
+    "compress",
+    "count_tokens",
+    "open_store",
+    "retrieve",
+    "retrieve_tool",
+    "set_default_store",
+]

@@ -1,0 +1,231 @@
+"""SmartCrusher: compresses JSON tool outputs, mostly arrays of records.
+
+1. Lossless first. Minified JSON keeps every item; it wins whenever it is no more
+   than ``lossless_slack`` times the size of the lossy selection.
+2. Otherwise each large array keeps a statistical selection of its items:
+   the first and last few; every item that signals trouble (error, fatal,
+   exception, failed, timeout, denied, …, or an HTTP status >= 400); items that
+   match the query (BM25 plus exact identifier matches); the first item with each
+   rare categorical value; and numeric outliers beyond 2 standard deviations.
+   Exact and near duplicates (equal once digits and hex runs are masked) are
+   dropped from everything but the fixed first/last items.
+3. One marker object per array, appended at its end, says how many items were
+   omitted and names the retrieval key. The original is stored under that key.
+
+The output is valid JSON of the same shape; kept items are the input's own
+values (number literals are written back exactly as they were).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from typing import Any
+
+from .. import jsonutil
+from ..markers import json_marker
+from ..relevance import rank
+from ..store.base import key_for
+from .base import Compressed, CompressorContext
+
+_TROUBLE = re.compile(
+    r"\b(?:errors?|fatal|exceptions?|fail|failed|failures?|failing|timeout|timed out|"
+    r"timedout|denied|panic|panicked|critical|crash|crashed|refused|abort|aborted|"
+    r"unauthori[sz]ed|forbidden|unavailable|traceback|killed|oom|segfault|deadlock|"
+    r"rejected|invalid|unhealthy)\b"
+)
+_HTTP_TROUBLE = re.compile(r'"(?:status|status_?code|http_?status|code)":"?[45]\d\d\b')
+# "error": null, "failed": 0, "errors": [] … say that nothing went wrong.
+_FALSY_PAIR = re.compile(r'"[^"]*":(?:null|false|0|""|\[\]|\{\})(?=[,}\]])')
+_VOLATILE = re.compile(r"[0-9a-f]*[0-9][0-9a-f]*")
+
+_MAX_CATEGORY_VALUES = 20
+_MAX_CATEGORY_LEN = 64
+_OUTLIER_Z = 2.0
+_OUTLIERS_PER_FIELD = 3
+
+
+def _signature(canon: str) -> str:
+    return _VOLATILE.sub("#", canon)
+
+
+def _rare_items(items: list[Any]) -> list[int]:
+    """First index of each rare value of each low-cardinality string field."""
+    n = len(items)
+    if n < 10:
+        return []
+    values: dict[str, Counter[str]] = {}
+    first_at: dict[tuple[str, str], int] = {}
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            continue
+        for field, value in item.items():
+            if (
+                isinstance(value, str)
+                and not isinstance(value, jsonutil.Number)
+                and len(value) <= _MAX_CATEGORY_LEN
+            ):
+                counter = values.setdefault(field, Counter())
+                if len(counter) > _MAX_CATEGORY_VALUES and value not in counter:
+                    continue
+                counter[value] += 1
+                first_at.setdefault((field, value), i)
+    picks: list[int] = []
+    rare_limit = max(1, n // 20)
+    for field, counter in values.items():
+        if len(counter) > _MAX_CATEGORY_VALUES or len(counter) < 2:
+            continue
+        if counter.most_common(1)[0][1] < n // 2:
+            continue
+        picks.extend(first_at[(field, v)] for v, c in counter.items() if c <= rare_limit)
+    return sorted(set(picks))
+
+
+def _numeric(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return float(value)
+    if isinstance(value, jsonutil.Number):
+        try:
+            f = float(value)
+        except ValueError:
+            return None
+        return f if math.isfinite(f) else None
+    return None
+
+
+def _outliers(items: list[Any]) -> list[int]:
+    """The most extreme values (|z| > 2) of each numeric field, a few per field."""
+    n = len(items)
+    if n < 8:
+        return []
+    columns: dict[str, list[tuple[int, float]]] = {}
+    for i, item in enumerate(items):
+        if isinstance(item, dict):
+            for field, value in item.items():
+                number = _numeric(value)
+                if number is not None:
+                    columns.setdefault(field, []).append((i, number))
+    picks: set[int] = set()
+    for column in columns.values():
+        if len(column) < max(8, int(0.8 * n)):
+            continue
+        mean = sum(v for _, v in column) / len(column)
+        std = math.sqrt(sum((v - mean) ** 2 for _, v in column) / len(column))
+        if std == 0.0:
+            continue
+        far = [(abs(v - mean) / std, i) for i, v in column if abs(v - mean) > _OUTLIER_Z * std]
+        far.sort(key=lambda zi: (-zi[0], zi[1]))
+        picks.update(i for _, i in far[:_OUTLIERS_PER_FIELD])
+    return sorted(picks)
+
+
+def _trouble_items(canon: list[str]) -> list[int]:
+    """Items whose values or keys signal a problem, ignoring words that most items share."""
+    n = len(canon)
+    hits: list[tuple[int, frozenset[str]]] = []
+    word_freq: Counter[str] = Counter()
+    for i, text in enumerate(canon):
+        cleaned = _FALSY_PAIR.sub("", text)
+        found = set(_TROUBLE.findall(cleaned))
+        if _HTTP_TROUBLE.search(cleaned):
+            found.add("http>=400")
+        if found:
+            frozen = frozenset(found)
+            hits.append((i, frozen))
+            word_freq.update(frozen)
+    common = {w for w, c in word_freq.items() if c > n // 2}
+    return [i for i, words in hits if words - common]
+
+
+class SmartCrusher:
+    """JSON compressor; see the module docstring for the rules."""
+
+    name = "smart_crusher"
+
+    def compress(self, text: str, ctx: CompressorContext) -> Compressed | None:
+        try:
+            doc = jsonutil.loads(text)
+        except (ValueError, RecursionError):
+            return None
+        if not isinstance(doc, (dict, list)):
+            return None
+        cfg = ctx.config
+        bias = min(max(ctx.bias, 0.1), 10.0)
+        budget = max(1, round(cfg.max_items * bias))
+        keep_first = round(cfg.keep_first * bias)
+        keep_last = round(cfg.keep_last * bias)
+        minified = jsonutil.minify(text)
+        if len(minified) >= len(text):
+            minified = ""
+
+        try:
+            targets = list(jsonutil.arrays(doc, min_len=max(budget, keep_first + keep_last) + 1))
+        except RecursionError:
+            return None
+        key = key_for(text)
+        omitted_total = 0
+        for array in targets:
+            kept = self._select(array, ctx.query, budget, keep_first, keep_last)
+            omitted = len(array) - len(kept)
+            if omitted <= 0:
+                continue
+            omitted_total += omitted
+            total = len(array)
+            array[:] = [array[i] for i in kept]
+            array.append(json_marker(omitted, total, key))
+
+        if omitted_total == 0:
+            return Compressed(minified, lossless=True) if minified else None
+        try:
+            lossy = jsonutil.dumps(doc)
+        except (ValueError, TypeError, RecursionError):
+            return None
+        if minified and len(minified) <= len(lossy) * cfg.lossless_slack:
+            return Compressed(minified, lossless=True)
+        if len(lossy) >= len(text):
+            return None
+        stored = ctx.remember(text)
+        if stored != key:  # a custom store must keep our key, or the marker would lie
+            return None
+        return Compressed(lossy, key=key)
+
+    @staticmethod
+    def _select(
+        items: list[Any], query: str | None, budget: int, keep_first: int, keep_last: int
+    ) -> list[int]:
+        n = len(items)
+        canon = [json.dumps(item, ensure_ascii=False, separators=(",", ":")).lower() for item in items]
+        keep: set[int] = set(range(min(keep_first, n)))
+        keep.update(range(max(0, n - keep_last), n))
+        signatures: set[str] = set()
+
+        def take(candidates: list[int], cap: int | None, dedupe: bool = True) -> None:
+            taken = 0
+            for i in candidates:
+                if cap is not None and taken >= cap:
+                    return
+                if i in keep:
+                    continue
+                sig = _signature(canon[i])
+                if dedupe and sig in signatures:
+                    continue
+                signatures.add(sig)
+                keep.add(i)
+                taken += 1
+
+        for i in sorted(keep):
+            signatures.add(_signature(canon[i]))
+        # Must keep: trouble (distinct kinds), then what the question asks about.
+        take(_trouble_items(canon), cap=max(2 * budget, 10))
+        take(rank(canon, query, limit=max(3, budget // 3)), cap=None, dedupe=False)
+        # Fill the remaining budget with what is unusual.
+        for candidates in (_rare_items(items), _outliers(items)):
+            room = budget - len(keep)
+            if room <= 0:
+                break
+            take(candidates, cap=room)
+        return sorted(keep)

