@@ -131,6 +131,38 @@ def get_encoding(encoding: str) -> Any:
     return enc
 
 
+_CHUNK = 256 * 1024
+_HARD_CUT = 64 * 1024
+
+
+def _chunks(text: str) -> list[str]:
+    """Split a long text where both encodings always start a new pre-token: after a
+    newline that is followed by a non-space character. Counting chunk by chunk is then
+    exact, and BPE never sees a giant piece (its cost grows faster than linearly). A
+    run with no such boundary is cut every 64 KB, which can shift the count by a token
+    per cut in that pathological case only."""
+    out: list[str] = []
+    start, n = 0, len(text)
+    while start < n:
+        end = start + _CHUNK
+        if end >= n:
+            out.append(text[start:])
+            break
+        cut = end
+        while True:
+            nl = text.rfind("\n", start + 1, cut)
+            if nl < 0:
+                cut = start + _HARD_CUT
+                break
+            if nl + 1 < n and not text[nl + 1].isspace():
+                cut = nl + 1
+                break
+            cut = nl
+        out.append(text[start:cut])
+        start = cut
+    return out
+
+
 class TokenCounter:
     """Counts tokens for one model, memoized by content hash.
 
@@ -156,7 +188,9 @@ class TokenCounter:
 
     def _encode_len(self, text: str) -> int:
         enc = get_encoding(self.info.encoding)
-        return len(enc.encode_ordinary(text))
+        if len(text) <= _CHUNK:
+            return len(enc.encode_ordinary(text))
+        return sum(len(enc.encode_ordinary(chunk)) for chunk in _chunks(text))
 
     def count(self, text: str) -> int:
         if not text:

@@ -7,8 +7,8 @@
    exception, failed, timeout, denied, …, or an HTTP status >= 400); items that
    match the query (BM25 plus exact identifier matches); the first item with each
    rare categorical value; and numeric outliers beyond 2 standard deviations.
-   Exact and near duplicates (equal once digits and hex runs are masked) are
-   dropped from everything but the fixed first/last items.
+   Exact duplicates are dropped; trouble items are also deduplicated loosely
+   (equal once digits and hex runs are masked), so a repeated error shows once.
 3. One marker object per array, appended at its end, says how many items were
    omitted and names the retrieval key. The original is stored under that key.
 
@@ -201,31 +201,31 @@ class SmartCrusher:
         canon = [json.dumps(item, ensure_ascii=False, separators=(",", ":")).lower() for item in items]
         keep: set[int] = set(range(min(keep_first, n)))
         keep.update(range(max(0, n - keep_last), n))
-        signatures: set[str] = set()
+        # Trouble items are deduplicated loosely (digits and hex masked); the other picks
+        # differ from their neighbours precisely in such values, so only exact repeats go.
+        near: set[str] = {_signature(canon[i]) for i in keep}
+        exact: set[str] = {canon[i] for i in keep}
 
-        def take(candidates: list[int], cap: int | None, dedupe: bool = True) -> None:
+        def take(candidates: list[int], cap: int | None, loose: bool) -> None:
             taken = 0
             for i in candidates:
                 if cap is not None and taken >= cap:
                     return
-                if i in keep:
-                    continue
                 sig = _signature(canon[i])
-                if dedupe and sig in signatures:
+                if i in keep or canon[i] in exact or (loose and sig in near):
                     continue
-                signatures.add(sig)
+                near.add(sig)
+                exact.add(canon[i])
                 keep.add(i)
                 taken += 1
 
-        for i in sorted(keep):
-            signatures.add(_signature(canon[i]))
         # Must keep: trouble (distinct kinds), then what the question asks about.
-        take(_trouble_items(canon), cap=max(2 * budget, 10))
-        take(rank(canon, query, limit=max(3, budget // 3)), cap=None, dedupe=False)
+        take(_trouble_items(canon), cap=max(2 * budget, 10), loose=True)
+        take(rank(canon, query, limit=max(3, budget // 3)), cap=None, loose=False)
         # Fill the remaining budget with what is unusual.
         for candidates in (_rare_items(items), _outliers(items)):
             room = budget - len(keep)
             if room <= 0:
                 break
-            take(candidates, cap=room)
+            take(candidates, cap=room, loose=False)
         return sorted(keep)

@@ -1,0 +1,137 @@
+"""The ``headroom`` command: demo, compress, retrieve, and the mcp / evals families."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+# Command families implemented in their own packages, imported only when used.
+_DELEGATES = {
+    "mcp": ("headroom.mcp_server.cli", "MCP server for Claude Code / Desktop (serve, install, uninstall)"),
+    "evals": ("headroom.evals.cli", "evaluate what compression keeps (quick, benchmark)"),
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="headroom", description="Reversible, offline compression of LLM tool outputs."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    demo = sub.add_parser("demo", help="compress a bundled agent transcript and show what was kept")
+    demo.add_argument("--model", default="gpt-4o")
+    comp = sub.add_parser("compress", help="compress a messages JSON file or a raw tool-output file")
+    comp.add_argument("file", help="path, or - for standard input")
+    comp.add_argument("--model", default="gpt-4o")
+    comp.add_argument("--query", default=None, help="what the model is looking for")
+    comp.add_argument("--min-tokens", type=int, default=None, help="min_tokens_to_compress")
+    comp.add_argument("--json", action="store_true", help="machine-readable output")
+    ret = sub.add_parser("retrieve", help="print the original stored under a retrieval key")
+    ret.add_argument("key")
+    ret.add_argument("--query", default=None, help="only the matching items or lines")
+    for name, (_, help_text) in _DELEGATES.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def _read(path: str) -> str:
+    if path == "-":
+        return sys.stdin.read()
+    with open(path, encoding="utf-8", errors="surrogateescape") as fh:
+        return fh.read()
+
+
+def _as_messages(text: str) -> tuple[list[dict[str, Any]], bool]:
+    """A messages list if the file is one; otherwise the text as a single tool output."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and isinstance(data.get("messages"), list):
+        data = data["messages"]
+    if isinstance(data, list) and data and all(isinstance(m, dict) and "role" in m for m in data):
+        return data, True
+    return [
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "cli", "type": "function", "function": {"name": "file", "arguments": "{}"}}
+        ]},
+        {"role": "tool", "tool_call_id": "cli", "content": text},
+    ], False
+
+
+def _cmd_compress(args: argparse.Namespace) -> int:
+    from . import compress
+
+    messages, is_messages = _as_messages(_read(args.file))
+    options: dict[str, Any] = {}
+    if args.min_tokens is not None:
+        options["min_tokens_to_compress"] = args.min_tokens
+    result = compress(messages, model=args.model, query=args.query, **options)
+    if args.json:
+        payload = {
+            "messages" if is_messages else "content": (
+                result.messages if is_messages else result.messages[-1]["content"]
+            ),
+            "tokens_before": result.tokens_before,
+            "tokens_after": result.tokens_after,
+            "tokens_saved": result.tokens_saved,
+            "compression_ratio": round(result.compression_ratio, 4),
+            "transforms_applied": result.transforms_applied,
+            "retrieval_keys": result.retrieval_keys,
+            "tokens_exact": result.tokens_exact,
+            "encoding": result.encoding,
+            "warnings": result.warnings,
+        }
+        print(json.dumps(payload, ensure_ascii=False, indent=2))
+        return 0
+    if is_messages:
+        print(json.dumps(result.messages, ensure_ascii=False, indent=2))
+    else:
+        print(result.messages[-1]["content"])
+    exact = "exact" if result.tokens_exact else f"approximate ({result.encoding} stand-in)"
+    print(
+        f"\n# tokens {result.tokens_before} -> {result.tokens_after} "
+        f"(saved {result.tokens_saved}, {result.compression_ratio:.1%}; {exact})",
+        file=sys.stderr,
+    )
+    for key in result.retrieval_keys:
+        print(f"# original stored: headroom retrieve {key}", file=sys.stderr)
+    return 0
+
+
+def _cmd_retrieve(args: argparse.Namespace) -> int:
+    from . import retrieve
+
+    result = retrieve(args.key, query=args.query)
+    if not result.found:
+        print(result.message, file=sys.stderr)
+        return 1
+    sys.stdout.write(result.content)
+    if result.message:
+        print(result.message, file=sys.stderr)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in _DELEGATES:
+        module = importlib.import_module(_DELEGATES[argv[0]][0])
+        return int(module.main(argv[1:]) or 0)
+    args = _parser().parse_args(argv)
+    if args.command == "demo":
+        from .demo import run_demo
+
+        return run_demo(model=args.model)
+    if args.command == "compress":
+        return _cmd_compress(args)
+    if args.command == "retrieve":
+        return _cmd_retrieve(args)
+    _parser().print_help()
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

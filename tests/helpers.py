@@ -1,0 +1,45 @@
+"""Message builders shared by the engine tests."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+def openai_turn(output: str, tool: str = "search_logs", question: str = "What failed?") -> list[dict[str, Any]]:
+    return [
+        {"role": "system", "content": "You are helpful."},
+        {"role": "user", "content": question},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": tool, "arguments": "{}"}}
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_1", "content": output},
+    ]
+
+
+def anthropic_turn(output: Any, tool: str = "search_logs", question: str = "What failed?") -> list[dict[str, Any]]:
+    return [
+        {"role": "user", "content": question},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "text", "text": "Looking."},
+                {"type": "tool_use", "id": "toolu_1", "name": tool, "input": {"q": "x"}},
+            ],
+        },
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": output}],
+        },
+    ]
+
+
+def records(n: int, **extra: Any) -> str:
+    return json.dumps(
+        [{"id": i, "status": "ok", "message": f"processed batch {i}", **extra} for i in range(n)],
+        indent=2,
+    )

@@ -1,0 +1,125 @@
+import json
+
+from headroom import MemoryStore, compress, retrieve
+from headroom.markers import MARKER_KEY, is_json_marker
+from headroom.samples import FATAL_CODE, log_entries, needle_logs
+from tests.helpers import openai_turn, records
+
+
+def crush(output: str, question: str = "What failed?", **options):
+    store = MemoryStore()
+    result = compress(openai_turn(output, question=question), store=store, **options)
+    return result, result.messages[-1]["content"], store
+
+
+def items_of(text: str):
+    data = json.loads(text)
+    return [i for i in data if not is_json_marker(i)], [i for i in data if is_json_marker(i)]
+
+
+def test_needle_demo_saves_85_percent_and_keeps_the_fatal_entry_whole():
+    original = needle_logs()
+    result, out, store = crush(original, "What caused the outage? What's the error code?")
+    assert result.compression_ratio >= 0.85
+    kept, markers = items_of(out)
+    fatal = log_entries()[67]
+    assert fatal in kept
+    assert len(markers) == 1
+    key = result.retrieval_keys[0]
+    assert key in markers[0][MARKER_KEY] and "headroom_retrieve" in markers[0][MARKER_KEY]
+    assert retrieve(key, store=store).content == original
+    assert result.transforms_applied == [f"router:smart_crusher:{result.compression_ratio:.2f}"]
+
+
+def test_first_and_last_items_are_kept_in_order():
+    entries = log_entries(200, fatal_at=150)
+    _, out, _ = crush(json.dumps(entries))
+    kept, _ = items_of(out)
+    assert kept[:3] == entries[:3] and kept[-2:] == entries[-2:]
+    positions = [entries.index(k) for k in kept]
+    assert positions == sorted(positions)
+
+
+def test_query_identifier_pulls_in_a_matching_item():
+    entries = log_entries(300, fatal_at=-1)
+    target = entries[123]["request_id"]
+    _, out, _ = crush(json.dumps(entries), question=f"Why was {target} slow?")
+    kept, _ = items_of(out)
+    assert entries[123] in kept
+
+
+def test_falsy_error_fields_are_not_trouble():
+    data = [{"id": i, "error": None, "failed": 0, "msg": f"item {i} fine"} for i in range(120)]
+    data[77] = {"id": 77, "error": "disk quota exceeded", "failed": 1, "msg": "item 77"}
+    _, out, _ = crush(json.dumps(data))
+    kept, _ = items_of(out)
+    assert data[77] in kept
+    assert len(kept) <= 15
+
+
+def test_rare_category_and_numeric_outlier_are_kept():
+    data = [{"id": i, "region": "us-east", "latency_ms": 40 + (i % 7)} for i in range(200)]
+    data[50]["region"] = "ap-south"
+    data[140]["latency_ms"] = 9000
+    _, out, _ = crush(json.dumps(data))
+    kept, _ = items_of(out)
+    assert data[50] in kept and data[140] in kept
+
+
+def test_near_duplicate_errors_collapse_to_one():
+    data = [{"id": i, "msg": "ok"} for i in range(100)]
+    for i in range(20, 60):
+        data[i] = {"id": i, "msg": f"timeout after {i}ms talking to db-{i}"}
+    _, out, _ = crush(json.dumps(data))
+    kept, _ = items_of(out)
+    assert sum("timeout" in k["msg"] for k in kept) == 1
+
+
+def test_nested_array_keeps_its_envelope():
+    envelope = {"query": "pool", "total": 500, "results": json.loads(records(80))}
+    result, out, _ = crush(json.dumps(envelope, indent=2))
+    data = json.loads(out)
+    assert data["query"] == "pool" and data["total"] == 500
+    assert is_json_marker(data["results"][-1])
+    assert result.retrieval_keys
+
+
+def test_number_literals_survive_exactly():
+    data = [{"id": i, "price": "x", "ratio": 1.10, "big": 12345678901234567890} for i in range(60)]
+    text = json.dumps(data, indent=2).replace("1.1,", "1.10,")
+    _, out, _ = crush(text)
+    assert '"ratio":1.10' in out and "12345678901234567890" in out
+
+
+def test_small_arrays_get_lossless_minification():
+    data = [{"id": i, "name": f"user {i}", "email": f"user{i}@example.com"} for i in range(12)]
+    result, out, _ = crush(json.dumps(data, indent=4))
+    assert json.loads(out) == data
+    assert result.retrieval_keys == []
+    assert result.tokens_saved > 0
+
+
+def test_already_minified_small_json_is_left_alone():
+    text = json.dumps([{"id": i, "v": "x" * 40} for i in range(12)], separators=(",", ":"))
+    result, out, _ = crush(text, min_tokens_to_compress=10)
+    assert out == text and result.tokens_saved == 0
+
+
+def test_malformed_json_passes_through():
+    bad = "[" + ", ".join(f'{{"id": {i}, "msg": "unterminated' for i in range(200)) + "]"
+    result, out, _ = crush(bad)
+    assert out == bad and result.tokens_saved == 0
+
+
+def test_bias_above_one_keeps_more():
+    from headroom import CompressionHooks
+
+    class KeepMore(CompressionHooks):
+        def compute_biases(self, messages, ctx):
+            return {3: 3.0}
+
+    text = json.dumps(log_entries(300, fatal_at=-1), indent=2)
+    plain = compress(openai_turn(text), store=MemoryStore())
+    biased = compress(openai_turn(text), store=MemoryStore(), hooks=KeepMore())
+    assert len(json.loads(biased.messages[-1]["content"])) > len(json.loads(plain.messages[-1]["content"]))
+    assert FATAL_CODE not in plain.messages[-1]["content"]

@@ -1,0 +1,60 @@
+import json
+
+import pytest
+
+from headroom import MemoryStore, answer_tool_call, compress, retrieve, retrieve_tool
+from headroom.samples import FATAL_CODE, build_log, needle_logs
+from headroom.store import key_for
+from tests.helpers import openai_turn
+
+
+def test_tool_definitions_in_both_formats():
+    openai = retrieve_tool("openai")
+    assert openai["type"] == "function" and openai["function"]["name"] == "headroom_retrieve"
+    assert openai["function"]["parameters"]["required"] == ["key"]
+    anthropic = retrieve_tool("anthropic")
+    assert anthropic["name"] == "headroom_retrieve" and "key" in anthropic["input_schema"]["properties"]
+    with pytest.raises(ValueError):
+        retrieve_tool("gemini")
+
+
+def test_query_returns_only_matching_items():
+    store = MemoryStore()
+    original = needle_logs()
+    result = compress(openai_turn(original), store=store)
+    got = retrieve(result.retrieval_keys[0], query=FATAL_CODE, store=store)
+    items = json.loads(got.content)
+    assert got.found and got.matched == 1 and got.total == 100
+    assert items[0]["error_code"] == FATAL_CODE
+
+
+def test_query_on_text_returns_verbatim_lines():
+    store = MemoryStore()
+    log = build_log()
+    store.put(key_for(log), log)
+    got = retrieve(key_for(log), query="error undeclared", store=store)
+    lines = got.content.splitlines()
+    assert len(lines) == 5 and all(line in log.splitlines() for line in lines)
+
+
+def test_missing_key_is_a_message_not_an_exception():
+    got = retrieve("hr_ffffffffffffffff", store=MemoryStore())
+    assert not got.found and "expired" in got.message
+    answer = answer_tool_call({"key": "hr_ffffffffffffffff"}, store=MemoryStore())
+    assert answer.is_error and "hr_ffffffffffffffff" in answer.content
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    ["not json", "[]", {"key": 5}, {"query": "x"}, {"key": "hr_1", "query": 3}, {}, ""],
+)
+def test_bad_tool_arguments_are_reported(arguments):
+    answer = answer_tool_call(arguments, store=MemoryStore())
+    assert answer.is_error and answer.content.startswith("headroom_retrieve")
+
+
+def test_answer_from_json_string_arguments():
+    store = MemoryStore()
+    store.put("hr_0123456789abcdef", "the original")
+    answer = answer_tool_call(json.dumps({"key": "hr_0123456789abcdef"}), store=store)
+    assert answer == type(answer)("the original", False)
