@@ -1,7 +1,7 @@
 """Headroom: reversible, offline compression of LLM agent tool outputs.
 
-    from headroom import compress
-    result = compress(messages, model="gpt-4o")
+from headroom import compress
+result = compress(messages, model="gpt-4o")
 """
 
 from __future__ import annotations

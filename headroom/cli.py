@@ -11,7 +11,10 @@ from typing import Any
 
 # Command families implemented in their own packages, imported only when used.
 _DELEGATES = {
-    "mcp": ("headroom.mcp_server.cli", "MCP server for Claude Code / Desktop (serve, install, uninstall)"),
+    "mcp": (
+        "headroom.mcp_server.cli",
+        "MCP server for Claude Code / Desktop (serve, install, uninstall)",
+    ),
     "evals": ("headroom.evals.cli", "evaluate what compression keeps (quick, benchmark)"),
 }
 
@@ -23,7 +26,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = sub.add_parser("demo", help="compress a bundled agent transcript and show what was kept")
     demo.add_argument("--model", default="gpt-4o")
-    comp = sub.add_parser("compress", help="compress a messages JSON file or a raw tool-output file")
+    comp = sub.add_parser(
+        "compress", help="compress a messages JSON file or a raw tool-output file"
+    )
     comp.add_argument("file", help="path, or - for standard input")
     comp.add_argument("--model", default="gpt-4o")
     comp.add_argument("--query", default=None, help="what the model is looking for")
@@ -55,9 +60,13 @@ def _as_messages(text: str) -> tuple[list[dict[str, Any]], bool]:
     if isinstance(data, list) and data and all(isinstance(m, dict) and "role" in m for m in data):
         return data, True
     return [
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "cli", "type": "function", "function": {"name": "file", "arguments": "{}"}}
-        ]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "cli", "type": "function", "function": {"name": "file", "arguments": "{}"}}
+            ],
+        },
         {"role": "tool", "tool_call_id": "cli", "content": text},
     ], False
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 from .errors import ConfigError
@@ -80,6 +81,7 @@ class HeadroomConfig:
         lowered = tool_name.lower()
         return any(lowered == name.lower() for name in self.excluded_tools)
 
+    @cached_property
     def fingerprint(self) -> str:
         """A short hash of every option that changes compressed output (for memo keys)."""
         data = asdict(self)

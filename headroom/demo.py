@@ -17,7 +17,9 @@ def run_demo(model: str = "gpt-4o") -> int:
     store = MemoryStore()  # the demo leaves nothing behind on disk
     result = compress(messages, model=model, store=store)
     exact = "exact" if result.tokens_exact else f"approximate, {result.encoding} stand-in"
-    print(f"Headroom demo: one agent turn, {len(messages)} messages, model {model} ({exact} counts)")
+    print(
+        f"Headroom demo: one agent turn, {len(messages)} messages, model {model} ({exact} counts)"
+    )
     print(f"Question: {messages[1]['content']}\n")
     header = f"{'msg':>3}  {'tool':<12} {'before':>7} {'after':>7} {'saved':>6}  transform"
     print(header)
@@ -35,7 +37,9 @@ def run_demo(model: str = "gpt-4o") -> int:
         if FATAL_MESSAGE in original:
             survived = FATAL_MESSAGE in compressed and FATAL_CODE in compressed
             failures += not survived
-            print(f"     buried FATAL entry ({FATAL_CODE}) survived inline: {'yes' if survived else 'NO'}")
+            print(
+                f"     buried FATAL entry ({FATAL_CODE}) survived inline: {'yes' if survived else 'NO'}"
+            )
         if report.key:
             answer = answer_tool_call(json.dumps({"key": report.key}), store=store)
             exact_back = not answer.is_error and answer.content == original

@@ -18,7 +18,7 @@ from .result import CompressResult, OutputReport
 from .router import ContentRouter
 from .store import Store, default_store, open_store
 from .store.base import key_for
-from .tokens import counter_for
+from .tokens import clear_token_memo, counter_for
 
 log = logging.getLogger("headroom")
 
@@ -33,8 +33,10 @@ _memo_lock = threading.Lock()
 
 
 def clear_memo() -> None:
+    """Forget memoized results and token counts (benchmarks use it to measure cold calls)."""
     with _memo_lock:
         _memo.clear()
+    clear_token_memo()
 
 
 def _resolve_store(store: Any, config: HeadroomConfig) -> Store:
@@ -118,7 +120,7 @@ def compress(
 
     tokens_before = sum(counter.count(s) for m in work for s in countable_strings(m))
     lazy = _LazyStore(store, cfg)
-    fingerprint = (cfg.fingerprint(), counter.encoding_name)
+    fingerprint = (cfg.fingerprint, counter.encoding_name)
     out = list(work)
     reports: list[OutputReport] = []
     warnings: list[str] = []
@@ -199,8 +201,14 @@ def _compress_slot(
 
     def skipped(reason: str, kind: str = "-", name: str = "-") -> tuple[OutputReport, None]:
         report = OutputReport(
-            slot.message_index, slot.tool_name, slot.tool_call_id, kind, name,
-            n_before, n_before, skipped=reason,
+            slot.message_index,
+            slot.tool_name,
+            slot.tool_call_id,
+            kind,
+            name,
+            n_before,
+            n_before,
+            skipped=reason,
         )
         return report, None
 
@@ -231,7 +239,11 @@ def _compress_slot(
         kind, compressor = _router.route(text)
         name = compressor.name
         ctx = CompressorContext(
-            config=cfg, counter=counter, remember=lazy.remember, query=query, bias=bias,
+            config=cfg,
+            counter=counter,
+            remember=lazy.remember,
+            query=query,
+            bias=bias,
             tool_name=slot.tool_name,
         )
         try:
@@ -253,7 +265,14 @@ def _compress_slot(
     if compressed is None:
         return skipped("no savings", kind, name)
     report = OutputReport(
-        slot.message_index, slot.tool_name, slot.tool_call_id, kind, name, n_before, n_after,
-        key=compressed.key, lossless=compressed.lossless,
+        slot.message_index,
+        slot.tool_name,
+        slot.tool_call_id,
+        kind,
+        name,
+        n_before,
+        n_after,
+        key=compressed.key,
+        lossless=compressed.lossless,
     )
     return report, compressed.text

@@ -8,6 +8,7 @@ Anthropic: ``{"role": "user", "content": [{"type": "tool_result", "tool_use_id":
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -59,7 +60,11 @@ def _text_parts(content: Any, base: Path) -> Iterator[tuple[Path, str]]:
         yield base, content
     elif isinstance(content, list):
         for i, part in enumerate(content):
-            if isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str):
+            if (
+                isinstance(part, dict)
+                and part.get("type") == "text"
+                and isinstance(part.get("text"), str)
+            ):
                 yield (*base, i, "text"), part["text"]
 
 
@@ -105,7 +110,7 @@ def set_text(message: dict[str, Any], path: Path, text: str) -> dict[str, Any]:
     path are copied, everything else is shared with the original."""
     root: dict[str, Any] = dict(message)
     node: Any = root
-    for step, nxt in zip(path[:-1], path[1:]):
+    for step, _nxt in itertools.pairwise(path):
         child = node[step]
         child = dict(child) if isinstance(child, dict) else list(child)
         node[step] = child
@@ -127,7 +132,9 @@ def countable_strings(msg: Any) -> Iterator[str]:
             yield from _block_strings(block)
     for call in msg.get("tool_calls") or ():
         if isinstance(call, dict):
-            fn = call.get("function") if isinstance(call.get("function"), dict) else call
+            fn: dict[str, Any] = (
+                call["function"] if isinstance(call.get("function"), dict) else call
+            )
             for field in ("name", "arguments"):
                 value = fn.get(field)
                 if isinstance(value, str):

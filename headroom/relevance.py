@@ -13,10 +13,7 @@ from collections.abc import Sequence
 
 _WORD = re.compile(r"[a-z0-9_]+(?:[-.][a-z0-9_]+)*")
 _STOPWORDS = frozenset(
-    "a an and are as at be but by can could did do does for from had has have how i if in "
-    "into is it its me my no not of on or our should so than that the their them then there "
-    "these they this to up us was we were what when where which who why will with would you "
-    "your show find get give tell list all any".split()
+    ["a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "could", "did", "do", "does", "for", "from", "had", "has", "have", "how", "i", "if", "in", "into", "is", "it", "its", "me", "my", "no", "not", "of", "on", "or", "our", "should", "so", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this", "to", "up", "us", "was", "we", "were", "what", "when", "where", "which", "who", "why", "will", "with", "would", "you", "your", "show", "find", "get", "give", "tell", "list", "all", "any"]
 )
 
 
@@ -54,24 +51,24 @@ def bm25_scores(
     """BM25 score of each document (lower-cased text) for the query terms."""
     if not docs or not terms:
         return [0.0] * len(docs)
-    tokenized = [words(doc) for doc in docs]
+    # Length normalisation uses characters, so only documents that contain a term as a
+    # substring need tokenising; the rest score 0 without being split into words.
     n = len(docs)
-    avg_len = (sum(len(t) for t in tokenized) / n) or 1.0
+    avg_len = (sum(len(d) for d in docs) / n) or 1.0
     term_set = set(terms)
     doc_freq: Counter[str] = Counter()
-    counts: list[Counter[str]] = []
-    for tokens in tokenized:
-        c = Counter(t for t in tokens if t in term_set)
-        counts.append(c)
-        doc_freq.update(c.keys())
+    counts: dict[int, Counter[str]] = {}
+    for i, doc in enumerate(docs):
+        if any(t in doc for t in term_set):
+            c = Counter(t for t in words(doc) if t in term_set)
+            if c:
+                counts[i] = c
+                doc_freq.update(c.keys())
     idf = {t: math.log(1.0 + (n - doc_freq[t] + 0.5) / (doc_freq[t] + 0.5)) for t in term_set}
-    scores: list[float] = []
-    for tokens, c in zip(tokenized, counts):
-        if not c:
-            scores.append(0.0)
-            continue
-        norm = k1 * (1.0 - b + b * len(tokens) / avg_len)
-        scores.append(sum(idf[t] * f * (k1 + 1.0) / (f + norm) for t, f in c.items()))
+    scores = [0.0] * n
+    for i, c in counts.items():
+        norm = k1 * (1.0 - b + b * len(docs[i]) / avg_len)
+        scores[i] = sum(idf[t] * f * (k1 + 1.0) / (f + norm) for t, f in c.items())
     return scores
 
 
@@ -85,6 +82,6 @@ def rank(docs: Sequence[str], query: str | None, limit: int) -> list[int]:
     ids = identifiers(query)
     scores = bm25_scores(lowered, query_terms(query))
     if ids:
-        scores = [s + (100.0 if any(i in d for i in ids) else 0.0) for s, d in zip(scores, lowered)]
+        scores = [s + (100.0 if any(i in d for i in ids) else 0.0) for s, d in zip(scores, lowered, strict=False)]
     order = sorted((i for i, s in enumerate(scores) if s > 0), key=lambda i: (-scores[i], i))
     return order[:limit]

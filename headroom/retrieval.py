@@ -26,7 +26,10 @@ RETRIEVE_TOOL_DESCRIPTION = (
 _PARAMETERS: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "key": {"type": "string", "description": "The retrieval key from the marker, e.g. hr_0123abcd4567ef89."},
+        "key": {
+            "type": "string",
+            "description": "The retrieval key from the marker, e.g. hr_0123abcd4567ef89.",
+        },
         "query": {
             "type": "string",
             "description": "Optional: return only items or lines matching these words or ids.",
@@ -99,10 +102,14 @@ def filter_original(original: str, query: str) -> tuple[str, int, int, str]:
     return "\n".join(lines[i] for i in hits), len(hits), len(lines), "lines"
 
 
-def retrieve(key: str, query: str | None = None, store: Store | str | None = None) -> RetrievalResult:
+def retrieve(
+    key: str, query: str | None = None, store: Store | str | None = None
+) -> RetrievalResult:
     """Look up ``key``. Never raises for a missing key: ``found`` is False instead."""
     if not isinstance(key, str) or not key.strip():
-        return RetrievalResult(str(key), False, "", query, message="headroom_retrieve needs a non-empty key")
+        return RetrievalResult(
+            str(key), False, "", query, message="headroom_retrieve needs a non-empty key"
+        )
     key = key.strip()
     backend = default_store() if store is None else open_store(store)
     original = backend.get(key)
@@ -120,9 +127,13 @@ def retrieve(key: str, query: str | None = None, store: Store | str | None = Non
     if not query or not query.strip():
         return RetrievalResult(key, True, original)
     content, matched, total, unit = filter_original(original, query)
-    message = "" if matched else (
-        f"No {unit} of {key} match {query!r}; call headroom_retrieve without a query for "
-        f"all {total} {unit}."
+    message = (
+        ""
+        if matched
+        else (
+            f"No {unit} of {key} match {query!r}; call headroom_retrieve without a query for "
+            f"all {total} {unit}."
+        )
     )
     return RetrievalResult(key, True, content, query, matched, total, message)
 

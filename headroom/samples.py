@@ -82,8 +82,10 @@ def build_log(lines: int = 2000, errors: int = 4, seed: int = 3) -> str:
     for i in range(lines - 4):
         module = f"src/module_{rng.randrange(120):03d}/file_{rng.randrange(40):02d}.c"
         if i in error_at:
-            out.append(f"{module}:{rng.randint(10, 900)}:{rng.randint(1, 80)}: error: "
-                       f"use of undeclared identifier 'cfg_{rng.randrange(999)}'")
+            out.append(
+                f"{module}:{rng.randint(10, 900)}:{rng.randint(1, 80)}: error: "
+                f"use of undeclared identifier 'cfg_{rng.randrange(999)}'"
+            )
         else:
             out.append(f"[{i * 100 // lines:3d}%] CC {module} -o build/obj_{i:05d}.o")
     out.append(f"make: *** [Makefile:42: all] Error {errors}")
@@ -100,7 +102,10 @@ def demo_transcript() -> list[dict[str, Any]]:
     ]
     messages: list[dict[str, Any]] = [
         {"role": "system", "content": "You are an on-call SRE assistant. Be precise."},
-        {"role": "user", "content": "What caused the outage? What's the error code? What's the fix?"},
+        {
+            "role": "user",
+            "content": "What caused the outage? What's the error code? What's the fix?",
+        },
         {
             "role": "assistant",
             "content": None,

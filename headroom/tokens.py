@@ -15,6 +15,7 @@ import base64
 import gzip
 import hashlib
 import os
+import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -135,29 +136,25 @@ _CHUNK = 256 * 1024
 _HARD_CUT = 64 * 1024
 
 
+# After a newline that is followed by spaces or tabs and then a visible character,
+# both encodings always start a new pre-token (no alternative of either pattern
+# crosses that newline), so the text can be cut there without changing the count.
+_BOUNDARY = re.compile(r"\n(?=[ \t]*[^\s])")
+
+
 def _chunks(text: str) -> list[str]:
-    """Split a long text where both encodings always start a new pre-token: after a
-    newline that is followed by a non-space character. Counting chunk by chunk is then
-    exact, and BPE never sees a giant piece (its cost grows faster than linearly). A
-    run with no such boundary is cut every 64 KB, which can shift the count by a token
-    per cut in that pathological case only."""
+    """Split a long text at safe pre-token boundaries so BPE never sees a giant piece
+    (its cost grows faster than linearly). Counting chunk by chunk is then exact. A
+    run with no boundary at all is cut every 64 KB, which can shift the count by a
+    token per cut in that pathological case only."""
     out: list[str] = []
     start, n = 0, len(text)
     while start < n:
-        end = start + _CHUNK
-        if end >= n:
+        if n - start <= _CHUNK:
             out.append(text[start:])
             break
-        cut = end
-        while True:
-            nl = text.rfind("\n", start + 1, cut)
-            if nl < 0:
-                cut = start + _HARD_CUT
-                break
-            if nl + 1 < n and not text[nl + 1].isspace():
-                cut = nl + 1
-                break
-            cut = nl
+        match = _BOUNDARY.search(text, start + _CHUNK // 2, start + _CHUNK)
+        cut = match.end() if match else start + _HARD_CUT
         out.append(text[start:cut])
         start = cut
     return out
@@ -197,9 +194,7 @@ class TokenCounter:
             return 0
         if len(text) < self._SMALL:
             return self._encode_len(text)
-        digest = hashlib.blake2b(
-            text.encode("utf-8", "surrogatepass"), digest_size=16
-        ).digest()
+        digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
         with self._lock:
             cached = self._memo.get(digest)
             if cached is not None:
@@ -224,6 +219,12 @@ def counter_for(model: str | None) -> TokenCounter:
     if counter is None:
         counter = _counters.setdefault(key, TokenCounter(model))
     return counter
+
+
+def clear_token_memo() -> None:
+    for counter in list(_counters.values()):
+        with counter._lock:
+            counter._memo.clear()
 
 
 def count_tokens(text: str, model: str | None = "gpt-4o") -> int:

@@ -6,7 +6,9 @@ import json
 from typing import Any
 
 
-def openai_turn(output: str, tool: str = "search_logs", question: str = "What failed?") -> list[dict[str, Any]]:
+def openai_turn(
+    output: str, tool: str = "search_logs", question: str = "What failed?"
+) -> list[dict[str, Any]]:
     return [
         {"role": "system", "content": "You are helpful."},
         {"role": "user", "content": question},
@@ -21,7 +23,9 @@ def openai_turn(output: str, tool: str = "search_logs", question: str = "What fa
     ]
 
 
-def anthropic_turn(output: Any, tool: str = "search_logs", question: str = "What failed?") -> list[dict[str, Any]]:
+def anthropic_turn(
+    output: Any, tool: str = "search_logs", question: str = "What failed?"
+) -> list[dict[str, Any]]:
     return [
         {"role": "user", "content": question},
         {

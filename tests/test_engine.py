@@ -29,7 +29,7 @@ def test_input_is_not_mutated_and_pairing_survives():
     result = run(messages)
     assert messages == snapshot
     assert len(result.messages) == len(messages)
-    for before, after in zip(messages, result.messages):
+    for before, after in zip(messages, result.messages, strict=False):
         assert {k: v for k, v in before.items() if k != "content"} == {
             k: v for k, v in after.items() if k != "content"
         }
@@ -108,7 +108,12 @@ def test_deterministic_across_processes():
         "r = compress(demo_transcript(), store=MemoryStore()); "
         "print(hashlib.sha256(json.dumps(r.messages).encode()).hexdigest())"
     )
-    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout for _ in range(2)}
+    outs = {
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout
+        for _ in range(2)
+    }
     here = hashlib.sha256(json.dumps(run(demo_transcript()).messages).encode()).hexdigest()
     assert outs == {here + "\n"}
 
@@ -116,7 +121,11 @@ def test_deterministic_across_processes():
 def test_earlier_turns_compress_identically_when_the_conversation_grows():
     turn1 = openai_turn(needle_logs(), question="What caused the outage?")
     first = run(turn1)
-    turn2 = [*turn1, {"role": "assistant", "content": "PG-5523."}, {"role": "user", "content": "Show latency for req-00c0ffee"}]
+    turn2 = [
+        *turn1,
+        {"role": "assistant", "content": "PG-5523."},
+        {"role": "user", "content": "Show latency for req-00c0ffee"},
+    ]
     second = run(turn2)
     assert second.messages[: len(turn1)] == first.messages
 

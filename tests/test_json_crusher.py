@@ -121,5 +121,7 @@ def test_bias_above_one_keeps_more():
     text = json.dumps(log_entries(300, fatal_at=-1), indent=2)
     plain = compress(openai_turn(text), store=MemoryStore())
     biased = compress(openai_turn(text), store=MemoryStore(), hooks=KeepMore())
-    assert len(json.loads(biased.messages[-1]["content"])) > len(json.loads(plain.messages[-1]["content"]))
+    assert len(json.loads(biased.messages[-1]["content"])) > len(
+        json.loads(plain.messages[-1]["content"])
+    )
     assert FATAL_CODE not in plain.messages[-1]["content"]

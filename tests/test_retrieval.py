@@ -13,7 +13,10 @@ def test_tool_definitions_in_both_formats():
     assert openai["type"] == "function" and openai["function"]["name"] == "headroom_retrieve"
     assert openai["function"]["parameters"]["required"] == ["key"]
     anthropic = retrieve_tool("anthropic")
-    assert anthropic["name"] == "headroom_retrieve" and "key" in anthropic["input_schema"]["properties"]
+    assert (
+        anthropic["name"] == "headroom_retrieve"
+        and "key" in anthropic["input_schema"]["properties"]
+    )
     with pytest.raises(ValueError):
         retrieve_tool("gemini")
 

@@ -1,11 +1,21 @@
 import gzip
 import hashlib
+import json
 import os
 import socket
 
 import pytest
 
-from headroom.tokens import CL100K, O200K, TokenCounter, _vocab_path, count_tokens, get_encoding, resolve_model
+from headroom.samples import log_entries
+from headroom.tokens import (
+    CL100K,
+    O200K,
+    TokenCounter,
+    _vocab_path,
+    count_tokens,
+    get_encoding,
+    resolve_model,
+)
 
 # The sha256 tiktoken itself pins for the vocabulary files it would download.
 TIKTOKEN_HASHES = {
@@ -80,5 +90,8 @@ def test_chunked_counting_is_exact_on_long_text():
     words = ["alpha", "beta", " ", "\n", "\n\n", "  ", "12345", "{}", "é", "🧪", "\t", "x"]
     text = "".join(rng.choice(words) for _ in range(400_000))
     assert "".join(_chunks(text)) == text and len(_chunks(text)) > 3
-    for encoding, model in ((O200K, "gpt-4o"), (CL100K, "gpt-4")):
-        assert TokenCounter(model).count(text) == len(get_encoding(encoding).encode_ordinary(text))
+    pretty = json.dumps(log_entries(3000), indent=2)  # every inner line starts with spaces
+    for sample in (text, pretty):
+        for encoding, model in ((O200K, "gpt-4o"), (CL100K, "gpt-4")):
+            expected = len(get_encoding(encoding).encode_ordinary(sample))
+            assert TokenCounter(model).count(sample) == expected

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from bisect import bisect_right
 from collections import Counter
 from typing import Any
 
@@ -51,44 +52,42 @@ def _signature(canon: str) -> str:
     return _VOLATILE.sub("#", canon)
 
 
-def _rare_items(items: list[Any]) -> list[int]:
+def _columns(items: list[Any]) -> dict[str, list[tuple[int, Any]]]:
+    """Top-level fields of record items: field -> [(item index, value)]."""
+    columns: dict[str, list[tuple[int, Any]]] = {}
+    for i, item in enumerate(items):
+        if type(item) is dict:
+            for field, value in item.items():
+                column = columns.get(field)
+                if column is None:
+                    columns[field] = column = []
+                column.append((i, value))
+    return columns
+
+
+def _rare_items(columns: dict[str, list[tuple[int, Any]]], n: int) -> list[int]:
     """First index of each rare value of each low-cardinality string field."""
-    n = len(items)
     if n < 10:
         return []
-    values: dict[str, Counter[str]] = {}
-    first_at: dict[tuple[str, str], int] = {}
-    for i, item in enumerate(items):
-        if not isinstance(item, dict):
-            continue
-        for field, value in item.items():
-            if (
-                isinstance(value, str)
-                and not isinstance(value, jsonutil.Number)
-                and len(value) <= _MAX_CATEGORY_LEN
-            ):
-                counter = values.setdefault(field, Counter())
-                if len(counter) > _MAX_CATEGORY_VALUES and value not in counter:
-                    continue
-                counter[value] += 1
-                first_at.setdefault((field, value), i)
-    picks: list[int] = []
+    picks: set[int] = set()
     rare_limit = max(1, n // 20)
-    for field, counter in values.items():
-        if len(counter) > _MAX_CATEGORY_VALUES or len(counter) < 2:
+    for column in columns.values():
+        counts = Counter(v for _, v in column if type(v) is str and len(v) <= _MAX_CATEGORY_LEN)
+        if not 2 <= len(counts) <= _MAX_CATEGORY_VALUES or counts.most_common(1)[0][1] < n // 2:
             continue
-        if counter.most_common(1)[0][1] < n // 2:
-            continue
-        picks.extend(first_at[(field, v)] for v, c in counter.items() if c <= rare_limit)
-    return sorted(set(picks))
+        rare = {v for v, c in counts.items() if c <= rare_limit}
+        for i, v in column:
+            if type(v) is str and v in rare:
+                picks.add(i)
+                rare.discard(v)
+    return sorted(picks)
 
 
 def _numeric(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
+    kind = type(value)
+    if kind is int:
         return float(value)
-    if isinstance(value, jsonutil.Number):
+    if kind is jsonutil.Number:
         try:
             f = float(value)
         except ValueError:
@@ -97,39 +96,48 @@ def _numeric(value: Any) -> float | None:
     return None
 
 
-def _outliers(items: list[Any]) -> list[int]:
+def _outliers(columns: dict[str, list[tuple[int, Any]]], n: int) -> list[int]:
     """The most extreme values (|z| > 2) of each numeric field, a few per field."""
-    n = len(items)
     if n < 8:
         return []
-    columns: dict[str, list[tuple[int, float]]] = {}
-    for i, item in enumerate(items):
-        if isinstance(item, dict):
-            for field, value in item.items():
-                number = _numeric(value)
-                if number is not None:
-                    columns.setdefault(field, []).append((i, number))
     picks: set[int] = set()
     for column in columns.values():
         if len(column) < max(8, int(0.8 * n)):
             continue
-        mean = sum(v for _, v in column) / len(column)
-        std = math.sqrt(sum((v - mean) ** 2 for _, v in column) / len(column))
+        kind = type(column[0][1])
+        if kind is not int and kind is not jsonutil.Number:
+            continue
+        values = [(i, f) for i, v in column if (f := _numeric(v)) is not None]
+        if len(values) < max(8, int(0.8 * n)):
+            continue
+        mean = sum(v for _, v in values) / len(values)
+        std = math.sqrt(sum((v - mean) ** 2 for _, v in values) / len(values))
         if std == 0.0:
             continue
-        far = [(abs(v - mean) / std, i) for i, v in column if abs(v - mean) > _OUTLIER_Z * std]
+        limit = _OUTLIER_Z * std
+        far = [(abs(v - mean) / std, i) for i, v in values if abs(v - mean) > limit]
         far.sort(key=lambda zi: (-zi[0], zi[1]))
         picks.update(i for _, i in far[:_OUTLIERS_PER_FIELD])
     return sorted(picks)
 
 
+def _lines_matching(pattern: re.Pattern[str], canon: list[str]) -> set[int]:
+    """Indices of the items ``pattern`` matches, in one pass over all of them."""
+    joined = "\n".join(canon)
+    starts = [0]
+    for text in canon[:-1]:
+        starts.append(starts[-1] + len(text) + 1)
+    return {bisect_right(starts, m.start()) - 1 for m in pattern.finditer(joined)}
+
+
 def _trouble_items(canon: list[str]) -> list[int]:
     """Items whose values or keys signal a problem, ignoring words that most items share."""
     n = len(canon)
+    candidates = _lines_matching(_TROUBLE, canon) | _lines_matching(_HTTP_TROUBLE, canon)
     hits: list[tuple[int, frozenset[str]]] = []
     word_freq: Counter[str] = Counter()
-    for i, text in enumerate(canon):
-        cleaned = _FALSY_PAIR.sub("", text)
+    for i in sorted(candidates):
+        cleaned = _FALSY_PAIR.sub("", canon[i])
         found = set(_TROUBLE.findall(cleaned))
         if _HTTP_TROUBLE.search(cleaned):
             found.add("http>=400")
@@ -158,10 +166,6 @@ class SmartCrusher:
         budget = max(1, round(cfg.max_items * bias))
         keep_first = round(cfg.keep_first * bias)
         keep_last = round(cfg.keep_last * bias)
-        minified = jsonutil.minify(text)
-        if len(minified) >= len(text):
-            minified = ""
-
         try:
             targets = list(jsonutil.arrays(doc, min_len=max(budget, keep_first + keep_last) + 1))
         except RecursionError:
@@ -179,13 +183,19 @@ class SmartCrusher:
             array.append(json_marker(omitted, total, key))
 
         if omitted_total == 0:
-            return Compressed(minified, lossless=True) if minified else None
+            minified = jsonutil.minify(text)
+            return Compressed(minified, lossless=True) if len(minified) < len(text) else None
         try:
             lossy = jsonutil.dumps(doc)
         except (ValueError, TypeError, RecursionError):
             return None
-        if minified and len(minified) <= len(lossy) * cfg.lossless_slack:
-            return Compressed(minified, lossless=True)
+        # Minifying removes at most every whitespace character, so this bound tells
+        # whether it could come close to the lossy size without running it.
+        floor = len(text) - sum(text.count(c) for c in " \n\t\r")
+        if floor <= len(lossy) * cfg.lossless_slack:
+            minified = jsonutil.minify(text)
+            if len(minified) < len(text) and len(minified) <= len(lossy) * cfg.lossless_slack:
+                return Compressed(minified, lossless=True)
         if len(lossy) >= len(text):
             return None
         stored = ctx.remember(text)
@@ -198,7 +208,9 @@ class SmartCrusher:
         items: list[Any], query: str | None, budget: int, keep_first: int, keep_last: int
     ) -> list[int]:
         n = len(items)
-        canon = [json.dumps(item, ensure_ascii=False, separators=(",", ":")).lower() for item in items]
+        canon = [
+            json.dumps(item, ensure_ascii=False, separators=(",", ":")).lower() for item in items
+        ]
         keep: set[int] = set(range(min(keep_first, n)))
         keep.update(range(max(0, n - keep_last), n))
         # Trouble items are deduplicated loosely (digits and hex masked); the other picks
@@ -223,7 +235,8 @@ class SmartCrusher:
         take(_trouble_items(canon), cap=max(2 * budget, 10), loose=True)
         take(rank(canon, query, limit=max(3, budget // 3)), cap=None, loose=False)
         # Fill the remaining budget with what is unusual.
-        for candidates in (_rare_items(items), _outliers(items)):
+        columns = _columns(items)
+        for candidates in (_rare_items(columns, n), _outliers(columns, n)):
             room = budget - len(keep)
             if room <= 0:
                 break

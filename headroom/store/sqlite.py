@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import sys
@@ -75,7 +76,9 @@ class SQLiteStore:
         return conn
 
     def _purge(self, conn: sqlite3.Connection) -> None:
-        conn.execute("DELETE FROM originals WHERE expires IS NOT NULL AND expires <= ?", (time.time(),))
+        conn.execute(
+            "DELETE FROM originals WHERE expires IS NOT NULL AND expires <= ?", (time.time(),)
+        )
 
     def put(self, key: str, value: str, ttl: float | None = None) -> None:
         ttl = self.default_ttl if ttl is None else ttl
@@ -133,9 +136,7 @@ class SQLiteStore:
     def close(self) -> None:
         with self._lock:
             for conn in self._connections:
-                try:
+                with contextlib.suppress(sqlite3.Error):
                     conn.close()
-                except sqlite3.Error:
-                    pass
             self._connections.clear()
         self._local = threading.local()

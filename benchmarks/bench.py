@@ -1,0 +1,142 @@
+"""Speed and ratio benchmark for compress(). Prints a table; run it on a quiet machine.
+
+    python benchmarks/bench.py [--repeat N]
+
+floor  = json.loads of the output (when it is JSON) + one token encode of it: the
+         least any compressor that parses and counts must do.
+cold   = median compress() with the memo cleared (a new tool output).
+warm   = median compress() of the same messages again (the next turn of a chat).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+from headroom import MemoryStore, compress
+from headroom.engine import clear_memo
+from headroom.samples import log_entries, search_results
+from headroom.tokens import get_encoding, resolve_model
+
+MODEL = "gpt-4o"
+
+
+def _turn(content: str, question: str) -> list[dict]:
+    return [
+        {"role": "user", "content": question},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "tool", "arguments": "{}"}}
+            ],
+        },
+        {"role": "tool", "tool_call_id": "c1", "content": content},
+    ]
+
+
+def _log_dump(target_bytes: int) -> str:
+    lines, i = [], 0
+    entries = log_entries(5000, fatal_at=4321)
+    while sum(len(x) + 1 for x in lines) < target_bytes:
+        e = entries[i % len(entries)]
+        lines.append(
+            f"{e['timestamp']} {e['level']:<5} [{e['service']}] {e['message']} request_id={e['request_id']}"
+        )
+        i += 1
+    return "\n".join(lines)
+
+
+def _median_ms(fn: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def _cases() -> list[tuple[str, str, str]]:
+    return [
+        (
+            "json logs, 100 items (needle)",
+            json.dumps(log_entries(100), indent=2),
+            "What caused the outage?",
+        ),
+        (
+            "json logs, 1,000 items",
+            json.dumps(log_entries(1000, fatal_at=777), indent=2),
+            "What caused the outage?",
+        ),
+        (
+            "json logs, 10,000 items",
+            json.dumps(log_entries(10_000, fatal_at=7777), indent=2),
+            "What caused the outage?",
+        ),
+        ("search results, 500", search_results(500), "connection pool exhaustion"),
+        ("log dump, 1 MB (text)", _log_dump(1_000_000), "What caused the outage?"),
+    ]
+
+
+def _import_ms(repeat: int = 5) -> float:
+    code = "import time; t = time.perf_counter(); import headroom; print((time.perf_counter() - t) * 1000)"
+    runs = [
+        float(
+            subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, check=True
+            ).stdout
+        )
+        for _ in range(repeat)
+    ]
+    return statistics.median(runs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--repeat", type=int, default=7)
+    args = parser.parse_args()
+    enc = get_encoding(resolve_model(MODEL).encoding)
+    compress(_turn("warm-up", "x"), store=MemoryStore())  # load the vocabulary once
+
+    header = f"{'case':<32}{'tokens before':>14}{'after':>8}{'saved':>8}{'cold ms':>9}{'floor ms':>10}{'x floor':>9}{'warm ms':>9}{'cold/warm':>10}"
+    print(header)
+    print("-" * len(header))
+    for name, content, question in _cases():
+        messages = _turn(content, question)
+        store = MemoryStore()
+
+        def cold(messages=messages, store=store) -> object:
+            clear_memo()
+            return compress(messages, model=MODEL, store=store)
+
+        def floor(content=content) -> object:
+            if content.lstrip()[:1] in "[{":
+                json.loads(content)
+            return enc.encode_ordinary(content)
+
+        result = cold()
+        cold_ms = _median_ms(cold, args.repeat)
+        floor_ms = _median_ms(floor, args.repeat)
+        compress(messages, model=MODEL, store=store)
+        warm_ms = _median_ms(
+            lambda messages=messages, store=store: compress(messages, model=MODEL, store=store),
+            args.repeat,
+        )
+        print(
+            f"{name:<32}{result.tokens_before:>14,}{result.tokens_after:>8,}{result.compression_ratio:>8.1%}"
+            f"{cold_ms:>9.2f}{floor_ms:>10.2f}{cold_ms / floor_ms:>9.2f}{warm_ms:>9.3f}{cold_ms / warm_ms:>10.0f}"
+        )
+    print("-" * len(header))
+    print(f"import headroom: {_import_ms():.1f} ms (median of 5 fresh processes)")
+    print("targets: cold <= 2x floor, cold/warm >= 20, import < 100 ms")
+
+
+if __name__ == "__main__":
+    main()
