@@ -9,6 +9,8 @@ anomalous item); each needle occurs verbatim in the output.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import random
 from collections.abc import Callable
@@ -31,9 +33,15 @@ class EvalCase:
     tool_name: str = "run_tool"
     language: str | None = None  # for code cases: the tree-sitter grammar to parse with
     meta: dict[str, Any] = field(default_factory=dict, compare=False)
+    # A whole conversation (multi-turn datasets); when set, ``output`` may be empty.
+    conversation: list[dict[str, Any]] | None = field(default=None, compare=False)
+    # needle -> indices of the messages it must be found in (default: any tool output)
+    needle_sources: dict[str, tuple[int, ...]] | None = field(default=None, compare=False)
 
     def messages(self) -> list[dict[str, Any]]:
         """The turn as OpenAI-format messages."""
+        if self.conversation is not None:
+            return copy.deepcopy(self.conversation)
         call_id = "call_" + self.name.replace("-", "_")[:32]
         return [
             {"role": "system", "content": "You are a careful engineering assistant."},
@@ -54,6 +62,9 @@ class EvalCase:
 
     def missing_needles(self) -> list[str]:
         """Needles that do not occur in the output (a broken case if non-empty)."""
+        if self.conversation is not None:
+            text = json.dumps(self.conversation, ensure_ascii=False)
+            return [n for n in self.needles if n not in text and json.dumps(n)[1:-1] not in text]
         return [n for n in self.needles if n not in self.output]
 
 
@@ -65,7 +76,20 @@ def _pretty(doc: Any) -> str:
     return json.dumps(doc, indent=2, ensure_ascii=False)
 
 
-_FIRST = ["ana", "ben", "chen", "dara", "eli", "fatima", "goran", "hana", "ivan", "jun", "kofi", "lena"]
+_FIRST = [
+    "ana",
+    "ben",
+    "chen",
+    "dara",
+    "eli",
+    "fatima",
+    "goran",
+    "hana",
+    "ivan",
+    "jun",
+    "kofi",
+    "lena",
+]
 _LAST = ["silva", "okafor", "nguyen", "schmidt", "haddad", "kowalski", "tanaka", "moreau", "ruiz"]
 _DAY = "2026-03-14"
 
@@ -95,8 +119,13 @@ def json_users(rng: random.Random) -> EvalCase:
             }
         )
     return EvalCase(
-        "json-users-suspended", "json", "Which user account is suspended? Give its id.",
-        target, _pretty({"users": users, "total": n}), (target, "suspended"), "list_users",
+        "json-users-suspended",
+        "json",
+        "Which user account is suspended? Give its id.",
+        target,
+        _pretty({"users": users, "total": n}),
+        (target, "suspended"),
+        "list_users",
     )
 
 
@@ -116,10 +145,13 @@ def json_orders(rng: random.Random) -> EvalCase:
         }
         orders.append(item)
     return EvalCase(
-        "json-orders-failed-payment", "json",
+        "json-orders-failed-payment",
+        "json",
         "Which order's payment failed, for what amount, and with which error code?",
-        f"{oid}, {amount} EUR, card_declined_51", _pretty(orders),
-        (oid, "card_declined_51", amount), "list_orders",
+        f"{oid}, {amount} EUR, card_declined_51",
+        _pretty(orders),
+        (oid, "card_declined_51", amount),
+        "list_orders",
     )
 
 
@@ -137,9 +169,13 @@ def json_metrics(rng: random.Random) -> EvalCase:
         )
     when = _ts(spike, 60)
     return EvalCase(
-        "json-metrics-latency-spike", "json", "When did p99 latency spike, and to what value?",
-        f"{when}: {peak} ms", _pretty({"metric": "api.latency", "points": points}),
-        (peak, when), "query_metrics",
+        "json-metrics-latency-spike",
+        "json",
+        "When did p99 latency spike, and to what value?",
+        f"{when}: {peak} ms",
+        _pretty({"metric": "api.latency", "points": points}),
+        (peak, when),
+        "query_metrics",
     )
 
 
@@ -160,8 +196,12 @@ def json_pods(rng: random.Random) -> EvalCase:
             }
         )
     return EvalCase(
-        "json-pods-crashloop", "json", "Which pod is crash-looping and how many restarts has it had?",
-        f"{name}, {restarts}", _pretty({"items": pods}), (name, "CrashLoopBackOff", str(restarts)),
+        "json-pods-crashloop",
+        "json",
+        "Which pod is crash-looping and how many restarts has it had?",
+        f"{name}, {restarts}",
+        _pretty({"items": pods}),
+        (name, "CrashLoopBackOff", str(restarts)),
         "kubectl_get_pods",
     )
 
@@ -170,19 +210,37 @@ def json_issues(rng: random.Random) -> EvalCase:
     n = 80
     number = rng.randrange(3000, 9000)
     at = rng.randrange(10, 70)
-    topics = ["docs typo", "flaky test", "add dark mode", "bump dependency", "CLI help text",
-              "improve logging", "refactor config loader", "update CI matrix"]
+    topics = [
+        "docs typo",
+        "flaky test",
+        "add dark mode",
+        "bump dependency",
+        "CLI help text",
+        "improve logging",
+        "refactor config loader",
+        "update CI matrix",
+    ]
     issues = []
     for i in range(n):
         num = number if i == at else number - 500 - i
         title = "Memory leak in websocket reconnect handler" if i == at else rng.choice(topics)
         issues.append(
-            {"number": num, "title": title, "state": "open", "labels": ["bug"] if i == at else [],
-             "comments": rng.randrange(0, 12), "author": rng.choice(_FIRST)}
+            {
+                "number": num,
+                "title": title,
+                "state": "open",
+                "labels": ["bug"] if i == at else [],
+                "comments": rng.randrange(0, 12),
+                "author": rng.choice(_FIRST),
+            }
         )
     return EvalCase(
-        "json-issues-lookup", "json", "What is the issue number of the websocket memory leak report?",
-        str(number), _pretty(issues), (str(number), "Memory leak in websocket reconnect handler"),
+        "json-issues-lookup",
+        "json",
+        "What is the issue number of the websocket memory leak report?",
+        str(number),
+        _pretty(issues),
+        (str(number), "Memory leak in websocket reconnect handler"),
         "github_list_issues",
     )
 
@@ -202,8 +260,12 @@ def json_transactions(rng: random.Random) -> EvalCase:
             }
         )
     return EvalCase(
-        "json-transactions-chargeback", "json", "Which transaction is a chargeback, and for how much?",
-        f"{tid}: {amount}", _pretty({"data": txns, "has_more": False}), (tid, amount),
+        "json-transactions-chargeback",
+        "json",
+        "Which transaction is a chargeback, and for how much?",
+        f"{tid}: {amount}",
+        _pretty({"data": txns, "has_more": False}),
+        (tid, amount),
         "list_transactions",
     )
 
@@ -222,8 +284,13 @@ def json_inventory(rng: random.Random) -> EvalCase:
             }
         )
     return EvalCase(
-        "json-inventory-out-of-stock", "json", "Which SKU is out of stock?", sku, _pretty(items),
-        (sku, "out_of_stock"), "inventory_report",
+        "json-inventory-out-of-stock",
+        "json",
+        "Which SKU is out of stock?",
+        sku,
+        _pretty(items),
+        (sku, "out_of_stock"),
+        "inventory_report",
     )
 
 
@@ -242,8 +309,13 @@ def json_audit(rng: random.Random) -> EvalCase:
             }
         )
     return EvalCase(
-        "json-audit-denied", "json", "Which actor was denied access, from which IP?",
-        f"svc-backup from {ip}", _pretty({"events": events}), ("svc-backup", ip), "audit_log",
+        "json-audit-denied",
+        "json",
+        "Which actor was denied access, from which IP?",
+        f"svc-backup from {ip}",
+        _pretty({"events": events}),
+        ("svc-backup", ip),
+        "audit_log",
     )
 
 
@@ -262,8 +334,13 @@ def json_flags(rng: random.Random) -> EvalCase:
         )
     doc = {"environment": "prod", "flags": flags, "etag": _hex(rng, 16)}
     return EvalCase(
-        "json-flags-rollout", "json", "What is the rollout fraction of the checkout_v2 flag?",
-        rollout, _pretty(doc), ("checkout_v2", rollout), "get_feature_flags",
+        "json-flags-rollout",
+        "json",
+        "What is the rollout fraction of the checkout_v2 flag?",
+        rollout,
+        _pretty(doc),
+        ("checkout_v2", rollout),
+        "get_feature_flags",
     )
 
 
@@ -283,35 +360,55 @@ def json_ci_runs(rng: random.Random) -> EvalCase:
             }
         )
     return EvalCase(
-        "json-ci-failed-run", "json", "Which CI run failed, and which job failed in it?",
-        f"{run_id}: integration-tests (py3.12)", _pretty({"workflow_runs": runs}),
-        (str(run_id), "integration-tests (py3.12)"), "list_workflow_runs",
+        "json-ci-failed-run",
+        "json",
+        "Which CI run failed, and which job failed in it?",
+        f"{run_id}: integration-tests (py3.12)",
+        _pretty({"workflow_runs": runs}),
+        (str(run_id), "integration-tests (py3.12)"),
+        "list_workflow_runs",
     )
 
 
 def json_search_api(rng: random.Random) -> EvalCase:
     n, at = 40, rng.randrange(5, 35)
     url = f"https://docs.example.com/api/rate-limits#{_hex(rng, 6)}"
-    filler = ["Getting started with the SDK", "Pagination guide", "Authentication overview",
-              "Webhooks reference", "Changelog", "Error handling basics"]
+    filler = [
+        "Getting started with the SDK",
+        "Pagination guide",
+        "Authentication overview",
+        "Webhooks reference",
+        "Changelog",
+        "Error handling basics",
+    ]
     results = []
     for i in range(n):
         if i == at:
             results.append(
-                {"title": "Rate limits: 429 responses and the Retry-After header", "url": url,
-                 "snippet": "When you exceed 600 requests per minute the API returns 429 with a "
-                            "Retry-After header in seconds.", "score": 0.62}
+                {
+                    "title": "Rate limits: 429 responses and the Retry-After header",
+                    "url": url,
+                    "snippet": "When you exceed 600 requests per minute the API returns 429 with a "
+                    "Retry-After header in seconds.",
+                    "score": 0.62,
+                }
             )
         else:
             results.append(
-                {"title": rng.choice(filler), "url": f"https://docs.example.com/{_hex(rng, 8)}",
-                 "snippet": "General documentation page for the platform API.",
-                 "score": round(rng.uniform(0.3, 0.9), 2)}
+                {
+                    "title": rng.choice(filler),
+                    "url": f"https://docs.example.com/{_hex(rng, 8)}",
+                    "snippet": "General documentation page for the platform API.",
+                    "score": round(rng.uniform(0.3, 0.9), 2),
+                }
             )
     return EvalCase(
-        "json-search-rate-limit", "json",
+        "json-search-rate-limit",
+        "json",
         "Which doc page explains the 429 rate limit and Retry-After header? Give the URL.",
-        url, _pretty({"query": "api limits", "results": results}), (url, "600 requests per minute"),
+        url,
+        _pretty({"query": "api limits", "results": results}),
+        (url, "600 requests per minute"),
         "docs_search",
     )
 
@@ -331,8 +428,13 @@ def json_sensors(rng: random.Random) -> EvalCase:
             }
         )
     return EvalCase(
-        "json-sensors-outlier", "json", "Which sensor reported an abnormal temperature, and what value?",
-        f"{sensor}: {temp} C", _pretty(rows), (sensor, temp), "read_sensors",
+        "json-sensors-outlier",
+        "json",
+        "Which sensor reported an abnormal temperature, and what value?",
+        f"{sensor}: {temp} C",
+        _pretty(rows),
+        (sensor, temp),
+        "read_sensors",
     )
 
 
@@ -351,8 +453,13 @@ def json_db_rows(rng: random.Random) -> EvalCase:
             }
         )
     return EvalCase(
-        "json-db-customer-balance", "json", f"What is the balance of the customer {email}?",
-        balance, _pretty({"rows": rows, "row_count": n}), (email, balance), "sql_query",
+        "json-db-customer-balance",
+        "json",
+        f"What is the balance of the customer {email}?",
+        balance,
+        _pretty({"rows": rows, "row_count": n}),
+        (email, balance),
+        "sql_query",
     )
 
 
@@ -388,9 +495,12 @@ def needle_log_lines(count: int = 100, position: int = 67, seed: int = 7) -> lis
 def logs_needle(rng: random.Random) -> EvalCase:
     lines = needle_log_lines(100, 67, seed=rng.randrange(1 << 30))
     return EvalCase(
-        "logs-fatal-at-67", "logs", "What caused the outage? What's the error code? What's the fix?",
+        "logs-fatal-at-67",
+        "logs",
+        "What caused the outage? What's the error code? What's the fix?",
         "DB connection pool exhausted; E_POOL_EXHAUSTED; raise DB_POOL_MAX to 200 and restart",
-        "\n".join(lines), ("E_POOL_EXHAUSTED", "DB_POOL_MAX to 200", "max_connections=100"),
+        "\n".join(lines),
+        ("E_POOL_EXHAUSTED", "DB_POOL_MAX to 200", "max_connections=100"),
         "read_logs",
     )
 
@@ -414,8 +524,13 @@ def logs_nginx(rng: random.Random) -> EvalCase:
                 f"request_id={_hex(rng, 16)} upstream=10.2.0.{rng.randrange(10, 16)}:8080"
             )
     return EvalCase(
-        "logs-nginx-502", "logs", "Which request got a 502, and which upstream served it?",
-        f"{req} via 10.2.0.17:8080", "\n".join(lines), (req, "10.2.0.17:8080"), "tail_access_log",
+        "logs-nginx-502",
+        "logs",
+        "Which request got a 502, and which upstream served it?",
+        f"{req} via 10.2.0.17:8080",
+        "\n".join(lines),
+        (req, "10.2.0.17:8080"),
+        "tail_access_log",
     )
 
 
@@ -429,17 +544,28 @@ def logs_build(rng: random.Random) -> EvalCase:
     )
     lines.append("Found 1 error. Watching for file changes.")
     return EvalCase(
-        "logs-tsc-error", "logs", "Which file and line fail to compile, and with which error code?",
-        f"src/billing/invoice.ts line {line_no}, TS2345", "\n".join(lines),
-        (f"src/billing/invoice.ts({line_no},17)", "TS2345"), "run_build",
+        "logs-tsc-error",
+        "logs",
+        "Which file and line fail to compile, and with which error code?",
+        f"src/billing/invoice.ts line {line_no}, TS2345",
+        "\n".join(lines),
+        (f"src/billing/invoice.ts({line_no},17)", "TS2345"),
+        "run_build",
     )
 
 
 def logs_pytest(rng: random.Random) -> EvalCase:
     lines = ["============================= test session starts =============================="]
-    names = [f"tests/test_{m}.py::test_{f}_{i}" for i, (m, f) in enumerate(
-        (rng.choice(["api", "billing", "users", "search"]), rng.choice(["create", "update", "list"]))
-        for _ in range(140))]
+    names = [
+        f"tests/test_{m}.py::test_{f}_{i}"
+        for i, (m, f) in enumerate(
+            (
+                rng.choice(["api", "billing", "users", "search"]),
+                rng.choice(["create", "update", "list"]),
+            )
+            for _ in range(140)
+        )
+    ]
     bad = rng.randrange(20, 130)
     got = f"10.0{rng.randrange(1, 9)}"
     for i, name in enumerate(names):
@@ -447,14 +573,16 @@ def logs_pytest(rng: random.Random) -> EvalCase:
             lines.append("tests/test_refunds.py::test_partial_refund_rounding FAILED")
         else:
             lines.append(f"{name} PASSED")
-    lines.append(
-        f"E   AssertionError: assert Decimal('{got}') == Decimal('10.00')"
-    )
+    lines.append(f"E   AssertionError: assert Decimal('{got}') == Decimal('10.00')")
     lines.append(f"=========== 1 failed, {len(names) - 1} passed in 12.31s ===========")
     return EvalCase(
-        "logs-pytest-failure", "logs", "Which test failed and what value did it get?",
-        f"test_partial_refund_rounding, {got}", "\n".join(lines),
-        ("test_partial_refund_rounding", f"Decimal('{got}')"), "run_tests",
+        "logs-pytest-failure",
+        "logs",
+        "Which test failed and what value did it get?",
+        f"test_partial_refund_rounding, {got}",
+        "\n".join(lines),
+        ("test_partial_refund_rounding", f"Decimal('{got}')"),
+        "run_tests",
     )
 
 
@@ -475,9 +603,13 @@ def logs_oom(rng: random.Random) -> EvalCase:
                 f"{rng.choice(['session opened', 'started job', 'heartbeat ok', 'rotated logs'])}"
             )
     return EvalCase(
-        "logs-syslog-oom", "logs", "Which process did the kernel kill, and how much memory was it using?",
-        f"pid {pid} (java), anon-rss 7340032kB", "\n".join(lines),
-        (f"Killed process {pid}", "anon-rss:7340032kB"), "journalctl",
+        "logs-syslog-oom",
+        "logs",
+        "Which process did the kernel kill, and how much memory was it using?",
+        f"pid {pid} (java), anon-rss 7340032kB",
+        "\n".join(lines),
+        (f"Killed process {pid}", "anon-rss:7340032kB"),
+        "journalctl",
     )
 
 
@@ -497,8 +629,13 @@ def logs_k8s_events(rng: random.Random) -> EvalCase:
                 f"Successfully assigned prod/web-{_hex(rng, 5)} to node-{rng.randrange(1, 9)}"
             )
     return EvalCase(
-        "logs-k8s-node-not-ready", "logs", "Which node is not ready?", node, "\n".join(lines),
-        (node, "NodeNotReady"), "kubectl_get_events",
+        "logs-k8s-node-not-ready",
+        "logs",
+        "Which node is not ready?",
+        node,
+        "\n".join(lines),
+        (node, "NodeNotReady"),
+        "kubectl_get_events",
     )
 
 
@@ -518,9 +655,13 @@ def search_grep(rng: random.Random) -> EvalCase:
                 f"src/{mod}/file_{i}.py:{rng.randrange(1, 400)}:    backoff = retry_policy(attempt)"
             )
     return EvalCase(
-        "search-grep-definition", "search", "Where is MAX_RETRY_BACKOFF_S defined and what is its value?",
-        f"src/net/retry.py:{line_no}, 32", "\n".join(lines),
-        (f"src/net/retry.py:{line_no}", "MAX_RETRY_BACKOFF_S = 32"), "grep_repo",
+        "search-grep-definition",
+        "search",
+        "Where is MAX_RETRY_BACKOFF_S defined and what is its value?",
+        f"src/net/retry.py:{line_no}, 32",
+        "\n".join(lines),
+        (f"src/net/retry.py:{line_no}", "MAX_RETRY_BACKOFF_S = 32"),
+        "grep_repo",
     )
 
 
@@ -530,13 +671,19 @@ def search_ripgrep_todo(rng: random.Random) -> EvalCase:
     for i in range(100):
         path = f"services/{rng.choice(['auth', 'billing', 'search'])}/handler_{i}.go"
         if i == at:
-            lines.append(f"{path}:{i + 3}:\t// TODO(security): token compared with == ; use subtle.ConstantTimeCompare")
+            lines.append(
+                f"{path}:{i + 3}:\t// TODO(security): token compared with == ; use subtle.ConstantTimeCompare"
+            )
         else:
             lines.append(f"{path}:{i + 3}:\t// TODO: tidy up error wrapping")
     return EvalCase(
-        "search-rg-security-todo", "search", "Which file has the security TODO, and what does it ask for?",
-        f"services/.../handler_{at}.go: use subtle.ConstantTimeCompare", "\n".join(lines),
-        (f"handler_{at}.go", "subtle.ConstantTimeCompare"), "ripgrep",
+        "search-rg-security-todo",
+        "search",
+        "Which file has the security TODO, and what does it ask for?",
+        f"services/.../handler_{at}.go: use subtle.ConstantTimeCompare",
+        "\n".join(lines),
+        (f"handler_{at}.go", "subtle.ConstantTimeCompare"),
+        "ripgrep",
     )
 
 
@@ -558,8 +705,13 @@ def search_web(rng: random.Random) -> EvalCase:
                 "comparing it to alternatives across a range of inputs."
             )
     return EvalCase(
-        "search-web-advisory", "search", "Which libfoo version fixes the heap overflow?", version,
-        "\n\n".join(blocks), (version,), "web_search",
+        "search-web-advisory",
+        "search",
+        "Which libfoo version fixes the heap overflow?",
+        version,
+        "\n\n".join(blocks),
+        (version,),
+        "web_search",
     )
 
 
@@ -568,8 +720,13 @@ def search_find(rng: random.Random) -> EvalCase:
     secret = f"./config/secrets.prod.{_hex(rng, 4)}.yaml"
     paths[rng.randrange(10, 140)] = secret
     return EvalCase(
-        "search-find-secrets", "search", "Is there a production secrets file in the tree? Give its path.",
-        secret, "\n".join(paths), (secret,), "find_files",
+        "search-find-secrets",
+        "search",
+        "Is there a production secrets file in the tree? Give its path.",
+        secret,
+        "\n".join(paths),
+        (secret,),
+        "find_files",
     )
 
 
@@ -587,8 +744,13 @@ def search_git_log(rng: random.Random) -> EvalCase:
                 f"{rng.choice(['update deps', 'tweak styles', 'add test', 'rename var'])} (#{pr - 100 - i})"
             )
     return EvalCase(
-        "search-git-log-revert", "search", "Which commit re-enabled the TLS 1.0 fallback? Give the sha and PR.",
-        f"{sha} (#{pr})", "\n".join(lines), (sha, f"#{pr}"), "git_log",
+        "search-git-log-revert",
+        "search",
+        "Which commit re-enabled the TLS 1.0 fallback? Give the sha and PR.",
+        f"{sha} (#{pr})",
+        "\n".join(lines),
+        (sha, f"#{pr}"),
+        "git_log",
     )
 
 
@@ -597,8 +759,14 @@ def search_git_log(rng: random.Random) -> EvalCase:
 
 def code_python(rng: random.Random) -> EvalCase:
     rate = f"0.0{rng.randrange(100, 999)}"
-    parts = ['"""Billing helpers."""', "", "from decimal import Decimal", "",
-             f"LATE_FEE_RATE = Decimal(\"{rate}\")", ""]
+    parts = [
+        '"""Billing helpers."""',
+        "",
+        "from decimal import Decimal",
+        "",
+        f'LATE_FEE_RATE = Decimal("{rate}")',
+        "",
+    ]
     for i in range(14):
         parts += [
             "",
@@ -617,9 +785,14 @@ def code_python(rng: random.Random) -> EvalCase:
         "",
     ]
     return EvalCase(
-        "code-python-late-fee", "code", "What rate does compute_late_fee use, and what is the cap?",
-        f"{rate} per day, 30 days", "\n".join(parts),
-        (f'LATE_FEE_RATE = Decimal("{rate}")', "min(days_late, 30)"), "read_file", "python",
+        "code-python-late-fee",
+        "code",
+        "What rate does compute_late_fee use, and what is the cap?",
+        f"{rate} per day, 30 days",
+        "\n".join(parts),
+        (f'LATE_FEE_RATE = Decimal("{rate}")', "min(days_late, 30)"),
+        "read_file",
+        "python",
     )
 
 
@@ -634,11 +807,21 @@ def code_javascript(rng: random.Random) -> EvalCase:
             "}",
             "",
         ]
-    parts += [f"const UPSTREAM_TIMEOUT_MS = {timeout};", "",
-              "module.exports = { UPSTREAM_TIMEOUT_MS };", ""]
+    parts += [
+        f"const UPSTREAM_TIMEOUT_MS = {timeout};",
+        "",
+        "module.exports = { UPSTREAM_TIMEOUT_MS };",
+        "",
+    ]
     return EvalCase(
-        "code-js-timeout", "code", "What is UPSTREAM_TIMEOUT_MS set to?", str(timeout),
-        "\n".join(parts), (f"UPSTREAM_TIMEOUT_MS = {timeout}",), "read_file", "javascript",
+        "code-js-timeout",
+        "code",
+        "What is UPSTREAM_TIMEOUT_MS set to?",
+        str(timeout),
+        "\n".join(parts),
+        (f"UPSTREAM_TIMEOUT_MS = {timeout}",),
+        "read_file",
+        "javascript",
     )
 
 
@@ -649,8 +832,14 @@ def code_go(rng: random.Random) -> EvalCase:
         parts += [f"func handler{i}(n int) int {{", f"\treturn n * {i + 2}", "}", ""]
     parts += ["func main() {", f'\tfmt.Println("listening on :{port}")', "}", ""]
     return EvalCase(
-        "code-go-port", "code", "Which port does the Go service listen on?", str(port),
-        "\n".join(parts), (f"listening on :{port}",), "read_file", "go",
+        "code-go-port",
+        "code",
+        "Which port does the Go service listen on?",
+        str(port),
+        "\n".join(parts),
+        (f"listening on :{port}",),
+        "read_file",
+        "go",
     )
 
 
@@ -659,12 +848,23 @@ def code_rust(rng: random.Random) -> EvalCase:
     parts = ["use std::collections::HashMap;", ""]
     for i in range(14):
         parts += [f"pub fn score_{i}(x: u32) -> u32 {{", f"    x.saturating_mul({i + 1})", "}", ""]
-    parts += [f"pub const MAX_BATCH: usize = {cap};", "",
-              "pub fn batches(m: &HashMap<String, u32>) -> usize {",
-              "    m.len().div_ceil(MAX_BATCH)", "}", ""]
+    parts += [
+        f"pub const MAX_BATCH: usize = {cap};",
+        "",
+        "pub fn batches(m: &HashMap<String, u32>) -> usize {",
+        "    m.len().div_ceil(MAX_BATCH)",
+        "}",
+        "",
+    ]
     return EvalCase(
-        "code-rust-batch", "code", "What is MAX_BATCH?", str(cap), "\n".join(parts),
-        (f"MAX_BATCH: usize = {cap}",), "read_file", "rust",
+        "code-rust-batch",
+        "code",
+        "What is MAX_BATCH?",
+        str(cap),
+        "\n".join(parts),
+        (f"MAX_BATCH: usize = {cap}",),
+        "read_file",
+        "rust",
     )
 
 
@@ -688,12 +888,18 @@ def _prose(rng: random.Random, needle: str, paragraphs: int = 8) -> str:
 
 def prose_incident(rng: random.Random) -> EvalCase:
     inc = f"INC-{rng.randrange(1000, 9999)}"
-    needle = (f"Incident {inc} was caused by an expired TLS certificate on the edge proxy; "
-              "it lasted 47 minutes.")
+    needle = (
+        f"Incident {inc} was caused by an expired TLS certificate on the edge proxy; "
+        "it lasted 47 minutes."
+    )
     return EvalCase(
-        "prose-incident-report", "prose", "What caused the incident and how long did it last?",
-        "expired TLS certificate on the edge proxy; 47 minutes", _prose(rng, needle),
-        (inc, "expired TLS certificate", "47 minutes"), "fetch_doc",
+        "prose-incident-report",
+        "prose",
+        "What caused the incident and how long did it last?",
+        "expired TLS certificate on the edge proxy; 47 minutes",
+        _prose(rng, needle),
+        (inc, "expired TLS certificate", "47 minutes"),
+        "fetch_doc",
     )
 
 
@@ -701,8 +907,13 @@ def prose_design(rng: random.Random) -> EvalCase:
     budget = rng.randrange(150, 400)
     needle = f"The latency budget for the search endpoint is {budget} ms at p99."
     return EvalCase(
-        "prose-design-doc", "prose", "What is the p99 latency budget for search?", f"{budget} ms",
-        _prose(rng, needle), (f"{budget} ms at p99",), "fetch_doc",
+        "prose-design-doc",
+        "prose",
+        "What is the p99 latency budget for search?",
+        f"{budget} ms",
+        _prose(rng, needle),
+        (f"{budget} ms at p99",),
+        "fetch_doc",
     )
 
 
@@ -710,8 +921,13 @@ def prose_meeting(rng: random.Random) -> EvalCase:
     date = f"2026-04-{rng.randrange(10, 28)}"
     needle = f"Decision: the legacy v1 API will be switched off on {date}."
     return EvalCase(
-        "prose-meeting-notes", "prose", "When will the legacy v1 API be switched off?", date,
-        _prose(rng, needle), (date,), "fetch_doc",
+        "prose-meeting-notes",
+        "prose",
+        "When will the legacy v1 API be switched off?",
+        date,
+        _prose(rng, needle),
+        (date,),
+        "fetch_doc",
     )
 
 
@@ -724,8 +940,12 @@ def _diff(rng: random.Random, files: int, change: tuple[str, str, str]) -> str:
     at = rng.randrange(0, files)
     for f in range(files):
         name = path if f == at else f"src/pkg/mod_{f}.py"
-        out += [f"diff --git a/{name} b/{name}", f"--- a/{name}", f"+++ b/{name}",
-                f"@@ -{10 + f},6 +{10 + f},6 @@ def run_{f}():"]
+        out += [
+            f"diff --git a/{name} b/{name}",
+            f"--- a/{name}",
+            f"+++ b/{name}",
+            f"@@ -{10 + f},6 +{10 + f},6 @@ def run_{f}():",
+        ]
         out += [f"     step_{f}_{j}()" for j in range(3)]
         if f == at:
             out += [f"-{old}", f"+{new}"]
@@ -739,8 +959,13 @@ def diff_timeout(rng: random.Random) -> EvalCase:
     value = rng.randrange(120, 900)
     text = _diff(rng, 12, ("src/client/http.py", "    TIMEOUT_S = 30", f"    TIMEOUT_S = {value}"))
     return EvalCase(
-        "diff-timeout-change", "diff", "What did this diff change the HTTP client timeout to?",
-        f"{value} seconds", text, (f"TIMEOUT_S = {value}", "src/client/http.py"), "git_diff",
+        "diff-timeout-change",
+        "diff",
+        "What did this diff change the HTTP client timeout to?",
+        f"{value} seconds",
+        text,
+        (f"TIMEOUT_S = {value}", "src/client/http.py"),
+        "git_diff",
     )
 
 
@@ -748,30 +973,69 @@ def diff_dependency(rng: random.Random) -> EvalCase:
     ver = f"4.{rng.randrange(2, 9)}.{rng.randrange(0, 20)}"
     text = _diff(rng, 10, ("requirements.txt", "urllib3==1.26.18", f"urllib3=={ver}"))
     return EvalCase(
-        "diff-dependency-bump", "diff", "Which urllib3 version does the diff pin?", ver, text,
-        (f"urllib3=={ver}",), "git_diff",
+        "diff-dependency-bump",
+        "diff",
+        "Which urllib3 version does the diff pin?",
+        ver,
+        text,
+        (f"urllib3=={ver}",),
+        "git_diff",
     )
 
 
 def diff_permission(rng: random.Random) -> EvalCase:
     role = f"role_{_hex(rng, 4)}"
-    text = _diff(rng, 11, ("src/auth/policy.py", f"    ALLOW = ['{role}']",
-                           f"    ALLOW = ['{role}', 'anonymous']"))
+    text = _diff(
+        rng,
+        11,
+        ("src/auth/policy.py", f"    ALLOW = ['{role}']", f"    ALLOW = ['{role}', 'anonymous']"),
+    )
     return EvalCase(
-        "diff-auth-policy", "diff", "Who did the auth policy diff add to ALLOW?", "anonymous", text,
-        (f"ALLOW = ['{role}', 'anonymous']",), "git_diff",
+        "diff-auth-policy",
+        "diff",
+        "Who did the auth policy diff add to ALLOW?",
+        "anonymous",
+        text,
+        (f"ALLOW = ['{role}', 'anonymous']",),
+        "git_diff",
     )
 
 
 GENERATORS: tuple[Callable[[random.Random], EvalCase], ...] = (
-    json_users, json_orders, json_metrics, json_pods, json_issues, json_transactions,
-    json_inventory, json_audit, json_flags, json_ci_runs, json_search_api, json_sensors,
+    json_users,
+    json_orders,
+    json_metrics,
+    json_pods,
+    json_issues,
+    json_transactions,
+    json_inventory,
+    json_audit,
+    json_flags,
+    json_ci_runs,
+    json_search_api,
+    json_sensors,
     json_db_rows,
-    logs_needle, logs_nginx, logs_build, logs_pytest, logs_oom, logs_k8s_events,
-    search_grep, search_ripgrep_todo, search_web, search_find, search_git_log,
-    code_python, code_javascript, code_go, code_rust,
-    prose_incident, prose_design, prose_meeting,
-    diff_timeout, diff_dependency, diff_permission,
+    logs_needle,
+    logs_nginx,
+    logs_build,
+    logs_pytest,
+    logs_oom,
+    logs_k8s_events,
+    search_grep,
+    search_ripgrep_todo,
+    search_web,
+    search_find,
+    search_git_log,
+    code_python,
+    code_javascript,
+    code_go,
+    code_rust,
+    prose_incident,
+    prose_design,
+    prose_meeting,
+    diff_timeout,
+    diff_dependency,
+    diff_permission,
 )
 
 
@@ -789,8 +1053,5 @@ def builtin_variants(n: int, seed: int = 0) -> list[EvalCase]:
     for i in range(n):
         gen = GENERATORS[i % len(GENERATORS)]
         case = gen(random.Random(seed * 1_000_003 + i))
-        out.append(
-            EvalCase(f"{case.name}#{i // len(GENERATORS)}", case.kind, case.question, case.answer,
-                     case.output, case.needles, case.tool_name, case.language, case.meta)
-        )
+        out.append(dataclasses.replace(case, name=f"{case.name}#{i // len(GENERATORS)}"))
     return out
