@@ -199,18 +199,14 @@ def _compress_slot(
     text = slot.text
     n_before = counter.count(text)
 
+    def report(kind: str, name: str, n_after: int, **extra: Any) -> OutputReport:
+        return OutputReport(
+            slot.message_index, slot.tool_name, slot.tool_call_id, kind, name, n_before, n_after,
+            **extra,
+        )  # fmt: skip
+
     def skipped(reason: str, kind: str = "-", name: str = "-") -> tuple[OutputReport, None]:
-        report = OutputReport(
-            slot.message_index,
-            slot.tool_name,
-            slot.tool_call_id,
-            kind,
-            name,
-            n_before,
-            n_before,
-            skipped=reason,
-        )
-        return report, None
+        return report(kind, name, n_before, skipped=reason), None
 
     if slot.role == "tool" and cfg.is_excluded(slot.tool_name):
         return skipped(f"excluded tool {slot.tool_name}")
@@ -264,15 +260,5 @@ def _compress_slot(
 
     if compressed is None:
         return skipped("no savings", kind, name)
-    report = OutputReport(
-        slot.message_index,
-        slot.tool_name,
-        slot.tool_call_id,
-        kind,
-        name,
-        n_before,
-        n_after,
-        key=compressed.key,
-        lossless=compressed.lossless,
-    )
-    return report, compressed.text
+    done = report(kind, name, n_after, key=compressed.key, lossless=compressed.lossless)
+    return done, compressed.text
