@@ -1,0 +1,228 @@
+"""``headroom mcp serve | install | uninstall``.
+
+``main(argv)`` is what ``headroom mcp …`` dispatches to; ``serve_main(argv)`` is what
+``python -m headroom.mcp_server`` runs. Only ``serve`` imports the MCP SDK.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hmac
+import ipaddress
+import logging
+import os
+import sys
+from typing import Any
+
+TOKEN_ENV = "HEADROOM_MCP_TOKEN"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8788
+# The streamable-HTTP request body limit: large enough that oversized content reaches
+# the tool and gets a clear tool error rather than a bare HTTP 413.
+MAX_HTTP_BODY = 256 * 1024 * 1024
+
+log = logging.getLogger("headroom.mcp")
+
+
+def _add_serve_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--transport",
+        choices=("stdio", "http", "streamable-http"),
+        default="stdio",
+        help="stdio (default, for Claude Code/Desktop) or streamable HTTP served at /mcp",
+    )
+    p.add_argument("--host", default=DEFAULT_HOST, help="HTTP bind address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help="HTTP port (default 8788)")
+    p.add_argument(
+        "--token",
+        default=None,
+        help=f"HTTP bearer token clients must send (default: ${TOKEN_ENV}; unset = no auth)",
+    )
+    p.add_argument(
+        "--store",
+        default=None,
+        help="store spec: memory, sqlite:///path, redis://host:port/db "
+        "(default: $HEADROOM_STORE, else the shared SQLite file in the data dir)",
+    )
+    p.add_argument(
+        "--model", default=None, help="model whose tokenizer counts tokens (default gpt-4o)"
+    )
+    p.add_argument(
+        "--log-level",
+        default=os.environ.get("HEADROOM_LOG_LEVEL", "WARNING"),
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        help="stderr log level (default WARNING); stdout is reserved for the protocol",
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="headroom mcp", description="Headroom's MCP server and its Claude registration."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="{serve,install,uninstall}")
+    serve = sub.add_parser("serve", help="run the MCP server (stdio by default)")
+    _add_serve_args(serve)
+    helps = {
+        "install": "register the server with Claude Code (or Claude Desktop with --desktop)",
+        "uninstall": "remove the server from Claude Code (or Claude Desktop with --desktop)",
+    }
+    for name, text in helps.items():
+        p = sub.add_parser(name, help=text)
+        p.add_argument(
+            "--desktop",
+            action="store_true",
+            help="edit Claude Desktop's claude_desktop_config.json instead of using `claude mcp`",
+        )
+        p.add_argument(
+            "--config", default=None, help="path of claude_desktop_config.json (implies --desktop)"
+        )
+        p.add_argument(
+            "--claude", default=None, help="the claude executable (default: found on PATH)"
+        )
+        p.add_argument(
+            "--scope", default="user", choices=("user", "local", "project"), help="claude mcp scope"
+        )
+        p.add_argument("--name", default="headroom", help="server name (default headroom)")
+        if name == "install":
+            p.add_argument(
+                "--print",
+                dest="print_only",
+                action="store_true",
+                help="print the JSON entry and change nothing",
+            )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``headroom mcp``."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser()
+    args = parser.parse_args(args_list)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    if args.command == "serve":
+        return _serve(args)
+    from . import install as inst
+
+    desktop = args.desktop or args.config is not None
+    try:
+        if args.command == "install":
+            if args.print_only:
+                print(inst.snippet(args.name))
+                return 0
+            if desktop:
+                return inst.install_desktop(args.name, args.config)
+            return inst.install_claude_code(args.name, args.scope, args.claude)
+        if desktop:
+            return inst.uninstall_desktop(args.name, args.config)
+        return inst.uninstall_claude_code(args.name, args.scope, args.claude)
+    except inst.InstallError as exc:
+        print(f"headroom mcp {args.command}: {exc}", file=sys.stderr)
+        return 1
+
+
+def serve_main(argv: list[str] | None = None) -> int:
+    """``python -m headroom.mcp_server [serve] [flags]``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "serve":
+        argv = argv[1:]
+    p = argparse.ArgumentParser(
+        prog="python -m headroom.mcp_server", description="Serve Headroom over MCP."
+    )
+    _add_serve_args(p)
+    return _serve(p.parse_args(argv))
+
+
+def _serve(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=args.log_level,
+        stream=sys.stderr,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    from headroom.errors import HeadroomError
+
+    from .server import DEFAULT_MODEL, build_server
+
+    try:
+        server = build_server(
+            store=args.store, model=args.model or os.environ.get("HEADROOM_MODEL") or DEFAULT_MODEL
+        )
+    except HeadroomError as exc:
+        print(f"headroom mcp serve: {exc}", file=sys.stderr)
+        return 1
+    if args.transport == "stdio":
+        server.run("stdio")
+        return 0
+    token = args.token if args.token is not None else os.environ.get(TOKEN_ENV) or None
+    if not _is_loopback(args.host) and not token:
+        log.warning(
+            "headroom: serving on %s without a bearer token; anyone who can reach it can use it "
+            "(set --token or %s)",
+            args.host,
+            TOKEN_ENV,
+        )
+    run_http(server, args.host, args.port, token, args.log_level)
+    return 0
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def http_app(server: Any, host: str = DEFAULT_HOST, token: str | None = None) -> Any:
+    """The streamable-HTTP ASGI app (endpoint ``/mcp``), behind a bearer check if ``token``."""
+    app = server.streamable_http_app(host=host, max_request_body_size=MAX_HTTP_BODY)
+    return app if not token else BearerAuth(app, token)
+
+
+def run_http(
+    server: Any, host: str, port: int, token: str | None, log_level: str = "WARNING"
+) -> None:
+    import uvicorn
+
+    config = uvicorn.Config(
+        http_app(server, host, token),
+        host=host,
+        port=port,
+        log_level=log_level.lower(),
+        access_log=False,
+    )
+    uvicorn.Server(config).run()
+
+
+class BearerAuth:
+    """ASGI middleware: HTTP requests need ``Authorization: Bearer <token>``; lifespan passes."""
+
+    def __init__(self, app: Any, token: str) -> None:
+        self.app = app
+        self._expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            supplied = b""
+            for name, value in scope.get("headers", ()):
+                if name == b"authorization":
+                    supplied = value
+                    break
+            if not hmac.compare_digest(supplied, self._expected):
+                body = b'{"error":"unauthorized","message":"missing or wrong bearer token"}'
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 401,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                            (b"www-authenticate", b'Bearer realm="headroom"'),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
