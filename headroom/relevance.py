@@ -85,3 +85,35 @@ def rank(docs: Sequence[str], query: str | None, limit: int) -> list[int]:
         scores = [s + (100.0 if any(i in d for i in ids) else 0.0) for s, d in zip(scores, lowered, strict=False)]
     order = sorted((i for i, s in enumerate(scores) if s > 0), key=lambda i: (-scores[i], i))
     return order[:limit]
+
+
+def matching(docs: Sequence[str], query: str | None) -> list[int]:
+    """Indices (in document order) of the documents a query is really asking for.
+
+    Exact identifier hits win outright. Otherwise documents that contain every query
+    word; failing that, those scoring at least half the best BM25 score. A loose word
+    that most documents share therefore does not drag in everything.
+    """
+    if not query or not docs:
+        return []
+    lowered = [d.lower() for d in docs]
+    ids = identifiers(query)
+    if ids:
+        hits = [i for i, d in enumerate(lowered) if any(x in d for x in ids)]
+        if hits:
+            return hits
+    terms = query_terms(query)
+    if not terms:
+        return []
+    every = [
+        i
+        for i, d in enumerate(lowered)
+        if all(t in d for t in terms) and set(terms) <= set(words(d))
+    ]
+    if every:
+        return every
+    scores = bm25_scores(lowered, terms)
+    best = max(scores)
+    if best <= 0:
+        return []
+    return [i for i, s in enumerate(scores) if s >= best / 2]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import jsonutil
-from .relevance import rank
+from .relevance import matching
 from .store import Store, default_store, open_store
 
 RETRIEVE_TOOL_NAME = "headroom_retrieve"
@@ -95,10 +95,10 @@ def filter_original(original: str, query: str) -> tuple[str, int, int, str]:
     items = _items(original)
     if items is not None:
         canon = [json.dumps(i, ensure_ascii=False, separators=(",", ":")) for i in items]
-        hits = sorted(rank(canon, query, limit=len(items)))
+        hits = matching(canon, query)
         return jsonutil.dumps([items[i] for i in hits]), len(hits), len(items), "items"
     lines = original.splitlines()
-    hits = sorted(rank(lines, query, limit=len(lines)))
+    hits = matching(lines, query)
     return "\n".join(lines[i] for i in hits), len(hits), len(lines), "lines"
 
 

@@ -37,7 +37,8 @@ def test_query_on_text_returns_verbatim_lines():
     store.put(key_for(log), log)
     got = retrieve(key_for(log), query="error undeclared", store=store)
     lines = got.content.splitlines()
-    assert len(lines) == 5 and all(line in log.splitlines() for line in lines)
+    assert len(lines) == 4 and all(line in log.splitlines() for line in lines)
+    assert all("undeclared identifier" in line for line in lines)
 
 
 def test_missing_key_is_a_message_not_an_exception():
@@ -61,3 +62,13 @@ def test_answer_from_json_string_arguments():
     store.put("hr_0123456789abcdef", "the original")
     answer = answer_tool_call(json.dumps({"key": "hr_0123456789abcdef"}), store=store)
     assert answer == type(answer)("the original", False)
+
+
+def test_query_does_not_drag_in_every_loosely_matching_line():
+    store = MemoryStore()
+    text = "\n".join(f"event number {i}: status ok" for i in range(300))
+    store.put(key_for(text), text)
+    got = retrieve(key_for(text), query="event number 45", store=store)
+    assert got.content == "event number 45: status ok"
+    partial = retrieve(key_for(text), query="event 45 missing-word", store=store)
+    assert partial.matched == 1  # no line has every word: the strongest partial match wins

@@ -1,0 +1,827 @@
+"""Agno integration: a model wrapper that compresses tool outputs inside Agno's tool loop.
+
+    from agno.agent import Agent
+    from agno.models.openai import OpenAIChat
+    from headroom.integrations.agno import HeadroomAgnoModel
+
+    model = HeadroomAgnoModel(OpenAIChat(id="gpt-4o"))
+    agent = Agent(model=model, tools=[search_github, query_db])
+    agent.run("Investigate the memory leak and recommend a fix")
+    print(model.total_tokens_saved)
+
+Agno runs its tool loop in ``Model.response()`` and friends and calls ``invoke`` (or one
+of its async / streaming siblings) once per provider request. The wrapper inherits that
+loop and intercepts only those four calls: it turns Agno ``Message`` objects into the
+engine's OpenAI-format dicts, asks :func:`headroom.compress` which tool outputs to
+shorten, and hands the wrapped model shallow copies carrying the shorter text. Agno's own
+message list, and so the run output and the session, keep the original tool output.
+
+Everything the wrapper does not define is read from (and written to) the wrapped model,
+so ``id``, ``provider``, ``temperature``, ``thinking`` and the like behave as before.
+This module sends nothing anywhere: no telemetry, no network.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from headroom._extras import require
+
+require("agno", "agno")
+
+from agno.models.base import Model  # noqa: E402
+from agno.models.message import Message  # noqa: E402
+from agno.models.response import ModelResponse  # noqa: E402
+from agno.tools.function import Function  # noqa: E402
+from agno.tools.toolkit import Toolkit  # noqa: E402
+
+from headroom.config import HeadroomConfig  # noqa: E402
+from headroom.engine import compress  # noqa: E402
+from headroom.hooks import CompressionHooks  # noqa: E402
+from headroom.result import CompressResult  # noqa: E402
+from headroom.retrieval import (  # noqa: E402
+    RETRIEVE_TOOL_DESCRIPTION,
+    RETRIEVE_TOOL_NAME,
+    answer_tool_call,
+    retrieve_tool,
+)
+from headroom.tokens import count_tokens, resolve_model  # noqa: E402
+
+__all__ = [
+    "AgnoCallMetrics",
+    "HeadroomAgnoModel",
+    "HeadroomPreHook",
+    "HeadroomRetrieveTools",
+    "headroom_retrieve_function",
+    "token_model_for",
+]
+
+log = logging.getLogger("headroom.agno")
+
+# Attributes that live on the wrapper itself; every other attribute belongs to the
+# wrapped model.
+_OWN = frozenset(
+    {
+        "_inner",
+        "_config",
+        "_hooks",
+        "_store",
+        "_retrieval",
+        "_max_retrieval_rounds",
+        "_token_model_override",
+        "_lock",
+        "_history",
+        "_totals",
+    }
+)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def token_model_for(model: Any) -> str:
+    """The model name the engine counts tokens with, picked from an Agno model.
+
+    OpenAI ids are used as they are (exact counts). Anthropic/Claude and Gemini models
+    map to a ``claude-…`` / ``gemini-…`` name (approximate counts). Anything else passes
+    its id through, which the engine counts approximately.
+    """
+    model_id = str(getattr(model, "id", "") or "")
+    lowered = model_id.lower()
+    if resolve_model(model_id).exact:
+        return model_id
+    marks = " ".join(
+        str(x or "").lower()
+        for x in (
+            getattr(model, "provider", None),
+            getattr(model, "name", None),
+            type(model).__name__,
+            type(model).__module__,
+        )
+    )
+    if "claude" in lowered or "anthropic" in lowered or "claude" in marks or "anthropic" in marks:
+        bare = lowered.rsplit("/", 1)[-1].split(".", 1)[-1] if "claude" in lowered else ""
+        return bare if bare.startswith("claude") else "claude"
+    if "gemini" in lowered or "gemini" in marks or "google" in marks or "vertex" in marks:
+        bare = lowered.rsplit("/", 1)[-1]
+        return bare if bare.startswith("gemini") else "gemini"
+    return model_id or "unknown"
+
+
+def _tool_name(tool: Any) -> str | None:
+    if isinstance(tool, Function):
+        return tool.name
+    if isinstance(tool, dict):
+        fn = tool.get("function")
+        name = fn.get("name") if isinstance(fn, dict) else tool.get("name")
+        return name if isinstance(name, str) else None
+    return getattr(tool, "name", None)
+
+
+def _call_name(call: Any) -> str | None:
+    if not isinstance(call, dict):
+        return None
+    fn = call.get("function")
+    name = fn.get("name") if isinstance(fn, dict) else call.get("name")
+    return name if isinstance(name, str) else None
+
+
+def _call_arguments(call: dict[str, Any]) -> Any:
+    fn = call.get("function")
+    return fn.get("arguments") if isinstance(fn, dict) else call.get("arguments")
+
+
+def _uses_compressed(msg: Message, compress_tool_results: bool) -> bool:
+    """Agno's own tool-result compression sends ``compressed_content`` instead."""
+    return bool(compress_tool_results and msg.role == "tool" and msg.compressed_content)
+
+
+def to_engine_messages(
+    messages: list[Message], compress_tool_results: bool = False
+) -> list[dict[str, Any]]:
+    """Agno messages as the engine's OpenAI-format dicts (roles, text, tool calls, ids, names)."""
+    out: list[dict[str, Any]] = []
+    for msg in messages:
+        content: Any = (
+            msg.compressed_content if _uses_compressed(msg, compress_tool_results) else msg.content
+        )
+        item: dict[str, Any] = {"role": msg.role, "content": content}
+        if msg.tool_calls:
+            item["tool_calls"] = [
+                {
+                    "id": call.get("id"),
+                    "type": call.get("type", "function"),
+                    "function": {
+                        "name": _call_name(call),
+                        "arguments": _call_arguments(call),
+                    },
+                }
+                for call in msg.tool_calls
+                if isinstance(call, dict)
+            ]
+        if msg.tool_call_id is not None:
+            item["tool_call_id"] = msg.tool_call_id
+        name = msg.tool_name or msg.name
+        if msg.role == "tool" and name:
+            item["name"] = name
+        out.append(item)
+    return out
+
+
+def _apply(
+    originals: list[Message],
+    sent: list[dict[str, Any]],
+    result: CompressResult,
+    compress_tool_results: bool,
+) -> list[Message]:
+    """Agno messages for the inner model: unchanged ones are the originals, compressed ones
+    are shallow copies with the new text (the originals are never modified)."""
+    # Unchanged dicts come back as the very objects we sent; compressed ones are new dicts.
+    # A pre_compress hook may filter, reorder or inject, so match by identity first, then
+    # by tool call id, then by position when the length is unchanged.
+    by_id = {id(d): m for d, m in zip(sent, originals, strict=True)}
+    by_call = {m.tool_call_id: m for m in originals if m.role == "tool" and m.tool_call_id}
+    same_length = len(result.messages) == len(sent)
+    out: list[Message] = []
+    for index, d in enumerate(result.messages):
+        source = by_id.get(id(d))
+        if source is not None:
+            out.append(source)
+            continue
+        if not isinstance(d, dict):
+            continue
+        call_id = d.get("tool_call_id")
+        source = (
+            by_call.get(call_id) if d.get("role") == "tool" and isinstance(call_id, str) else None
+        )
+        if source is None and same_length:
+            source = originals[index]
+        if source is not None:
+            out.append(_with_content(source, d.get("content"), compress_tool_results))
+        elif isinstance(d.get("role"), str):
+            out.append(
+                Message(
+                    role=d["role"],
+                    content=d.get("content"),
+                    tool_call_id=d.get("tool_call_id"),
+                    tool_calls=d.get("tool_calls"),
+                    tool_name=d.get("name"),
+                )
+            )
+    return out
+
+
+def _with_content(msg: Message, content: Any, compress_tool_results: bool) -> Message:
+    if _uses_compressed(msg, compress_tool_results):
+        return msg.model_copy(update={"compressed_content": content})
+    return msg.model_copy(update={"content": content})
+
+
+class _ParsedCall(dict):  # type: ignore[type-arg]
+    """A tool call the wrapper already assembled from stream deltas."""
+
+
+def _add_usage(total: Any, more: Any) -> Any:
+    if more is None:
+        return total
+    if total is None:
+        return more
+    try:
+        return total + more
+    except Exception:
+        return more
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+@dataclass(frozen=True)
+class AgnoCallMetrics:
+    """One provider call made through the wrapper.
+
+    ``tokens_without`` is what the call would have sent without Headroom;
+    ``tokens_sent`` is what it sent, including any retrieval round trips the wrapper
+    answered (re-sent messages, retrieved text and the tool definition).
+    """
+
+    timestamp: float
+    model: str
+    tokens_without: int
+    tokens_sent: int
+    tokens_exact: bool
+    transforms_applied: tuple[str, ...] = ()
+    retrieval_keys: tuple[str, ...] = ()
+    retrievals_answered: int = 0
+    streamed: bool = False
+    duration_ms: float = 0.0
+    error: str | None = None
+
+    @property
+    def tokens_saved(self) -> int:
+        return self.tokens_without - self.tokens_sent
+
+    @property
+    def compression_ratio(self) -> float:
+        return self.tokens_saved / self.tokens_without if self.tokens_without else 0.0
+
+
+@dataclass
+class _Call:
+    """Per-call state: never stored on the model, so concurrent runs stay separate."""
+
+    messages: list[Message]
+    tools: Any
+    intercept: bool
+    retrieve_def_tokens: int
+    result: CompressResult | None
+    error: str | None
+    streamed: bool
+    model: str
+    started: float = field(default_factory=time.perf_counter)
+    rounds: int = 0
+    extra_tokens: int = 0
+    follow_tokens: int = 0
+    answered: int = 0
+
+
+# --------------------------------------------------------------------------- retrieval tool
+
+
+def headroom_retrieve_function(store: Any = None) -> Function:
+    """An Agno ``Function`` named ``headroom_retrieve`` that answers from the Headroom store."""
+
+    def headroom_retrieve(key: str, query: str | None = None) -> str:
+        args: dict[str, Any] = {"key": key}
+        if query is not None:
+            args["query"] = query
+        return answer_tool_call(args, store=store).content
+
+    return Function(
+        name=RETRIEVE_TOOL_NAME,
+        description=RETRIEVE_TOOL_DESCRIPTION,
+        parameters=retrieve_tool("openai")["function"]["parameters"],
+        entrypoint=headroom_retrieve,
+        skip_entrypoint_processing=True,
+    )
+
+
+class HeadroomRetrieveTools(Toolkit):
+    """A toolkit with ``headroom_retrieve``, for agents that should see retrieval calls.
+
+    ``Agent(model=HeadroomAgnoModel(m, retrieval=False), tools=[HeadroomRetrieveTools()])``
+    lets Agno run the tool itself, so the calls appear in the run's history.
+    """
+
+    def __init__(self, store: Any = None, **kwargs: Any) -> None:
+        kwargs.setdefault("name", "headroom_retrieve_tools")
+        super().__init__(tools=[headroom_retrieve_function(store)], **kwargs)
+
+
+# --------------------------------------------------------------------------- pre-hook
+
+
+class HeadroomPreHook:
+    """An Agno pre-hook that only observes: counts runs and their input tokens.
+
+    ``Agent(..., pre_hooks=[HeadroomPreHook()])``. It never changes the input and never
+    raises into the run.
+    """
+
+    def __init__(self, model: str = "gpt-4o") -> None:
+        self.model = model
+        self._lock = threading.Lock()
+        self.runs = 0
+        self.input_tokens = 0
+
+    def __call__(self, run_input: Any = None, agent: Any = None) -> None:
+        try:
+            text = run_input.input_content_string() if run_input is not None else ""
+            model = token_model_for(agent.model) if getattr(agent, "model", None) else self.model
+            tokens = count_tokens(text or "", model)
+        except Exception:
+            log.debug("headroom: pre-hook could not measure the input", exc_info=True)
+            tokens = 0
+        with self._lock:
+            self.runs += 1
+            self.input_tokens += tokens
+
+    def summary(self) -> dict[str, int]:
+        with self._lock:
+            return {"runs": self.runs, "input_tokens": self.input_tokens}
+
+
+# --------------------------------------------------------------------------- the wrapper
+
+
+class HeadroomAgnoModel(Model):
+    """Wrap any Agno model so tool outputs reach it compressed.
+
+    Args:
+        wrapped_model: the Agno model that talks to the provider.
+        config: a :class:`HeadroomConfig` passed to the engine unchanged.
+        hooks: :class:`CompressionHooks` passed to the engine unchanged.
+        store: where originals are kept for ``headroom_retrieve`` (engine default if None).
+        retrieval: when compression leaves retrieval keys, offer ``headroom_retrieve`` to
+            the wrapped model and answer its calls inside the wrapper (default True).
+        max_retrieval_rounds: how many answered retrieval rounds one provider call may take.
+        token_model: override the model name used for token counting.
+        history_size: how many per-call metrics records to keep.
+        **options: engine options (``min_tokens_to_compress=…`` and so on).
+    """
+
+    def __init__(
+        self,
+        wrapped_model: Model | None = None,
+        *,
+        config: HeadroomConfig | None = None,
+        hooks: CompressionHooks | None = None,
+        store: Any = None,
+        retrieval: bool = True,
+        max_retrieval_rounds: int = 3,
+        token_model: str | None = None,
+        history_size: int = 1000,
+        **options: Any,
+    ) -> None:
+        if wrapped_model is None:
+            raise TypeError("HeadroomAgnoModel needs the Agno model to wrap")
+        if not isinstance(wrapped_model, Model):
+            raise TypeError(
+                f"HeadroomAgnoModel wraps an agno Model, got {type(wrapped_model).__name__}"
+            )
+        if config is not None and not isinstance(config, HeadroomConfig):
+            raise TypeError("config must be a HeadroomConfig")
+        if options:
+            config = (config or HeadroomConfig()).with_options(**options)
+        own = object.__setattr__
+        own(self, "_inner", wrapped_model)
+        own(self, "_config", config)
+        own(self, "_hooks", hooks)
+        own(self, "_store", store)
+        own(self, "_retrieval", bool(retrieval))
+        own(self, "_max_retrieval_rounds", max(0, int(max_retrieval_rounds)))
+        own(self, "_token_model_override", token_model)
+        own(self, "_lock", threading.Lock())
+        own(self, "_history", deque(maxlen=max(1, int(history_size))))
+        own(
+            self,
+            "_totals",
+            {"calls": 0, "tokens_without": 0, "tokens_sent": 0, "retrievals": 0, "errors": 0},
+        )
+
+    # ----------------------------------------------------------- delegation
+
+    @property
+    def wrapped_model(self) -> Model:
+        return self._inner  # type: ignore[no-any-return]
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in _OWN:
+            raise AttributeError(name)
+        try:
+            inner = object.__getattribute__(self, "_inner")
+        except AttributeError:
+            raise AttributeError(name) from None
+        return getattr(inner, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _OWN:
+            object.__setattr__(self, name, value)
+        elif isinstance(getattr(type(self), name, None), property):
+            object.__setattr__(self, name, value)  # goes through the property setter
+        else:
+            setattr(self._inner, name, value)
+
+    def __repr__(self) -> str:
+        return f"HeadroomAgnoModel({self._inner!r})"
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> HeadroomAgnoModel:
+        clone = HeadroomAgnoModel(
+            copy.deepcopy(self._inner, memo),
+            config=self._config,
+            hooks=self._hooks,
+            store=self._store,
+            retrieval=self._retrieval,
+            max_retrieval_rounds=self._max_retrieval_rounds,
+            token_model=self._token_model_override,
+            history_size=self._history.maxlen or 1000,
+        )
+        memo[id(self)] = clone
+        return clone
+
+    # Methods Agno's loop calls on the model and providers override: use the inner's.
+    def _parse_provider_response(self, response: Any, **kwargs: Any) -> ModelResponse:
+        return self._inner._parse_provider_response(response, **kwargs)  # type: ignore[no-any-return]
+
+    def _parse_provider_response_delta(self, response: Any) -> ModelResponse:
+        return self._inner._parse_provider_response_delta(response)  # type: ignore[no-any-return]
+
+    def parse_tool_calls(self, tool_calls_data: list[Any]) -> list[dict[str, Any]]:
+        if tool_calls_data and all(isinstance(c, _ParsedCall) for c in tool_calls_data):
+            return [dict(c) for c in tool_calls_data]
+        return self._inner.parse_tool_calls(tool_calls_data)  # type: ignore[no-any-return]
+
+    def format_function_call_results(self, *args: Any, **kwargs: Any) -> None:
+        self._inner.format_function_call_results(*args, **kwargs)
+
+    def _format_tools(self, tools: Any) -> list[dict[str, Any]]:
+        return self._inner._format_tools(tools)  # type: ignore[no-any-return]
+
+    def get_system_message_for_model(self, tools: Any = None) -> str | None:
+        return self._inner.get_system_message_for_model(tools)  # type: ignore[no-any-return]
+
+    def get_instructions_for_model(self, tools: Any = None) -> list[str] | None:
+        return self._inner.get_instructions_for_model(tools)  # type: ignore[no-any-return]
+
+    def get_provider(self) -> str:
+        return self._inner.get_provider()  # type: ignore[no-any-return]
+
+    def to_dict(self) -> dict[str, Any]:
+        return self._inner.to_dict()  # type: ignore[no-any-return]
+
+    def count_tokens(self, *args: Any, **kwargs: Any) -> int:
+        return self._inner.count_tokens(*args, **kwargs)  # type: ignore[no-any-return]
+
+    async def acount_tokens(self, *args: Any, **kwargs: Any) -> int:
+        return await self._inner.acount_tokens(*args, **kwargs)  # type: ignore[no-any-return]
+
+    # ----------------------------------------------------------- counters
+
+    @property
+    def token_model(self) -> str:
+        """The model name the engine counts tokens with."""
+        return self._token_model_override or token_model_for(self._inner)
+
+    @property
+    def total_tokens_saved(self) -> int:
+        with self._lock:
+            return int(self._totals["tokens_without"] - self._totals["tokens_sent"])
+
+    @property
+    def metrics_history(self) -> list[AgnoCallMetrics]:
+        """The most recent per-call records, oldest first (bounded by ``history_size``)."""
+        with self._lock:
+            return list(self._history)
+
+    def get_savings_summary(self) -> dict[str, Any]:
+        with self._lock:
+            totals = dict(self._totals)
+            exact = all(m.tokens_exact for m in self._history)
+        without, sent = totals["tokens_without"], totals["tokens_sent"]
+        return {
+            "calls": totals["calls"],
+            "tokens_without_headroom": without,
+            "tokens_sent": sent,
+            "total_tokens_saved": without - sent,
+            "compression_ratio": (without - sent) / without if without else 0.0,
+            "retrievals_answered": totals["retrievals"],
+            "compression_errors": totals["errors"],
+            "token_model": self.token_model,
+            "tokens_exact": exact,
+        }
+
+    def reset(self) -> None:
+        with self._lock:
+            self._history.clear()
+            for key in self._totals:
+                self._totals[key] = 0
+
+    def _record(self, call: _Call) -> None:
+        result = call.result
+        rounds = max(1, call.rounds)
+        if result is None:
+            without = sent = 0
+            exact = True
+        else:
+            without = result.tokens_before
+            sent = rounds * result.tokens_after + call.extra_tokens
+            exact = result.tokens_exact
+        entry = AgnoCallMetrics(
+            timestamp=time.time(),
+            model=call.model,
+            tokens_without=without,
+            tokens_sent=sent,
+            tokens_exact=exact,
+            transforms_applied=tuple(result.transforms_applied) if result else (),
+            retrieval_keys=tuple(result.retrieval_keys) if result else (),
+            retrievals_answered=call.answered,
+            streamed=call.streamed,
+            duration_ms=(time.perf_counter() - call.started) * 1000.0,
+            error=call.error,
+        )
+        with self._lock:
+            self._history.append(entry)
+            self._totals["calls"] += 1
+            self._totals["tokens_without"] += without
+            self._totals["tokens_sent"] += sent
+            self._totals["retrievals"] += call.answered
+            self._totals["errors"] += 1 if call.error else 0
+
+    # ----------------------------------------------------------- one provider call
+
+    def _prepare(
+        self, messages: Any, tools: Any, compress_tool_results: bool, streamed: bool
+    ) -> _Call:
+        model = self.token_model
+        call = _Call(list(messages or []), tools, False, 0, None, None, streamed, model)
+        try:
+            sent = to_engine_messages(call.messages, compress_tool_results)
+            result = compress(
+                sent, model=model, config=self._config, hooks=self._hooks, store=self._store
+            )
+            call.messages = _apply(call.messages, sent, result, compress_tool_results)
+            call.result = result
+        except Exception as exc:  # bad input never breaks the agent: send the originals
+            log.warning("headroom: compression failed (%s); sending the original messages", exc)
+            call.messages = list(messages or [])
+            call.error = f"{type(exc).__name__}: {exc}"
+            return call
+        has_own_tool = any(_tool_name(t) == RETRIEVE_TOOL_NAME for t in (tools or ()))
+        if (
+            self._retrieval
+            and result.retrieval_keys
+            and not has_own_tool
+            and isinstance(tools, list)
+        ):
+            try:
+                extra = self._inner._format_tools([headroom_retrieve_function(self._store)])
+                call.tools = [*tools, *extra]
+                call.intercept = True
+                call.retrieve_def_tokens = count_tokens(json.dumps(extra, sort_keys=True), model)
+            except Exception:
+                log.warning("headroom: could not offer headroom_retrieve", exc_info=True)
+        return call
+
+    def _round_started(self, call: _Call) -> None:
+        # Each round sends the tool definition and re-sends every retrieval exchange so far.
+        call.extra_tokens += call.retrieve_def_tokens + call.follow_tokens
+        call.rounds += 1
+
+    def _handle_calls(
+        self, call: _Call, calls: list[dict[str, Any]], response: ModelResponse | None
+    ) -> tuple[bool, list[dict[str, Any]] | None]:
+        """Answer the round's ``headroom_retrieve`` calls, if the wrapper offered the tool.
+
+        Returns ``(reinvoke, calls)``: ``reinvoke`` is True when the round asked only for
+        retrievals and they are answered; ``calls`` is what Agno should see (None: leave the
+        response as it is). A round mixing retrievals with the agent's own tools hands Agno
+        only its own calls, so the agent's toolset and history stay clean; the model can
+        ask again on the next round.
+        """
+        if not call.intercept or not calls:
+            return False, None
+        ours = [c for c in calls if _call_name(c) == RETRIEVE_TOOL_NAME]
+        if not ours:
+            return False, None
+        others = [c for c in calls if _call_name(c) != RETRIEVE_TOOL_NAME]
+        if others or call.rounds > self._max_retrieval_rounds:
+            return False, others
+        assistant = Message(
+            role=self._inner.assistant_message_role,
+            content=response.content if response is not None else None,
+            tool_calls=[dict(c) for c in ours],
+            provider_data=response.provider_data if response is not None else None,
+            reasoning_content=response.reasoning_content if response is not None else None,
+            redacted_reasoning_content=(
+                response.redacted_reasoning_content if response is not None else None
+            ),
+        )
+        follow: list[Message] = [assistant]
+        added = sum(count_tokens(json.dumps(c, sort_keys=True), call.model) for c in ours)
+        for c in ours:
+            answer = answer_tool_call(_call_arguments(c) or {}, store=self._store)
+            follow.append(
+                Message(
+                    role=self._inner.tool_message_role,
+                    content=answer.content,
+                    tool_call_id=c.get("id"),
+                    tool_name=RETRIEVE_TOOL_NAME,
+                    tool_args=_call_arguments(c),
+                    tool_call_error=answer.is_error,
+                )
+            )
+            added += count_tokens(answer.content, call.model)
+        call.messages = [*call.messages, *follow]
+        call.follow_tokens += added
+        call.answered += len(ours)
+        return True, []
+
+    def _kwargs(self, call: _Call, kwargs: dict[str, Any]) -> dict[str, Any]:
+        out = dict(kwargs)
+        out["messages"] = call.messages
+        if "tools" in kwargs or call.tools is not None:
+            out["tools"] = call.tools
+        return out
+
+    def _start(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], streamed: bool
+    ) -> tuple[_Call, tuple[Any, ...]]:
+        messages, args = _take_messages(args, kwargs)
+        flag = bool(kwargs.get("compress_tool_results"))
+        return self._prepare(messages, kwargs.get("tools"), flag, streamed), args
+
+    # ----------------------------------------------------------- the four provider calls
+
+    def invoke(self, *args: Any, **kwargs: Any) -> ModelResponse:
+        call, args = self._start(args, kwargs, False)
+        usage = None
+        try:
+            while True:
+                self._round_started(call)
+                response = self._inner.invoke(*args, **self._kwargs(call, kwargs))
+                usage = _add_usage(usage, response.response_usage)
+                again, calls = self._handle_calls(call, list(response.tool_calls or []), response)
+                if again:
+                    continue
+                if calls is not None:
+                    response.tool_calls = calls
+                response.response_usage = usage
+                return response  # type: ignore[no-any-return]
+        finally:
+            self._record(call)
+
+    async def ainvoke(self, *args: Any, **kwargs: Any) -> ModelResponse:
+        call, args = self._start(args, kwargs, False)
+        usage = None
+        try:
+            while True:
+                self._round_started(call)
+                response = await self._inner.ainvoke(*args, **self._kwargs(call, kwargs))
+                usage = _add_usage(usage, response.response_usage)
+                again, calls = self._handle_calls(call, list(response.tool_calls or []), response)
+                if again:
+                    continue
+                if calls is not None:
+                    response.tool_calls = calls
+                response.response_usage = usage
+                return response  # type: ignore[no-any-return]
+        finally:
+            self._record(call)
+
+    def invoke_stream(self, *args: Any, **kwargs: Any) -> Iterator[ModelResponse]:
+        call, args = self._start(args, kwargs, True)
+        try:
+            while True:
+                self._round_started(call)
+                held: list[Any] = []
+                last: ModelResponse | None = None
+                for delta in self._inner.invoke_stream(*args, **self._kwargs(call, kwargs)):
+                    out, last = _hold_tool_calls(delta, held, last)
+                    if out is not None:
+                        yield out
+                again, final = self._end_stream_round(call, held, last)
+                if again:
+                    continue
+                if final is not None:
+                    yield final
+                return
+        finally:
+            self._record(call)
+
+    async def ainvoke_stream(self, *args: Any, **kwargs: Any) -> AsyncIterator[ModelResponse]:
+        call, args = self._start(args, kwargs, True)
+        try:
+            while True:
+                self._round_started(call)
+                held: list[Any] = []
+                last: ModelResponse | None = None
+                async for delta in self._inner.ainvoke_stream(*args, **self._kwargs(call, kwargs)):
+                    out, last = _hold_tool_calls(delta, held, last)
+                    if out is not None:
+                        yield out
+                again, final = self._end_stream_round(call, held, last)
+                if again:
+                    continue
+                if final is not None:
+                    yield final
+                return
+        finally:
+            self._record(call)
+
+    # ----------------------------------------------------------- streaming helpers
+
+    def _end_stream_round(
+        self, call: _Call, held: list[Any], last: ModelResponse | None
+    ) -> tuple[bool, ModelResponse | None]:
+        """Assemble the held tool-call fragments with the inner model's own parser.
+
+        Returns ``(reinvoke, final)``: reinvoke after answered retrievals, else ``final``
+        carries the whole tool calls for Agno (None when there are none).
+        """
+        if not held:
+            return False, None
+        parsed = list(self._inner.parse_tool_calls(held))
+        again, calls = self._handle_calls(call, parsed, last)
+        if again:
+            return True, None
+        calls = parsed if calls is None else calls
+        if not calls:
+            return False, None
+        return False, ModelResponse(tool_calls=[_ParsedCall(c) for c in calls])
+
+
+def _hold_tool_calls(
+    delta: ModelResponse, held: list[Any], last: ModelResponse | None
+) -> tuple[ModelResponse | None, ModelResponse | None]:
+    """Keep a delta's tool-call fragments back; pass everything else through at once.
+
+    The fragments are assembled once the round ends, so the wrapper can see whole calls
+    (and answer ``headroom_retrieve`` itself) before Agno does.
+    """
+    if not isinstance(delta, ModelResponse) or not delta.tool_calls:
+        return delta, _merge_last(last, delta)
+    held.extend(delta.tool_calls)
+    rest = copy.copy(delta)
+    rest.tool_calls = None  # type: ignore[assignment]
+    return rest, _merge_last(last, delta)
+
+
+def _merge_last(last: ModelResponse | None, delta: Any) -> ModelResponse | None:
+    """Collect what a follow-up assistant message needs (content, provider data)."""
+    if not isinstance(delta, ModelResponse):
+        return last
+    merged = last or ModelResponse()
+    if delta.content:
+        merged.content = (merged.content or "") + str(delta.content)
+    if delta.reasoning_content:
+        merged.reasoning_content = (merged.reasoning_content or "") + delta.reasoning_content
+    if delta.provider_data:
+        merged.provider_data = {**(merged.provider_data or {}), **delta.provider_data}
+    return merged
+
+
+def _take_messages(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, tuple[Any, ...]]:
+    if "messages" in kwargs:
+        return kwargs.pop("messages"), args
+    if args:
+        return args[0], args[1:]
+    return [], args
+
+
+def _model_fields() -> list[str]:
+    return [f.name for f in dataclasses.fields(Model)]
+
+
+def _forwarding_property(name: str) -> property:
+    def fget(self: HeadroomAgnoModel) -> Any:
+        return getattr(self._inner, name)
+
+    def fset(self: HeadroomAgnoModel, value: Any) -> None:
+        setattr(self._inner, name, value)
+
+    return property(fget, fset, doc=f"``{name}`` of the wrapped model.")
+
+
+# Model's dataclass fields have class-level defaults, which would hide them from
+# __getattr__; make each one read and write the wrapped model instead.
+for _name in _model_fields():
+    setattr(HeadroomAgnoModel, _name, _forwarding_property(_name))
+del _name
