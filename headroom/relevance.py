@@ -12,9 +12,13 @@ from collections import Counter
 from collections.abc import Sequence
 
 _WORD = re.compile(r"[a-z0-9_]+(?:[-.][a-z0-9_]+)*")
-_STOPWORDS = frozenset(
-    ["a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "could", "did", "do", "does", "for", "from", "had", "has", "have", "how", "i", "if", "in", "into", "is", "it", "its", "me", "my", "no", "not", "of", "on", "or", "our", "should", "so", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this", "to", "up", "us", "was", "we", "were", "what", "when", "where", "which", "who", "why", "will", "with", "would", "you", "your", "show", "find", "get", "give", "tell", "list", "all", "any"]
-)
+_STOPWORD_TEXT = """
+    a an and are as at be but by can could did do does for from had has have how i if in
+    into is it its me my no not of on or our should so than that the their them then there
+    these they this to up us was we were what when where which who why will with would you
+    your show find get give tell list all any
+"""
+_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 
 def words(text: str) -> list[str]:
@@ -82,7 +86,10 @@ def rank(docs: Sequence[str], query: str | None, limit: int) -> list[int]:
     ids = identifiers(query)
     scores = bm25_scores(lowered, query_terms(query))
     if ids:
-        scores = [s + (100.0 if any(i in d for i in ids) else 0.0) for s, d in zip(scores, lowered, strict=False)]
+        scores = [
+            s + (100.0 if any(i in d for i in ids) else 0.0)
+            for s, d in zip(scores, lowered, strict=False)
+        ]
     order = sorted((i for i, s in enumerate(scores) if s > 0), key=lambda i: (-scores[i], i))
     return order[:limit]
 

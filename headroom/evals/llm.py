@@ -100,7 +100,10 @@ def make_ask(name: str, model: str) -> Ask:
     key = os.environ["OPENAI_API_KEY"]
 
     def ask_openai(prompt: str) -> str:
-        messages = [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
+        messages: list[Any] = [
+            {"role": "system", "content": system},
+            {"role": "user", "content": prompt},
+        ]
         try:
             import openai  # type: ignore[import-not-found, unused-ignore]
 

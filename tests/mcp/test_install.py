@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from headroom.mcp_server import install
 from headroom.mcp_server.cli import main
 

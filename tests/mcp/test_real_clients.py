@@ -15,9 +15,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from headroom.mcp_server.cli import main
 
 from headroom import retrieve
+from headroom.mcp_server.cli import main
 
 from .conftest import BIG_JSON, child_env
 

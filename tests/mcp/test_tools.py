@@ -199,9 +199,8 @@ async def test_fifty_megabytes_is_refused_with_a_message(server):
 async def test_expired_key_is_a_tool_error(data_dir):
     import time
 
-    from headroom.mcp_server.server import build_server
-
     from headroom import MemoryStore
+    from headroom.mcp_server.server import build_server
 
     store = MemoryStore(ttl=0.2)
     async with Client(build_server(store=store)) as client:
@@ -225,9 +224,8 @@ async def test_unknown_tool_is_reported(server):
 
 
 def test_missing_mcp_names_the_extra(monkeypatch):
-    from headroom.mcp_server.server import build_server
-
     from headroom.errors import MissingExtraError
+    from headroom.mcp_server.server import build_server
 
     monkeypatch.setitem(sys.modules, "mcp", None)
     with pytest.raises(MissingExtraError, match=r"headroom-ai\[mcp\]"):
