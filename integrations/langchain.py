@@ -1,0 +1,964 @@
+"""LangChain integration: compress tool outputs before they reach a chat model.
+
+``HeadroomChatModel`` wraps any LangChain chat model. Before every call it converts the
+messages to the engine's OpenAI-style dicts, lets ``headroom.compress()`` shrink the
+tool outputs, and hands the inner model LangChain messages again. The caller's
+messages (and so an agent's state) are never changed.
+
+The other helpers:
+
+- ``HeadroomRetrieveTool``: ``headroom_retrieve`` as a LangChain tool, for agents that
+  want to give it to the model themselves.
+- ``compress_tool_messages``: compress the ``ToolMessage``s of a message list or a
+  LangGraph state (usable as a graph node or as a ``pre_model_hook``).
+- ``HeadroomDocumentCompressor``: keeps the documents most relevant to a query, using
+  the engine's lexical relevance scoring (BM25 plus exact identifier matches).
+- ``HeadroomCallbackHandler`` / ``HeadroomOptimizer``: callbacks that *measure* what
+  compression would save. A callback cannot change the messages a model receives;
+  wrap the model in ``HeadroomChatModel`` to actually compress.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from headroom._extras import require
+
+require("langchain_core", "langchain")
+
+from langchain_core.callbacks import (  # noqa: E402
+    AsyncCallbackManager,
+    AsyncCallbackManagerForLLMRun,
+    BaseCallbackHandler,
+    CallbackManager,
+    CallbackManagerForLLMRun,
+    Callbacks,
+)
+from langchain_core.documents import BaseDocumentCompressor, Document  # noqa: E402
+from langchain_core.language_models.chat_models import BaseChatModel  # noqa: E402
+from langchain_core.messages import (  # noqa: E402
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    BaseMessageChunk,
+    ChatMessage,
+    FunctionMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+    convert_to_messages,
+)
+from langchain_core.messages.ai import add_usage  # noqa: E402
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult  # noqa: E402
+from langchain_core.runnables import Runnable, RunnableBinding, RunnableLambda  # noqa: E402
+from langchain_core.tools import BaseTool, ToolException  # noqa: E402
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator  # noqa: E402
+
+from headroom import (  # noqa: E402
+    RETRIEVE_TOOL_NAME,
+    CompressionHooks,
+    CompressResult,
+    HeadroomConfig,
+    Store,
+    answer_tool_call,
+    compress,
+    open_store,
+    retrieve_tool,
+)
+from headroom.relevance import bm25_scores, rank  # noqa: E402
+from headroom.retrieval import RETRIEVE_TOOL_DESCRIPTION  # noqa: E402
+
+__all__ = [
+    "CallRecord",
+    "HeadroomCallbackHandler",
+    "HeadroomChatModel",
+    "HeadroomDocumentCompressor",
+    "HeadroomOptimizer",
+    "HeadroomRetrieveTool",
+    "compress_tool_messages",
+]
+
+log = logging.getLogger("headroom.langchain")
+
+DEFAULT_MODEL = "gpt-4o"
+# LangGraph's "messages" stream mode skips runs tagged like this. The inner model's run
+# carries it so streamed tokens reach the graph once (through the wrapper), not twice.
+_INNER_TAGS = ["headroom:inner", "nostream"]
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """What compression did on one model call."""
+
+    timestamp: float
+    model: str
+    tokens_before: int
+    tokens_after: int
+    tokens_saved: int
+    transforms: list[str]
+    retrieval_keys: list[str]
+    duration_ms: float
+    tokens_exact: bool
+
+
+@dataclass
+class _Metrics:
+    """Thread-safe running totals plus a bounded history. One object is shared by a
+    wrapper and every copy made by ``bind_tools`` / ``with_structured_output``."""
+
+    history_limit: int = 1000
+    calls: int = 0
+    tokens_before: int = 0
+    tokens_after: int = 0
+    retrieval_calls: int = 0
+    failures: int = 0
+    duration_ms: float = 0.0
+    history: deque[CallRecord] = field(default_factory=deque)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.history = deque(maxlen=max(1, self.history_limit))
+
+    def record(self, result: CompressResult) -> CallRecord:
+        rec = CallRecord(
+            timestamp=time.time(),
+            model=result.model,
+            tokens_before=result.tokens_before,
+            tokens_after=result.tokens_after,
+            tokens_saved=result.tokens_saved,
+            transforms=list(result.transforms_applied),
+            retrieval_keys=list(result.retrieval_keys),
+            duration_ms=result.duration_ms,
+            tokens_exact=result.tokens_exact,
+        )
+        with self.lock:
+            self.calls += 1
+            self.tokens_before += rec.tokens_before
+            self.tokens_after += rec.tokens_after
+            self.duration_ms += rec.duration_ms
+            self.history.append(rec)
+        return rec
+
+    def count_failure(self) -> None:
+        with self.lock:
+            self.failures += 1
+
+    def count_retrieval(self) -> None:
+        with self.lock:
+            self.retrieval_calls += 1
+
+    @property
+    def saved(self) -> int:
+        with self.lock:
+            return self.tokens_before - self.tokens_after
+
+    def snapshot(self) -> list[CallRecord]:
+        with self.lock:
+            return list(self.history)
+
+    def summary(self) -> dict[str, Any]:
+        with self.lock:
+            saved = self.tokens_before - self.tokens_after
+            return {
+                "calls": self.calls,
+                "tokens_before": self.tokens_before,
+                "tokens_after": self.tokens_after,
+                "tokens_saved": saved,
+                "savings_ratio": saved / self.tokens_before if self.tokens_before else 0.0,
+                "retrieval_calls": self.retrieval_calls,
+                "compression_failures": self.failures,
+                "average_compress_ms": self.duration_ms / self.calls if self.calls else 0.0,
+            }
+
+
+class _SavingsMixin:
+    _metrics: _Metrics
+
+    @property
+    def total_tokens_saved(self) -> int:
+        """Tokens saved over every call so far (bound copies included)."""
+        return self._metrics.saved
+
+    @property
+    def metrics_history(self) -> list[CallRecord]:
+        """The most recent per-call records (bounded by ``history_limit``)."""
+        return self._metrics.snapshot()
+
+    def get_savings_summary(self) -> dict[str, Any]:
+        """Totals: calls, tokens before/after/saved, savings ratio, retrievals, failures."""
+        return self._metrics.summary()
+
+
+# --------------------------------------------------------------------------- conversion
+
+
+def _engine_dict(msg: BaseMessage) -> dict[str, Any]:
+    """One LangChain message as an OpenAI-style dict (only what the engine reads)."""
+    content = msg.content
+    if isinstance(msg, ToolMessage):
+        out: dict[str, Any] = {"role": "tool", "tool_call_id": msg.tool_call_id, "content": content}
+        if msg.name:
+            out["name"] = msg.name
+        return out
+    if isinstance(msg, AIMessage):
+        out = {"role": "assistant", "content": content}
+        if msg.tool_calls:
+            out["tool_calls"] = [
+                {
+                    "id": call.get("id") or "",
+                    "type": "function",
+                    "function": {
+                        "name": call["name"],
+                        "arguments": json.dumps(call.get("args", {}), default=str),
+                    },
+                }
+                for call in msg.tool_calls
+            ]
+        return out
+    if isinstance(msg, HumanMessage):
+        return {"role": "user", "content": content}
+    if isinstance(msg, SystemMessage):
+        return {"role": "system", "content": content}
+    if isinstance(msg, ChatMessage):
+        return {"role": msg.role, "content": content}
+    if isinstance(msg, FunctionMessage):
+        return {"role": "function", "name": msg.name, "content": content}
+    return {"role": msg.type, "content": content}
+
+
+def _rest(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if k != "content"}
+
+
+def _back(original: BaseMessage, before: dict[str, Any], after: dict[str, Any]) -> BaseMessage:
+    if after is before:
+        return original
+    if _rest(before) == _rest(after):
+        # model_copy keeps every other field: ids, tool_call_id, name, artifact, status…
+        return original.model_copy(update={"content": after.get("content")})
+    return convert_to_messages([after])[0]
+
+
+def _from_engine(
+    originals: Sequence[BaseMessage], inputs: list[dict[str, Any]], outputs: list[dict[str, Any]]
+) -> list[BaseMessage]:
+    if len(outputs) == len(inputs):
+        return [_back(o, i, a) for o, i, a in zip(originals, inputs, outputs, strict=True)]
+    # A pre_compress hook changed the list: match each output to the next input that is
+    # the same message (same object, or same fields but the content), in order.
+    result: list[BaseMessage] = []
+    start = 0
+    for out in outputs:
+        match = next(
+            (
+                j
+                for j in range(start, len(inputs))
+                if inputs[j] is out or _rest(inputs[j]) == _rest(out)
+            ),
+            None,
+        )
+        if match is None:
+            result.append(convert_to_messages([out])[0])
+            continue
+        result.append(_back(originals[match], inputs[match], out))
+        start = match + 1
+    return result
+
+
+def _compress_messages(
+    messages: Sequence[BaseMessage],
+    *,
+    model: str,
+    config: HeadroomConfig | None,
+    hooks: CompressionHooks | None,
+    store: Any,
+) -> tuple[list[BaseMessage], CompressResult | None]:
+    """Compressed copies of ``messages`` and the engine's result; on any failure the
+    original messages and None (bad input never breaks the user's agent)."""
+    originals = list(messages)
+    try:
+        inputs = [_engine_dict(m) for m in originals]
+        result = compress(inputs, model=model, config=config, hooks=hooks, store=store)
+        return _from_engine(originals, inputs, result.messages), result
+    except Exception:
+        log.warning("headroom: compression failed; sending the original messages", exc_info=True)
+        return originals, None
+
+
+def _model_name_of(model: Any) -> str | None:
+    for attr in ("model_name", "model", "model_id"):
+        value = getattr(model, attr, None)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _strip_retrieve_calls(msg: AIMessage) -> AIMessage:
+    """The message without any headroom_retrieve calls, so the user's agent never sees them."""
+    calls = [c for c in msg.tool_calls if c["name"] != RETRIEVE_TOOL_NAME]
+    if len(calls) == len(msg.tool_calls):
+        return msg
+    dropped = {c.get("id") for c in msg.tool_calls if c["name"] == RETRIEVE_TOOL_NAME}
+    extra = dict(msg.additional_kwargs)
+    if isinstance(extra.get("tool_calls"), list):
+        extra["tool_calls"] = [
+            c for c in extra["tool_calls"] if not (isinstance(c, dict) and c.get("id") in dropped)
+        ] or None
+        if extra["tool_calls"] is None:
+            del extra["tool_calls"]
+    content = msg.content
+    if isinstance(content, list):  # Anthropic-style tool_use blocks
+        content = [
+            b
+            for b in content
+            if not (isinstance(b, dict) and b.get("type") == "tool_use" and b.get("id") in dropped)
+        ]
+    return msg.model_copy(
+        update={"tool_calls": calls, "additional_kwargs": extra, "content": content}
+    )
+
+
+# --------------------------------------------------------------------------- chat model
+
+
+class HeadroomChatModel(_SavingsMixin, BaseChatModel):
+    """A chat model that compresses tool outputs before calling the model it wraps.
+
+    ``HeadroomChatModel(ChatOpenAI(model="gpt-4o"))``. Options: ``config`` (a
+    ``HeadroomConfig``), ``hooks`` (``CompressionHooks``), ``store`` (where originals
+    go), ``model`` (the name used for token counting; by default the inner model's),
+    ``enable_retrieval`` (answer the model's ``headroom_retrieve`` calls; default on),
+    ``max_retrieval_rounds`` and ``history_limit``.
+    """
+
+    wrapped_model: BaseChatModel
+    model: str = ""
+    config: HeadroomConfig | None = None
+    hooks: CompressionHooks | None = None
+    store: Any = None
+    enable_retrieval: bool = True
+    max_retrieval_rounds: int = Field(default=3, ge=0)
+    history_limit: int = Field(default=1000, ge=1)
+    streaming: bool = False
+    """Use the inner model's streaming API even for ``invoke`` (LangChain convention)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    _metrics: _Metrics = PrivateAttr()
+    _store_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _resolved_store: Any = PrivateAttr(default=None)
+
+    def __init__(self, wrapped_model: BaseChatModel | None = None, /, **kwargs: Any) -> None:
+        if wrapped_model is not None:
+            kwargs["wrapped_model"] = wrapped_model
+        super().__init__(**kwargs)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _note_ignored(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            ignored = sorted(set(data) - set(cls.model_fields))
+            if ignored:
+                log.debug(
+                    "HeadroomChatModel ignores %s; set sampling options on the inner model",
+                    ", ".join(ignored),
+                )
+        return data
+
+    def model_post_init(self, context: Any, /) -> None:
+        super().model_post_init(context)
+        if not self.model:
+            self.model = _model_name_of(self.wrapped_model) or DEFAULT_MODEL
+        self._metrics = _Metrics(history_limit=self.history_limit)
+
+    # ----- identity
+
+    @property
+    def _llm_type(self) -> str:
+        return f"headroom-{self.wrapped_model._llm_type}"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {
+            "wrapper": "headroom",
+            "headroom_model": self.model,
+            "inner_llm_type": self.wrapped_model._llm_type,
+            "inner": dict(self.wrapped_model._identifying_params),
+        }
+
+    def __repr__(self) -> str:
+        inner = type(self.wrapped_model).__name__
+        name = _model_name_of(self.wrapped_model)
+        inner_desc = f"{inner}(model={name!r})" if name else inner
+        return f"HeadroomChatModel(inner={inner_desc}, model={self.model!r})"
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> Any:
+        params = dict(self.wrapped_model._get_ls_params(stop=stop, **kwargs))
+        override = kwargs.get("model")
+        if isinstance(override, str) and override:
+            params["ls_model_name"] = override
+        elif not params.get("ls_model_name"):
+            params["ls_model_name"] = _model_name_of(self.wrapped_model) or self.model
+        params["ls_model_type"] = "chat"
+        return params
+
+    # ----- compression
+
+    def _store(self) -> Any:
+        spec = (
+            self.store if self.store is not None else (self.config.store if self.config else None)
+        )
+        if spec is None or isinstance(spec, Store):
+            return spec
+        with self._store_lock:  # open a spec string once, so compress and retrieve agree
+            if self._resolved_store is None:
+                ttl = self.config.store_ttl_seconds if self.config else None
+                self._resolved_store = open_store(spec, ttl=ttl)
+            return self._resolved_store
+
+    def _compress(self, messages: list[BaseMessage]) -> tuple[list[BaseMessage], list[str]]:
+        try:
+            store = self._store()
+        except Exception:
+            log.warning("headroom: store unavailable; sending the original messages", exc_info=True)
+            self._metrics.count_failure()
+            return messages, []
+        out, result = _compress_messages(
+            messages, model=self.model, config=self.config, hooks=self.hooks, store=store
+        )
+        if result is None:
+            self._metrics.count_failure()
+            return out, []
+        self._metrics.record(result)
+        return out, list(result.retrieval_keys)
+
+    def _with_retrieve_tool(self, keys: list[str], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """``kwargs`` with headroom_retrieve added to the bound tools, in the inner model's
+        own tool format; unchanged when retrieval is off or impossible."""
+        if not keys or not self.enable_retrieval or self.max_retrieval_rounds == 0:
+            return kwargs
+        try:
+            binding = self.wrapped_model.bind_tools([retrieve_tool("openai")])
+        except Exception:  # the inner model has no tool calling
+            return kwargs
+        extra = getattr(binding, "kwargs", {}).get("tools") if binding is not None else None
+        if not extra:
+            return kwargs
+        existing = kwargs.get("tools") or []
+        names = {_tool_name(t) for t in existing}
+        if RETRIEVE_TOOL_NAME in names:
+            return kwargs
+        return {**kwargs, "tools": [*existing, *extra]}
+
+    def _retrieval_round(
+        self, msg: AIMessage, round_no: int
+    ) -> list[tuple[dict[str, Any], str]] | None:
+        """The retrieve calls to answer, or None when the model's answer goes to the user."""
+        calls = msg.tool_calls
+        if round_no >= self.max_retrieval_rounds or not calls:
+            return None
+        if any(c["name"] != RETRIEVE_TOOL_NAME for c in calls):
+            return None  # mixed with the user's tools: those go to the user, ours are dropped
+        return [(dict(c.get("args") or {}), c.get("id") or "") for c in calls]
+
+    def _answer(self, msg: AIMessage, calls: list[tuple[dict[str, Any], str]]) -> list[BaseMessage]:
+        replies: list[BaseMessage] = [msg]
+        for args, call_id in calls:
+            self._metrics.count_retrieval()
+            try:
+                answer = answer_tool_call(args, store=self._store())
+                content, is_error = answer.content, answer.is_error
+            except Exception as exc:
+                content, is_error = f"headroom_retrieve failed: {exc}", True
+            replies.append(
+                ToolMessage(
+                    content=content,
+                    tool_call_id=call_id,
+                    name=RETRIEVE_TOOL_NAME,
+                    status="error" if is_error else "success",
+                )
+            )
+        return replies
+
+    def _answer_later(
+        self, msg: AIMessage, round_no: int
+    ) -> list[tuple[dict[str, Any], str]] | None:
+        calls = self._retrieval_round(msg, round_no)
+        if calls is None and any(c["name"] == RETRIEVE_TOOL_NAME for c in msg.tool_calls):
+            log.info("headroom: dropping headroom_retrieve calls from the model's final answer")
+        return calls
+
+    @staticmethod
+    def _inner_config(run_manager: Any) -> dict[str, Any]:
+        config: dict[str, Any] = {"tags": list(_INNER_TAGS)}
+        if run_manager is not None:
+            # LLM run managers have no get_child(); build the same child manager so the
+            # inner model's run nests under the wrapper's run with inherited handlers.
+            cls = (
+                AsyncCallbackManager
+                if isinstance(run_manager, AsyncCallbackManagerForLLMRun)
+                else CallbackManager
+            )
+            child = cls(handlers=[], parent_run_id=run_manager.run_id)
+            child.set_handlers(run_manager.inheritable_handlers)
+            child.add_tags(run_manager.inheritable_tags)
+            child.add_metadata(run_manager.inheritable_metadata)
+            config["callbacks"] = child
+        return config
+
+    @staticmethod
+    def _final(result: Any, usage: Any, intercepting: bool) -> ChatResult:
+        generations = []
+        for gen in result.generations[0]:
+            msg = gen.message
+            if intercepting and isinstance(msg, AIMessage):
+                msg = _strip_retrieve_calls(msg)
+                if usage is not None and msg.usage_metadata is not None:
+                    msg = msg.model_copy(update={"usage_metadata": usage})
+            generations.append(ChatGeneration(message=msg, generation_info=gen.generation_info))
+        return ChatResult(generations=generations, llm_output=result.llm_output)
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        msgs, keys = self._compress(messages)
+        call_kwargs = self._with_retrieve_tool(keys, kwargs)
+        config = self._inner_config(run_manager)
+        usage = None
+        round_no = 0
+        while True:
+            result = self.wrapped_model.generate([msgs], stop=stop, **config, **call_kwargs)
+            msg = result.generations[0][0].message
+            usage = _sum_usage(usage, msg)
+            intercepting = call_kwargs is not kwargs
+            calls = self._answer_later(msg, round_no) if intercepting else None
+            if calls is None:
+                return self._final(result, usage, intercepting)
+            msgs = [*msgs, *self._answer(msg, calls)]
+            round_no += 1
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        # Compression of large inputs is CPU work: keep it off the event loop.
+        msgs, keys = await asyncio.to_thread(self._compress, messages)
+        call_kwargs = self._with_retrieve_tool(keys, kwargs)
+        config = self._inner_config(run_manager)
+        usage = None
+        round_no = 0
+        while True:
+            result = await self.wrapped_model.agenerate([msgs], stop=stop, **config, **call_kwargs)
+            msg = result.generations[0][0].message
+            usage = _sum_usage(usage, msg)
+            intercepting = call_kwargs is not kwargs
+            calls = self._answer_later(msg, round_no) if intercepting else None
+            if calls is None:
+                return self._final(result, usage, intercepting)
+            msgs = [*msgs, *(await asyncio.to_thread(self._answer, msg, calls))]
+            round_no += 1
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        msgs, keys = self._compress(messages)
+        call_kwargs = self._with_retrieve_tool(keys, kwargs)
+        config = self._inner_config(run_manager)
+        if call_kwargs is kwargs:  # nothing to intercept: pass chunks straight through
+            for chunk in self.wrapped_model.stream(msgs, config, stop=stop, **kwargs):
+                yield ChatGenerationChunk(message=_as_chunk(chunk))
+            return
+        round_no = 0
+        while True:
+            relay = _RetrievalRelay()
+            for chunk in self.wrapped_model.stream(msgs, config, stop=stop, **call_kwargs):
+                yield from relay.feed(chunk)
+            msg = relay.message()
+            calls = self._answer_later(msg, round_no) if msg is not None else None
+            if calls is None:
+                yield from relay.flush()
+                return
+            msgs = [*msgs, *self._answer(msg, calls)]  # type: ignore[arg-type]
+            round_no += 1
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        msgs, keys = await asyncio.to_thread(self._compress, messages)
+        call_kwargs = self._with_retrieve_tool(keys, kwargs)
+        config = self._inner_config(run_manager)
+        if call_kwargs is kwargs:
+            async for chunk in self.wrapped_model.astream(msgs, config, stop=stop, **kwargs):
+                yield ChatGenerationChunk(message=_as_chunk(chunk))
+            return
+        round_no = 0
+        while True:
+            relay = _RetrievalRelay()
+            async for chunk in self.wrapped_model.astream(msgs, config, stop=stop, **call_kwargs):
+                for out in relay.feed(chunk):
+                    yield out
+            msg = relay.message()
+            calls = self._answer_later(msg, round_no) if msg is not None else None
+            if calls is None:
+                for out in relay.flush():
+                    yield out
+                return
+            msgs = [*msgs, *(await asyncio.to_thread(self._answer, msg, calls))]  # type: ignore[arg-type]
+            round_no += 1
+
+    # ----- tools and structured output
+
+    def bind_tools(
+        self,
+        tools: Sequence[Any],
+        *,
+        tool_choice: Any = None,
+        **kwargs: Any,
+    ) -> Runnable[Any, AIMessage]:
+        """Bind tools in the inner model's own format; the result still compresses."""
+        if tool_choice is not None:
+            kwargs["tool_choice"] = tool_choice
+        binding = self.wrapped_model.bind_tools(tools, **kwargs)
+        if not isinstance(binding, RunnableBinding):
+            raise TypeError(
+                f"{type(self.wrapped_model).__name__}.bind_tools returned "
+                f"{type(binding).__name__}; HeadroomChatModel needs a RunnableBinding"
+            )
+        return self.bind(**binding.kwargs)
+
+    def with_structured_output(
+        self, schema: Any, *, include_raw: bool = False, **kwargs: Any
+    ) -> Runnable[Any, Any]:
+        """The inner model's structured output, fed compressed messages.
+
+        The ``headroom_retrieve`` loop does not apply here: the output is parsed
+        structured data, not a conversation turn."""
+        structured = self.wrapped_model.with_structured_output(
+            schema, include_raw=include_raw, **kwargs
+        )
+
+        def _sync(value: Any) -> list[BaseMessage]:
+            return self._compress(self._convert_input(value).to_messages())[0]
+
+        async def _async(value: Any) -> list[BaseMessage]:
+            return (
+                await asyncio.to_thread(self._compress, self._convert_input(value).to_messages())
+            )[0]
+
+        return RunnableLambda(_sync, afunc=_async, name="headroom_compress") | structured
+
+
+def _tool_name(tool: Any) -> str | None:
+    if isinstance(tool, dict):
+        fn = tool.get("function")
+        if isinstance(fn, dict):
+            return fn.get("name")
+        return tool.get("name")
+    return getattr(tool, "name", None)
+
+
+def _sum_usage(total: Any, msg: BaseMessage) -> Any:
+    usage = getattr(msg, "usage_metadata", None)
+    if usage is None:
+        return total
+    return usage if total is None else add_usage(total, usage)
+
+
+def _as_chunk(msg: Any) -> Any:
+    """Inner models that do not stream answer ``stream()`` with one whole AIMessage."""
+    if isinstance(msg, BaseMessageChunk) or not isinstance(msg, AIMessage):
+        return msg
+    return AIMessageChunk(
+        content=msg.content,
+        id=msg.id,
+        additional_kwargs=msg.additional_kwargs,
+        response_metadata=msg.response_metadata,
+        usage_metadata=msg.usage_metadata,
+        tool_call_chunks=[
+            {
+                "name": c["name"],
+                "args": json.dumps(c.get("args", {})),
+                "id": c.get("id"),
+                "index": i,
+                "type": "tool_call_chunk",
+            }
+            for i, c in enumerate(msg.tool_calls)
+        ],
+        chunk_position="last",
+    )
+
+
+class _RetrievalRelay:
+    """Relays streamed chunks while holding back tool-call chunks until the round ends,
+    so a round that only calls headroom_retrieve never shows those calls to the user."""
+
+    def __init__(self) -> None:
+        self._merged: AIMessageChunk | None = None
+        self._held: list[AIMessageChunk] = []
+
+    def feed(self, chunk: Any) -> Iterator[ChatGenerationChunk]:
+        chunk = _as_chunk(chunk)
+        if not isinstance(chunk, AIMessageChunk):
+            yield ChatGenerationChunk(message=chunk)
+            return
+        self._merged = chunk if self._merged is None else self._merged + chunk
+        if chunk.tool_call_chunks or chunk.additional_kwargs.get("tool_calls"):
+            self._held.append(chunk)
+            return
+        # The wrapper's own run ends the stream; an inner "last" marker could be premature.
+        yield ChatGenerationChunk(message=chunk.model_copy(update={"chunk_position": None}))
+
+    def message(self) -> AIMessage | None:
+        if self._merged is None:
+            return None
+        done = self._merged.model_copy(update={"chunk_position": "last"})
+        return AIMessage(
+            content=done.content,
+            tool_calls=done.tool_calls,
+            id=done.id,
+            additional_kwargs=done.additional_kwargs,
+            response_metadata=done.response_metadata,
+        )
+
+    def flush(self) -> Iterator[ChatGenerationChunk]:
+        """The held tool-call chunks, without any headroom_retrieve call."""
+        merged = self._merged
+        if merged is None or not self._held:
+            return
+        done = merged.model_copy(update={"chunk_position": "last"})
+        dropped = {
+            c.get("index") for c in done.tool_call_chunks if c.get("name") == RETRIEVE_TOOL_NAME
+        }
+        for chunk in self._held:
+            kept = [c for c in chunk.tool_call_chunks if c.get("index") not in dropped]
+            if chunk.tool_call_chunks and not kept:
+                continue
+            yield ChatGenerationChunk(
+                message=chunk.model_copy(update={"tool_call_chunks": kept, "chunk_position": None})
+            )
+
+
+# --------------------------------------------------------------------------- retrieve tool
+
+
+class _RetrieveArgs(BaseModel):
+    key: str = Field(description="The retrieval key from the marker, e.g. hr_0123abcd4567ef89.")
+    query: str | None = Field(
+        default=None,
+        description="Optional: return only items or lines matching these words or ids.",
+    )
+
+
+class HeadroomRetrieveTool(BaseTool):
+    """``headroom_retrieve`` as a LangChain tool: returns what compression left out."""
+
+    name: str = RETRIEVE_TOOL_NAME
+    description: str = RETRIEVE_TOOL_DESCRIPTION
+    args_schema: type[BaseModel] = _RetrieveArgs
+    handle_tool_error: bool = True
+    store: Any = None
+    """The store the originals were written to (default: the process-wide one)."""
+
+    def _run(self, key: str, query: str | None = None, **_: Any) -> str:
+        args: dict[str, Any] = {"key": key}
+        if query:
+            args["query"] = query
+        answer = answer_tool_call(args, store=self.store)
+        if answer.is_error:
+            raise ToolException(answer.content)
+        return answer.content
+
+    async def _arun(self, key: str, query: str | None = None, **_: Any) -> str:
+        return await asyncio.to_thread(self._run, key, query)
+
+
+# --------------------------------------------------------------------------- LangGraph helper
+
+
+def compress_tool_messages(
+    state_or_messages: Any,
+    *,
+    model: str = DEFAULT_MODEL,
+    config: HeadroomConfig | None = None,
+    hooks: CompressionHooks | None = None,
+    store: Any = None,
+    messages_key: str = "messages",
+    output_key: str | None = None,
+) -> Any:
+    """Compress the ``ToolMessage``s in a message list or a LangGraph state.
+
+    - Given a list, returns a new list (the input is not changed).
+    - Given a state (dict or object with ``messages_key``), returns a state update
+      ``{output_key or messages_key: [...]}``. As a graph node this replaces the tool
+      outputs in the state with their compressed form (same message ids, so the
+      ``add_messages`` reducer updates them in place; originals stay retrievable).
+      With ``output_key="llm_input_messages"`` it works as ``create_react_agent``'s
+      ``pre_model_hook``: the model sees compressed messages, the state keeps originals.
+    """
+    if isinstance(state_or_messages, dict):
+        raw = state_or_messages.get(messages_key, [])
+    elif isinstance(state_or_messages, (list, tuple)):
+        raw = state_or_messages
+    else:
+        raw = getattr(state_or_messages, messages_key, [])
+    messages = convert_to_messages(list(raw))
+    out, _ = _compress_messages(messages, model=model, config=config, hooks=hooks, store=store)
+    if isinstance(state_or_messages, (list, tuple)):
+        return out
+    return {output_key or messages_key: out}
+
+
+# --------------------------------------------------------------------------- documents
+
+
+class HeadroomDocumentCompressor(BaseDocumentCompressor):
+    """Keeps the ``top_n`` documents most relevant to the query.
+
+    Relevance is the engine's lexical score (BM25 plus exact identifier matches), so it
+    runs offline with no model. Documents come back best first, each copy carrying
+    ``metadata["relevance_score"]``. When no document matches the query at all, the
+    first ``top_n`` are returned in their original order.
+    """
+
+    top_n: int = Field(default=4, ge=1)
+
+    def compress_documents(
+        self,
+        documents: Sequence[Document],
+        query: str,
+        callbacks: Callbacks | None = None,
+    ) -> Sequence[Document]:
+        docs = list(documents)
+        if not docs:
+            return []
+        texts = [d.page_content for d in docs]
+        order = rank(texts, query, limit=self.top_n)
+        if not order:
+            return docs[: self.top_n]
+        from headroom.relevance import query_terms
+
+        scores = bm25_scores([t.lower() for t in texts], query_terms(query))
+        return [
+            Document(
+                page_content=docs[i].page_content,
+                metadata={**docs[i].metadata, "relevance_score": round(scores[i], 4)},
+                id=docs[i].id,
+            )
+            for i in order
+        ]
+
+    async def acompress_documents(
+        self,
+        documents: Sequence[Document],
+        query: str,
+        callbacks: Callbacks | None = None,
+    ) -> Sequence[Document]:
+        return await asyncio.to_thread(self.compress_documents, documents, query, callbacks)
+
+
+# --------------------------------------------------------------------------- callbacks
+
+
+class HeadroomCallbackHandler(_SavingsMixin, BaseCallbackHandler):
+    """Measures what compression would save on every chat prompt it sees, and logs it.
+
+    It does not change what the model receives (no callback can); use
+    ``HeadroomChatModel`` for that. Measuring writes nothing to your store: the
+    originals go to a private in-memory store.
+    """
+
+    raise_error = False
+
+    def __init__(
+        self,
+        *,
+        model: str | None = None,
+        config: HeadroomConfig | None = None,
+        hooks: CompressionHooks | None = None,
+        history_limit: int = 1000,
+        log_level: int = logging.INFO,
+        on_record: Callable[[CallRecord], None] | None = None,
+    ) -> None:
+        from headroom import MemoryStore
+
+        self.model = model
+        self.config = config
+        self.hooks = hooks
+        self.log_level = log_level
+        self.on_record = on_record
+        self._metrics = _Metrics(history_limit=history_limit)
+        self._store = MemoryStore()
+
+    def _model_for(self, serialized: dict[str, Any] | None, kwargs: dict[str, Any]) -> str:
+        if self.model:
+            return self.model
+        params = kwargs.get("invocation_params") or {}
+        for source in (params, (serialized or {}).get("kwargs") or {}):
+            for attr in ("model_name", "model", "model_id"):
+                value = source.get(attr)
+                if isinstance(value, str) and value:
+                    return value
+        return DEFAULT_MODEL
+
+    def on_chat_model_start(
+        self,
+        serialized: dict[str, Any],
+        messages: list[list[BaseMessage]],
+        **kwargs: Any,
+    ) -> None:
+        try:
+            model = self._model_for(serialized, kwargs)
+            for batch in messages:
+                inputs = [_engine_dict(m) for m in batch]
+                result = compress(
+                    inputs, model=model, config=self.config, hooks=self.hooks, store=self._store
+                )
+                rec = self._metrics.record(result)
+                log.log(
+                    self.log_level,
+                    "headroom: compression would save %d of %d tokens (%.1f%%) on this %s call",
+                    rec.tokens_saved,
+                    rec.tokens_before,
+                    100.0 * result.compression_ratio,
+                    model,
+                )
+                if self.on_record is not None:
+                    self.on_record(rec)
+        except Exception:
+            self._metrics.count_failure()
+            log.debug("headroom: could not measure this prompt", exc_info=True)
+
+
+class HeadroomOptimizer(HeadroomCallbackHandler):
+    """Kept for older docs (``ChatOpenAI(callbacks=[HeadroomOptimizer()])``).
+
+    It only *reports* the savings compression would give: a callback cannot change the
+    messages a model receives. To actually compress, wrap the model:
+    ``HeadroomChatModel(ChatOpenAI(...))``.
+    """
