@@ -19,7 +19,7 @@ from .retrieval import (
     retrieve,
     retrieve_tool,
 )
-from .store import MemoryStore, SQLiteStore, Store, open_store, set_default_store
+from .store import MemoryStore, SQLiteStore, Store, open_store, set_default_store, shared_store
 from .tokens import count_tokens
 
 __version__ = "0.1.0"
@@ -50,4 +50,5 @@ __all__ = [
     "retrieve",
     "retrieve_tool",
     "set_default_store",
+    "shared_store",
 ]

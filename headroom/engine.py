@@ -16,7 +16,7 @@ from .hooks import CompressContext, CompressEvent, CompressionHooks
 from .messages import TextSlot, countable_strings, set_text, slots, tool_names, user_text
 from .result import CompressResult, OutputReport
 from .router import ContentRouter
-from .store import Store, default_store, open_store
+from .store import Store, default_store, shared_store
 from .store.base import key_for
 from .tokens import clear_token_memo, counter_for
 
@@ -43,7 +43,7 @@ def _resolve_store(store: Any, config: HeadroomConfig) -> Store:
     chosen = store if store is not None else config.store
     if chosen is None:
         return default_store()
-    return open_store(chosen, ttl=config.store_ttl_seconds)
+    return shared_store(chosen, ttl=config.store_ttl_seconds)
 
 
 class _LazyStore:

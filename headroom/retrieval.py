@@ -14,7 +14,7 @@ from typing import Any
 
 from . import jsonutil
 from .relevance import matching
-from .store import Store, default_store, open_store
+from .store import Store, default_store, shared_store
 
 RETRIEVE_TOOL_NAME = "headroom_retrieve"
 RETRIEVE_TOOL_DESCRIPTION = (
@@ -111,7 +111,7 @@ def retrieve(
             str(key), False, "", query, message="headroom_retrieve needs a non-empty key"
         )
     key = key.strip()
-    backend = default_store() if store is None else open_store(store)
+    backend = default_store() if store is None else shared_store(store)
     original = backend.get(key)
     if original is None:
         return RetrievalResult(

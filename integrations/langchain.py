@@ -70,8 +70,8 @@ from headroom import (  # noqa: E402
     Store,
     answer_tool_call,
     compress,
-    open_store,
     retrieve_tool,
+    shared_store,
 )
 from headroom.relevance import bm25_scores, rank  # noqa: E402
 from headroom.retrieval import RETRIEVE_TOOL_DESCRIPTION  # noqa: E402
@@ -356,8 +356,6 @@ class HeadroomChatModel(_SavingsMixin, BaseChatModel):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     _metrics: _Metrics = PrivateAttr()
-    _store_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
-    _resolved_store: Any = PrivateAttr(default=None)
 
     def __init__(self, wrapped_model: BaseChatModel | None = None, /, **kwargs: Any) -> None:
         if wrapped_model is not None:
@@ -421,11 +419,8 @@ class HeadroomChatModel(_SavingsMixin, BaseChatModel):
         )
         if spec is None or isinstance(spec, Store):
             return spec
-        with self._store_lock:  # open a spec string once, so compress and retrieve agree
-            if self._resolved_store is None:
-                ttl = self.config.store_ttl_seconds if self.config else None
-                self._resolved_store = open_store(spec, ttl=ttl)
-            return self._resolved_store
+        # One instance per spec string, so compress and retrieve agree.
+        return shared_store(spec, ttl=self.config.store_ttl_seconds if self.config else None)
 
     def _compress(self, messages: list[BaseMessage]) -> tuple[list[BaseMessage], list[str]]:
         try:

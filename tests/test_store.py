@@ -105,3 +105,19 @@ def test_open_store_specs(tmp_path):
         open_store("ftp://nope")
     with pytest.raises(ConfigError):
         open_store(42)
+
+
+def test_a_spec_string_names_one_store_per_process():
+    """compress(store="memory") and retrieve(store="memory") must meet the same originals."""
+    from headroom import compress, retrieve, shared_store
+
+    from .helpers import openai_turn, records
+
+    original = records(200)
+    result = compress(openai_turn(original), store="memory")
+    assert result.retrieval_keys, "200 records should be crushed"
+    key = result.retrieval_keys[0]
+    assert retrieve(key, store="memory").content == original
+    assert shared_store("memory") is shared_store(" memory ")
+    assert open_store("memory") is not shared_store("memory")  # explicit opens stay fresh
+    assert retrieve(key, store=MemoryStore()).found is False

@@ -31,6 +31,7 @@ __all__ = [
     "key_for",
     "open_store",
     "set_default_store",
+    "shared_store",
 ]
 
 
@@ -63,6 +64,26 @@ def open_store(spec: Any = None, ttl: float | None = None) -> Store:
 
 _default: Store | None = None
 _default_lock = threading.Lock()
+
+
+_shared: dict[str, Store] = {}
+
+
+def shared_store(spec: Any, ttl: float | None = None) -> Store:
+    """Like :func:`open_store`, but each spec string opens once per process.
+
+    ``compress(..., store="memory")`` and a later ``retrieve(key, store="memory")`` then
+    see the same originals, and a Redis or SQLite spec doesn't open a new connection per
+    call. Store objects are returned as they are. ``ttl`` only applies on first open.
+    """
+    if spec is not None and not isinstance(spec, str):
+        return open_store(spec)
+    name = (spec or os.environ.get("HEADROOM_STORE") or "sqlite").strip()
+    with _default_lock:
+        store = _shared.get(name)
+        if store is None:
+            store = _shared[name] = open_store(name, ttl=ttl)
+        return store
 
 
 def default_store() -> Store:
