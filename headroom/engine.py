@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -18,7 +17,7 @@ from .result import CompressResult, OutputReport
 from .router import ContentRouter
 from .store import Store, default_store, shared_store
 from .store.base import key_for
-from .tokens import clear_token_memo, counter_for
+from .tokens import clear_token_memo, content_digest, counter_for
 
 log = logging.getLogger("headroom")
 
@@ -215,7 +214,7 @@ def _compress_slot(
     if len(text) > cfg.max_input_chars:
         return skipped("above max_input_chars")
 
-    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    digest = content_digest(text)
     memo_key = (*fingerprint, query, round(bias, 4), digest)
     with _memo_lock:
         hit = _memo.get(memo_key)

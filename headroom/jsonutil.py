@@ -28,6 +28,13 @@ def loads(text: str) -> Any:
 
 
 _encode_str = json.JSONEncoder(ensure_ascii=False).encode
+# Reused: json.dumps with options builds a new encoder on every call.
+_compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def canonical(value: Any) -> str:
+    """Compact JSON for comparing and matching items (``Number`` literals come out quoted)."""
+    return _compact(value)
 
 
 def dumps(value: Any, depth: int = 0) -> str:

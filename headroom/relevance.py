@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import math
 import re
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Sequence
+from functools import lru_cache
 
 _WORD = re.compile(r"[a-z0-9_]+(?:[-.][a-z0-9_]+)*")
 _STOPWORD_TEXT = """
@@ -49,26 +51,91 @@ def identifiers(query: str | None) -> list[str]:
     return list(out)
 
 
+class Joined:
+    """Documents joined by newlines, so one C-speed scan covers all of them.
+
+    ``doc_at(pos)`` maps a position in ``text`` back to its document's index.
+    """
+
+    def __init__(self, docs: Sequence[str]) -> None:
+        self.text = "\n".join(docs)
+        starts = [0]
+        for doc in docs[:-1]:
+            starts.append(starts[-1] + len(doc) + 1)
+        self.starts = starts
+
+    def doc_at(self, pos: int) -> int:
+        return bisect_right(self.starts, pos) - 1
+
+    def docs_matching(self, pattern: re.Pattern[str]) -> set[int]:
+        """Indices of the documents ``pattern`` matches somewhere."""
+        return {self.doc_at(m.start()) for m in pattern.finditer(self.text)}
+
+    def docs_containing(self, needles: Sequence[str]) -> set[int]:
+        """Indices of the documents holding any needle (which has no newline) as a substring."""
+        found: set[int] = set()
+        text = self.text
+        for needle in needles:
+            pos = text.find(needle)
+            while pos >= 0:
+                doc = self.doc_at(pos)
+                found.add(doc)
+                # Skip to the next document: one hit per document is enough.
+                nxt = self.starts[doc + 1] if doc + 1 < len(self.starts) else len(text)
+                pos = text.find(needle, nxt)
+        return found
+
+
+@lru_cache(maxsize=256)
+def _term_pattern(term: str) -> re.Pattern[str]:
+    """Whole-token occurrences of ``term``, with the same edges as ``_WORD``'s tokens.
+
+    The literal comes first so the regex engine can use its fast substring search; the
+    lookbehinds after it reject a term glued to a word on its left (``xterm``, ``a.term``),
+    the lookahead one that continues on the right (``terms``, ``term-2``).
+    """
+    t = re.escape(term)
+    return re.compile(
+        t + r"(?<![a-z0-9_]" + t + r")(?<![a-z0-9_][-.]" + t + r")(?![a-z0-9_]|[-.][a-z0-9_])"
+    )
+
+
+def term_counts(docs: Sequence[str], terms: Sequence[str]) -> dict[int, Counter[str]]:
+    """For lower-cased documents: how often each term occurs as a whole ``words()`` token.
+
+    Equal to counting ``words(doc)``, without splitting every document into words.
+    """
+    joined = Joined(docs)
+    counts: dict[int, Counter[str]] = {}
+    for term in dict.fromkeys(terms):
+        hits = Counter(
+            [
+                bisect_right(joined.starts, m.start())
+                for m in _term_pattern(term).finditer(joined.text)
+            ]
+        )
+        for doc, n in hits.items():
+            counts.setdefault(doc - 1, Counter())[term] = n
+    return counts
+
+
 def bm25_scores(
     docs: Sequence[str], terms: Sequence[str], k1: float = 1.2, b: float = 0.75
 ) -> list[float]:
-    """BM25 score of each document (lower-cased text) for the query terms."""
+    """BM25 score of each document (lower-cased text) for the query terms.
+
+    Length normalisation uses characters rather than words, so documents never need
+    splitting into words.
+    """
     if not docs or not terms:
         return [0.0] * len(docs)
-    # Length normalisation uses characters, so only documents that contain a term as a
-    # substring need tokenising; the rest score 0 without being split into words.
     n = len(docs)
     avg_len = (sum(len(d) for d in docs) / n) or 1.0
-    term_set = set(terms)
+    counts = term_counts(docs, terms)
     doc_freq: Counter[str] = Counter()
-    counts: dict[int, Counter[str]] = {}
-    for i, doc in enumerate(docs):
-        if any(t in doc for t in term_set):
-            c = Counter(t for t in words(doc) if t in term_set)
-            if c:
-                counts[i] = c
-                doc_freq.update(c.keys())
-    idf = {t: math.log(1.0 + (n - doc_freq[t] + 0.5) / (doc_freq[t] + 0.5)) for t in term_set}
+    for c in counts.values():
+        doc_freq.update(c.keys())
+    idf = {t: math.log(1.0 + (n - doc_freq[t] + 0.5) / (doc_freq[t] + 0.5)) for t in set(terms)}
     scores = [0.0] * n
     for i, c in counts.items():
         norm = k1 * (1.0 - b + b * len(docs[i]) / avg_len)

@@ -94,7 +94,7 @@ def filter_original(original: str, query: str) -> tuple[str, int, int, str]:
     """(matching content, matched, total, unit): items for JSON arrays, lines otherwise."""
     items = _items(original)
     if items is not None:
-        canon = [json.dumps(i, ensure_ascii=False, separators=(",", ":")) for i in items]
+        canon = [jsonutil.canonical(i) for i in items]
         hits = matching(canon, query)
         return jsonutil.dumps([items[i] for i in hits]), len(hits), len(items), "items"
     lines = original.splitlines()

@@ -160,6 +160,38 @@ def _chunks(text: str) -> list[str]:
     return out
 
 
+_DIGEST_MIN = 4096  # shorter strings hash faster than a cache lookup pays off
+_DIGEST_CHARS = 16_000_000  # bound on the text the cache keeps alive
+_digests: OrderedDict[int, tuple[str, bytes]] = OrderedDict()
+_digest_chars = 0
+_digest_lock = threading.Lock()
+
+
+def content_digest(text: str) -> bytes:
+    """A 16-byte BLAKE2b digest of ``text`` (lone surrogates allowed).
+
+    Large strings are remembered by identity: one compress() call counts and memoizes
+    the same tool output several times, and a chat resends the same message objects on
+    every turn, so each big string is hashed once. The entry holds the string itself,
+    so an ``id`` can't be reused while it is cached.
+    """
+    if len(text) >= _DIGEST_MIN:
+        hit = _digests.get(id(text))
+        if hit is not None and hit[0] is text:
+            return hit[1]
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    if _DIGEST_MIN <= len(text) <= _DIGEST_CHARS // 4:
+        global _digest_chars
+        with _digest_lock:
+            if id(text) not in _digests:
+                _digests[id(text)] = (text, digest)
+                _digest_chars += len(text)
+                while _digest_chars > _DIGEST_CHARS:
+                    _, (old, _d) = _digests.popitem(last=False)
+                    _digest_chars -= len(old)
+    return digest
+
+
 class TokenCounter:
     """Counts tokens for one model, memoized by content hash.
 
@@ -194,7 +226,7 @@ class TokenCounter:
             return 0
         if len(text) < self._SMALL:
             return self._encode_len(text)
-        digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        digest = content_digest(text)
         with self._lock:
             cached = self._memo.get(digest)
             if cached is not None:
@@ -222,9 +254,14 @@ def counter_for(model: str | None) -> TokenCounter:
 
 
 def clear_token_memo() -> None:
+    """Forget memoized counts and cached digests."""
+    global _digest_chars
     for counter in list(_counters.values()):
         with counter._lock:
             counter._memo.clear()
+    with _digest_lock:
+        _digests.clear()
+        _digest_chars = 0
 
 
 def count_tokens(text: str, model: str | None = "gpt-4o") -> int:

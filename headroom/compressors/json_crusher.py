@@ -18,16 +18,14 @@ values (number literals are written back exactly as they were).
 
 from __future__ import annotations
 
-import json
 import math
 import re
-from bisect import bisect_right
 from collections import Counter
 from typing import Any
 
 from .. import jsonutil
 from ..markers import json_marker
-from ..relevance import rank
+from ..relevance import Joined, rank
 from ..store.base import key_for
 from .base import Compressed, CompressorContext
 
@@ -37,6 +35,13 @@ _TROUBLE = re.compile(
     r"unauthori[sz]ed|forbidden|unavailable|traceback|killed|oom|segfault|deadlock|"
     r"rejected|invalid|unhealthy)\b"
 )
+# Every word _TROUBLE matches contains one of these.
+_TROUBLE_STEMS = (
+    "error", "fatal", "exception", "fail", "timeout", "timed out", "timedout", "denied",
+    "panic", "critical", "crash", "refused", "abort", "unauthori", "forbidden",
+    "unavailable", "traceback", "killed", "oom", "segfault", "deadlock", "rejected",
+    "invalid", "unhealthy",
+)  # fmt: skip
 _HTTP_TROUBLE = re.compile(r'"(?:status|status_?code|http_?status|code)":"?[45]\d\d\b')
 # "error": null, "failed": 0, "errors": [] … say that nothing went wrong.
 _FALSY_PAIR = re.compile(r'"[^"]*":(?:null|false|0|""|\[\]|\{\})(?=[,}\]])')
@@ -121,19 +126,13 @@ def _outliers(columns: dict[str, list[tuple[int, Any]]], n: int) -> list[int]:
     return sorted(picks)
 
 
-def _lines_matching(pattern: re.Pattern[str], canon: list[str]) -> set[int]:
-    """Indices of the items ``pattern`` matches, in one pass over all of them."""
-    joined = "\n".join(canon)
-    starts = [0]
-    for text in canon[:-1]:
-        starts.append(starts[-1] + len(text) + 1)
-    return {bisect_right(starts, m.start()) - 1 for m in pattern.finditer(joined)}
-
-
 def _trouble_items(canon: list[str]) -> list[int]:
     """Items whose values or keys signal a problem, ignoring words that most items share."""
     n = len(canon)
-    candidates = _lines_matching(_TROUBLE, canon) | _lines_matching(_HTTP_TROUBLE, canon)
+    # Plain substring scans pick the candidates (far faster than the word regex over
+    # everything); the regex then confirms each candidate on its own.
+    joined = Joined(canon)
+    candidates = joined.docs_containing(_TROUBLE_STEMS) | joined.docs_matching(_HTTP_TROUBLE)
     hits: list[tuple[int, frozenset[str]]] = []
     word_freq: Counter[str] = Counter()
     for i in sorted(candidates):
@@ -208,9 +207,7 @@ class SmartCrusher:
         items: list[Any], query: str | None, budget: int, keep_first: int, keep_last: int
     ) -> list[int]:
         n = len(items)
-        canon = [
-            json.dumps(item, ensure_ascii=False, separators=(",", ":")).lower() for item in items
-        ]
+        canon = [jsonutil.canonical(item).lower() for item in items]
         keep: set[int] = set(range(min(keep_first, n)))
         keep.update(range(max(0, n - keep_last), n))
         # Trouble items are deduplicated loosely (digits and hex masked); the other picks
