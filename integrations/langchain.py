@@ -364,14 +364,33 @@ class HeadroomChatModel(_SavingsMixin, BaseChatModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _note_ignored(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            ignored = sorted(set(data) - set(cls.model_fields))
-            if ignored:
-                log.debug(
-                    "HeadroomChatModel ignores %s; set sampling options on the inner model",
-                    ", ".join(ignored),
-                )
+    def _forward_settings(cls, data: Any) -> Any:
+        """Settings the wrapper doesn't have (``temperature=0``, ``max_tokens=…``) go to a
+        copy of the inner model when it has them; anything else is reported, not dropped
+        silently. The caller's inner model is never changed."""
+        if not isinstance(data, dict):
+            return data
+        extra = [k for k in data if k not in cls.model_fields]
+        if not extra:
+            return data
+        inner = data.get("wrapped_model")
+        names: dict[str, str] = {}
+        if isinstance(inner, BaseModel):
+            for name, field in type(inner).model_fields.items():
+                names[name] = name
+                if field.alias:
+                    names[field.alias] = name
+        update = {names[k]: data[k] for k in extra if k in names}
+        unknown = sorted(k for k in extra if k not in names)
+        if unknown:
+            log.warning(
+                "HeadroomChatModel: neither it nor %s has %s; ignoring",
+                type(inner).__name__,
+                ", ".join(unknown),
+            )
+        data = {k: v for k, v in data.items() if k not in extra}
+        if update and isinstance(inner, BaseModel):
+            data["wrapped_model"] = inner.model_copy(update=update)
         return data
 
     def model_post_init(self, context: Any, /) -> None:
@@ -909,6 +928,9 @@ class HeadroomCallbackHandler(_SavingsMixin, BaseCallbackHandler):
         self.on_record = on_record
         self._metrics = _Metrics(history_limit=history_limit)
         self._store = MemoryStore()
+        # Runs of HeadroomChatModel in flight: the calls it makes to its inner model are
+        # already compressed and were measured at the wrapper, so they are not counted again.
+        self._wrapper_runs: set[Any] = set()
 
     def _model_for(self, serialized: dict[str, Any] | None, kwargs: dict[str, Any]) -> str:
         if self.model:
@@ -927,6 +949,11 @@ class HeadroomCallbackHandler(_SavingsMixin, BaseCallbackHandler):
         messages: list[list[BaseMessage]],
         **kwargs: Any,
     ) -> None:
+        params = kwargs.get("invocation_params") or {}
+        if str(params.get("_type", "")).startswith("headroom-"):
+            self._wrapper_runs.add(kwargs.get("run_id"))
+        elif kwargs.get("parent_run_id") in self._wrapper_runs:
+            return
         try:
             model = self._model_for(serialized, kwargs)
             for batch in messages:
@@ -948,6 +975,13 @@ class HeadroomCallbackHandler(_SavingsMixin, BaseCallbackHandler):
         except Exception:
             self._metrics.count_failure()
             log.debug("headroom: could not measure this prompt", exc_info=True)
+
+
+    def on_llm_end(self, response: Any, **kwargs: Any) -> None:
+        self._wrapper_runs.discard(kwargs.get("run_id"))
+
+    def on_llm_error(self, error: BaseException, **kwargs: Any) -> None:
+        self._wrapper_runs.discard(kwargs.get("run_id"))
 
 
 class HeadroomOptimizer(HeadroomCallbackHandler):

@@ -21,7 +21,7 @@ from langchain_core.messages import (
     ToolMessage,
 )
 from langchain_core.tools import tool
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 import headroom.integrations.langchain as hlc
 from headroom import CompressionHooks, HeadroomConfig, compress
@@ -483,6 +483,21 @@ def test_identity_names_both_headroom_and_inner():
     assert LazyExport is HeadroomChatModel
 
 
+
+def test_inner_model_settings_given_to_the_wrapper_reach_a_copy_of_the_inner(caplog):
+    class WithSampling(GenericFakeChatModel):
+        temperature: float = 0.7
+        max_tokens: int | None = Field(default=None, alias="max_completion_tokens")
+
+    inner = WithSampling(messages=iter([]), temperature=0.7)
+    with caplog.at_level(logging.WARNING, logger="headroom"):
+        llm = HeadroomChatModel(inner, temperature=0.0, max_completion_tokens=50, top_k=3)
+    assert llm.wrapped_model.temperature == 0.0
+    assert llm.wrapped_model.max_tokens == 50
+    assert inner.temperature == 0.7 and inner.max_tokens is None  # the caller's model is untouched
+    assert "top_k" in caplog.text  # unknown everywhere: said out loud, not silently dropped
+
+
 # ----------------------------------------------------------------- helpers
 
 
@@ -552,6 +567,17 @@ def test_callback_handler_measures_but_cannot_change_messages(caplog):
     assert sent_tool_output(inner).content == msgs[3].content  # honest: nothing changed
     assert "would save" in caplog.text
     assert optimizer.get_savings_summary()["calls"] == 1
+
+
+def test_callback_on_a_wrapper_counts_each_call_once():
+    handler = HeadroomCallbackHandler()
+    llm = HeadroomChatModel(scripted("ok", "ok"))
+    llm.invoke(conversation(), config={"callbacks": [handler]})
+    llm.invoke(conversation(), config={"callbacks": [handler]})
+    # The wrapper's own prompt is measured; its inner, already compressed call is not.
+    assert handler.get_savings_summary()["calls"] == 2
+    assert handler.total_tokens_saved == llm.total_tokens_saved
+    assert not handler._wrapper_runs
 
 
 # ----------------------------------------------------------------- import cost and extras
