@@ -3,6 +3,10 @@
 A marker is the only text in compressed output that was not in the input, so it
 is easy to recognise: JSON markers are objects with the single key
 ``MARKER_KEY``; text markers are whole lines that start with ``TEXT_MARKER_PREFIX``.
+
+A lossless table (an array of same-shaped records written as column names plus
+rows of values) is labelled with ``MARKER_KEY`` too; ``expand_tables`` turns it
+back into the records it came from.
 """
 
 from __future__ import annotations
@@ -37,6 +41,36 @@ def is_json_marker(value: Any) -> bool:
 
 def is_text_marker(line: str) -> bool:
     return line.lstrip().startswith(TEXT_MARKER_PREFIX)
+
+
+def json_table(columns: list[str], rows: list[list[Any]]) -> dict[str, Any]:
+    note = f"table of {len(rows)} items: each row lists the values of the columns, in order"
+    return {MARKER_KEY: note, "columns": columns, "rows": rows}
+
+
+def is_json_table(value: Any) -> bool:
+    return (
+        type(value) is dict
+        and value.keys() == {MARKER_KEY, "columns", "rows"}
+        and isinstance(value[MARKER_KEY], str)
+        and value[MARKER_KEY].startswith("table of ")
+        and isinstance(value["columns"], list)
+        and isinstance(value["rows"], list)
+    )
+
+
+def expand_tables(value: Any, depth: int = 0) -> Any:
+    """``value`` with every Headroom table turned back into its list of records."""
+    if depth > 256:
+        return value
+    if is_json_table(value):
+        columns = value["columns"]
+        return [dict(zip(columns, row, strict=True)) for row in value["rows"]]
+    if type(value) is dict:
+        return {k: expand_tables(v, depth + 1) for k, v in value.items()}
+    if type(value) is list:
+        return [expand_tables(v, depth + 1) for v in value]
+    return value
 
 
 def keys_in(text: str) -> list[str]:

@@ -1,7 +1,7 @@
 import json
 
-from headroom import MemoryStore, compress, retrieve
-from headroom.markers import MARKER_KEY, is_json_marker
+from headroom import MemoryStore, compress, count_tokens, retrieve
+from headroom.markers import MARKER_KEY, expand_tables, is_json_marker
 from headroom.samples import FATAL_CODE, log_entries, needle_logs
 from tests.helpers import openai_turn, records
 
@@ -91,10 +91,26 @@ def test_number_literals_survive_exactly():
     assert '"ratio":1.10' in out and "12345678901234567890" in out
 
 
-def test_small_arrays_get_lossless_minification():
+def test_small_record_arrays_become_a_lossless_table():
     data = [{"id": i, "name": f"user {i}", "email": f"user{i}@example.com"} for i in range(12)]
-    result, out, _ = crush(json.dumps(data, indent=4))
-    assert json.loads(out) == data
+    result, out, _ = crush(json.dumps({"users": data, "page": 1}, indent=4))
+    table = json.loads(out)["users"]
+    assert table["columns"] == ["id", "name", "email"]
+    assert table["rows"][3] == [3, "user 3", "user3@example.com"]
+    assert table[MARKER_KEY].startswith("table of 12 items")
+    assert expand_tables(json.loads(out)) == {"users": data, "page": 1}
+    assert result.retrieval_keys == []  # nothing was dropped, so nothing to retrieve
+    minified = json.dumps({"users": data, "page": 1}, separators=(",", ":"))
+    assert result.tokens_after < count_tokens(minified)
+
+
+def test_records_of_different_shapes_are_only_minified():
+    data = [
+        {"id": i, "name": f"user {i}"} if i % 2 else {"name": f"user {i}", "id": i}
+        for i in range(12)
+    ]
+    result, out, _ = crush(json.dumps(data, indent=4), min_tokens_to_compress=10)
+    assert json.loads(out) == data and out == json.dumps(data, separators=(",", ":"))
     assert result.retrieval_keys == []
     assert result.tokens_saved > 0
 

@@ -1,7 +1,10 @@
 """SmartCrusher: compresses JSON tool outputs, mostly arrays of records.
 
-1. Lossless first. Minified JSON keeps every item; it wins whenever it is no more
-   than ``lossless_slack`` times the size of the lossy selection.
+1. Lossless first. A compact form keeps every item: minified JSON, or, for arrays
+   of records that all share the same keys, a labelled table (column names once,
+   then one row of values per record) when that is at least 15% smaller. It wins
+   whenever it is no more than ``lossless_slack`` times the size of the lossy
+   selection.
 2. Otherwise each large array keeps a statistical selection of its items:
    the first and last few; every item that signals trouble (error, fatal,
    exception, failed, timeout, denied, …, or an HTTP status >= 400); items that
@@ -12,8 +15,9 @@
 3. One marker object per array, appended at its end, says how many items were
    omitted and names the retrieval key. The original is stored under that key.
 
-The output is valid JSON of the same shape; kept items are the input's own
-values (number literals are written back exactly as they were).
+The output is valid JSON of the same shape (or a labelled table in place of an
+array); kept items are the input's own values (number literals are written back
+exactly as they were).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from collections import Counter
 from typing import Any
 
 from .. import jsonutil
-from ..markers import json_marker
+from ..markers import MARKER_KEY, json_marker, json_table
 from ..relevance import Joined, rank
 from ..store.base import key_for
 from .base import Compressed, CompressorContext
@@ -148,6 +152,57 @@ def _trouble_items(canon: list[str]) -> list[int]:
     return [i for i, words in hits if words - common]
 
 
+_TABLE_MIN_ROWS = 4
+_TABLE_GAIN = 0.85  # a table must be at most this share of the minified size
+
+
+def _table_of(items: list[Any]) -> dict[str, Any] | None:
+    """``items`` as a header-plus-rows table when they are records of one shape."""
+    if len(items) < _TABLE_MIN_ROWS or type(items[0]) is not dict:
+        return None
+    columns = list(items[0])
+    if len(columns) < 2 or MARKER_KEY in items[0]:
+        return None
+    shape = tuple(columns)
+    if any(type(item) is not dict or tuple(item) != shape for item in items):
+        return None
+    return json_table(columns, [list(item.values()) for item in items])
+
+
+def _tabulate(value: Any, depth: int = 0) -> tuple[Any, bool]:
+    """``value`` with its outermost tabular arrays written as tables, and whether any was."""
+    if depth > jsonutil.MAX_DEPTH:
+        return value, False
+    if type(value) is list:
+        table = _table_of(value)
+        if table is not None:
+            return table, True
+        pairs = [_tabulate(v, depth + 1) for v in value]
+        return [v for v, _ in pairs], any(changed for _, changed in pairs)
+    if type(value) is dict:
+        changed = False
+        out = {}
+        for k, v in value.items():
+            out[k], hit = _tabulate(v, depth + 1)
+            changed = changed or hit
+        return out, changed
+    return value, False
+
+
+def _compact(text: str) -> str:
+    """The smallest lossless form: minified JSON, or tables where records repeat their keys."""
+    minified = jsonutil.minify(text)
+    try:
+        tabled, changed = _tabulate(jsonutil.loads(minified))
+        if changed:
+            candidate = jsonutil.dumps(tabled)
+            if len(candidate) <= len(minified) * _TABLE_GAIN:
+                return candidate
+    except (ValueError, TypeError, RecursionError):
+        pass
+    return minified
+
+
 class SmartCrusher:
     """JSON compressor; see the module docstring for the rules."""
 
@@ -182,19 +237,20 @@ class SmartCrusher:
             array.append(json_marker(omitted, total, key))
 
         if omitted_total == 0:
-            minified = jsonutil.minify(text)
-            return Compressed(minified, lossless=True) if len(minified) < len(text) else None
+            compact = _compact(text)
+            return Compressed(compact, lossless=True) if len(compact) < len(text) else None
         try:
             lossy = jsonutil.dumps(doc)
         except (ValueError, TypeError, RecursionError):
             return None
-        # Minifying removes at most every whitespace character, so this bound tells
-        # whether it could come close to the lossy size without running it.
+        # Minifying removes at most every whitespace character, and a table rarely
+        # saves more than two thirds of the rest, so this bound says whether a lossless
+        # form could come close to the lossy size without building one.
         floor = len(text) - sum(text.count(c) for c in " \n\t\r")
-        if floor <= len(lossy) * cfg.lossless_slack:
-            minified = jsonutil.minify(text)
-            if len(minified) < len(text) and len(minified) <= len(lossy) * cfg.lossless_slack:
-                return Compressed(minified, lossless=True)
+        if floor <= len(lossy) * cfg.lossless_slack * 3:
+            compact = _compact(text)
+            if len(compact) < len(text) and len(compact) <= len(lossy) * cfg.lossless_slack:
+                return Compressed(compact, lossless=True)
         if len(lossy) >= len(text):
             return None
         stored = ctx.remember(text)

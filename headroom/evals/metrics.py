@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 from .. import jsonutil
-from ..markers import MARKER_KEY, is_json_marker, is_text_marker, keys_in
+from ..markers import MARKER_KEY, expand_tables, is_json_marker, is_text_marker, keys_in
 from ..messages import slots
 from ..retrieval import retrieve
 from ..store import Store
@@ -201,7 +201,7 @@ def fabrications(pair: OutputPair) -> list[str]:
                 after = jsonutil.loads(pair.compressed)
             except (ValueError, RecursionError):
                 return text_fabrications(pair.original, pair.compressed)
-            return json_fabrications(before, after)
+            return json_fabrications(before, expand_tables(after))
     return text_fabrications(pair.original, pair.compressed)
 
 

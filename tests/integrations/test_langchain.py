@@ -483,7 +483,6 @@ def test_identity_names_both_headroom_and_inner():
     assert LazyExport is HeadroomChatModel
 
 
-
 def test_inner_model_settings_given_to_the_wrapper_reach_a_copy_of_the_inner(caplog):
     class WithSampling(GenericFakeChatModel):
         temperature: float = 0.7
