@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 from headroom import MemoryStore, compress
 from headroom.engine import clear_memo
+from headroom.messages import tool_exchange
 from headroom.samples import log_entries, search_results
 from headroom.tokens import get_encoding, resolve_model
 
@@ -29,17 +30,7 @@ MODEL = "gpt-4o"
 
 
 def _turn(content: str, question: str) -> list[dict]:
-    return [
-        {"role": "user", "content": question},
-        {
-            "role": "assistant",
-            "content": None,
-            "tool_calls": [
-                {"id": "c1", "type": "function", "function": {"name": "tool", "arguments": "{}"}}
-            ],
-        },
-        {"role": "tool", "tool_call_id": "c1", "content": content},
-    ]
+    return tool_exchange(content, "tool", "c1", question=question)
 
 
 def _log_dump(target_bytes: int) -> str:

@@ -9,6 +9,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from .messages import tool_exchange
+
 # Command families implemented in their own packages, imported only when used.
 _DELEGATES = {
     "mcp": (
@@ -59,16 +61,7 @@ def _as_messages(text: str) -> tuple[list[dict[str, Any]], bool]:
         data = data["messages"]
     if isinstance(data, list) and data and all(isinstance(m, dict) and "role" in m for m in data):
         return data, True
-    return [
-        {
-            "role": "assistant",
-            "content": None,
-            "tool_calls": [
-                {"id": "cli", "type": "function", "function": {"name": "file", "arguments": "{}"}}
-            ],
-        },
-        {"role": "tool", "tool_call_id": "cli", "content": text},
-    ], False
+    return tool_exchange(text, tool="file", call_id="cli"), False
 
 
 def _cmd_compress(args: argparse.Namespace) -> int:

@@ -161,3 +161,19 @@ def _block_strings(block: Any) -> Iterator[str]:
             elif isinstance(inner, list):
                 for part in inner:
                     yield from _block_strings(part)
+
+
+def tool_exchange(
+    output: str,
+    tool: str = "tool",
+    call_id: str = "call_1",
+    arguments: str = "{}",
+    question: str | None = None,
+) -> list[dict[str, Any]]:
+    """One OpenAI-format tool round: the user's question (if any), the assistant's call
+    of ``tool``, and the tool's ``output``."""
+    call = {"id": call_id, "type": "function", "function": {"name": tool, "arguments": arguments}}
+    turn: list[dict[str, Any]] = [] if question is None else [{"role": "user", "content": question}]
+    turn.append({"role": "assistant", "content": None, "tool_calls": [call]})
+    turn.append({"role": "tool", "tool_call_id": call_id, "content": output})
+    return turn

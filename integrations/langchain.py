@@ -976,7 +976,6 @@ class HeadroomCallbackHandler(_SavingsMixin, BaseCallbackHandler):
             self._metrics.count_failure()
             log.debug("headroom: could not measure this prompt", exc_info=True)
 
-
     def on_llm_end(self, response: Any, **kwargs: Any) -> None:
         self._wrapper_runs.discard(kwargs.get("run_id"))
 

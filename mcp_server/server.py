@@ -210,6 +210,7 @@ class Headroom:
                 raise ValueError(f"kind='json' but 'content' is not valid JSON: {exc}") from exc
 
         from headroom.engine import compress
+        from headroom.messages import tool_exchange
         from headroom.store import key_for
         from headroom.tokens import count_tokens
 
@@ -219,21 +220,7 @@ class Headroom:
             # Plain text passes through until the engine grows text compressors.
             before = after = count_tokens(content, self.model)
         else:
-            messages = [
-                {"role": "user", "content": query},
-                {
-                    "role": "assistant",
-                    "content": None,
-                    "tool_calls": [
-                        {
-                            "id": "headroom_mcp",
-                            "type": "function",
-                            "function": {"name": "headroom_compress", "arguments": "{}"},
-                        }
-                    ],
-                },
-                {"role": "tool", "tool_call_id": "headroom_mcp", "content": content},
-            ]
+            messages = tool_exchange(content, "headroom_compress", "headroom_mcp", question=query)
             result = compress(messages, model=self.model, store=store, query=query or None)
             report = next((r for r in result.outputs if r.message_index == 2), None)
             out = result.messages[2].get("content")

@@ -20,6 +20,7 @@ import uuid
 from importlib import resources
 from typing import Any
 
+from ..messages import tool_exchange
 from .cases import EvalCase
 from .metrics import contains
 
@@ -161,20 +162,7 @@ def entry_case(entry: dict[str, Any], truth: list[list[str]]) -> EvalCase:
                     needles.setdefault(value, set()).update(earlier)
             call_id = f"call_{n}"
             n += 1
-            messages.append(
-                {
-                    "role": "assistant",
-                    "content": None,
-                    "tool_calls": [
-                        {
-                            "id": call_id,
-                            "type": "function",
-                            "function": {"name": name, "arguments": json.dumps(args, default=str)},
-                        }
-                    ],
-                }
-            )
-            messages.append({"role": "tool", "tool_call_id": call_id, "content": output})
+            messages += tool_exchange(output, name, call_id, json.dumps(args, default=str))
             tool_indices.append((len(messages) - 1, output))
         messages.append({"role": "assistant", "content": "Done."})
     return EvalCase(

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..messages import tool_exchange
+
 KINDS = ("json", "logs", "search", "code", "prose", "diff")
 
 
@@ -45,19 +47,7 @@ class EvalCase:
         call_id = "call_" + self.name.replace("-", "_")[:32]
         return [
             {"role": "system", "content": "You are a careful engineering assistant."},
-            {"role": "user", "content": self.question},
-            {
-                "role": "assistant",
-                "content": None,
-                "tool_calls": [
-                    {
-                        "id": call_id,
-                        "type": "function",
-                        "function": {"name": self.tool_name, "arguments": "{}"},
-                    }
-                ],
-            },
-            {"role": "tool", "tool_call_id": call_id, "content": self.output},
+            *tool_exchange(self.output, self.tool_name, call_id, question=self.question),
         ]
 
     def missing_needles(self) -> list[str]:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..messages import tool_exchange
 from ..store import MemoryStore, Store
 from ..tokens import count_tokens
 from . import metrics
@@ -193,22 +194,10 @@ def cache_stability(
     for turn in range(turns):
         case = cases[turn % len(cases)]
         call_id = f"call_t{turn}"
-        conversation += [
-            {"role": "user", "content": case.question},
-            {
-                "role": "assistant",
-                "content": None,
-                "tool_calls": [
-                    {
-                        "id": call_id,
-                        "type": "function",
-                        "function": {"name": case.tool_name, "arguments": "{}"},
-                    }
-                ],
-            },
-            {"role": "tool", "tool_call_id": call_id, "content": case.output},
-            {"role": "assistant", "content": f"Noted the result of step {turn + 1}."},
-        ]
+        conversation += tool_exchange(case.output, case.tool_name, call_id, question=case.question)
+        conversation.append(
+            {"role": "assistant", "content": f"Noted the result of step {turn + 1}."}
+        )
         if reset is not None:
             reset()
         out = compress_fn(list(conversation), store).messages
@@ -253,21 +242,7 @@ def latency_sweep(
             text = ""
             for r in range(repeat):
                 text = make(n, random.Random(n * 31 + r))
-                messages: list[dict[str, Any]] = [
-                    {"role": "user", "content": "find the errors"},
-                    {
-                        "role": "assistant",
-                        "content": None,
-                        "tool_calls": [
-                            {
-                                "id": "c1",
-                                "type": "function",
-                                "function": {"name": "t", "arguments": "{}"},
-                            }
-                        ],
-                    },
-                    {"role": "tool", "tool_call_id": "c1", "content": text},
-                ]
+                messages = tool_exchange(text, "t", "c1", question="find the errors")
                 started = time.perf_counter()
                 compress_fn(messages, store)
                 times.append((time.perf_counter() - started) * 1000.0)
