@@ -47,3 +47,16 @@ def records(n: int, **extra: Any) -> str:
         [{"id": i, "status": "ok", "message": f"processed batch {i}", **extra} for i in range(n)],
         indent=2,
     )
+
+
+def stop_process(proc: Any) -> None:
+    """Terminate a child process the tests started, killing it if it lingers."""
+    import subprocess
+
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import stop_process
+
 pytest.importorskip("mcp", reason="the mcp extra is not installed (pip install 'headroom-ai[mcp]')")
 
 ROWS = [
@@ -102,11 +104,5 @@ class HTTPServer:
         raise RuntimeError("HTTP server did not start listening within 20 s")
 
     def stop(self) -> tuple[bytes, bytes]:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
         return self.proc.stdout.read(), self.proc.stderr.read()

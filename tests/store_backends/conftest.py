@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import stop_process
+
 REDIS_SERVER = os.environ.get("HEADROOM_REDIS_SERVER") or shutil.which("redis-server")
 
 
@@ -71,13 +73,8 @@ class RedisServer:
         raise RuntimeError("redis-server did not answer PING within 10 s")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        if self.proc is not None:
+            stop_process(self.proc)
         self.proc = None
 
 
