@@ -154,6 +154,9 @@ def _trouble_items(canon: list[str]) -> list[int]:
 
 _TABLE_MIN_ROWS = 4
 _TABLE_GAIN = 0.85  # a table must be at most this share of the minified size
+# Tables are tried on outputs small enough to keep whole; bigger ones get crushed, and
+# rebuilding a large document in Python would cost more than it saves.
+_TABLE_MAX_CHARS = 256 * 1024
 
 
 def _table_of(items: list[Any]) -> dict[str, Any] | None:
@@ -192,6 +195,8 @@ def _tabulate(value: Any, depth: int = 0) -> tuple[Any, bool]:
 def _compact(text: str) -> str:
     """The smallest lossless form: minified JSON, or tables where records repeat their keys."""
     minified = jsonutil.minify(text)
+    if len(minified) > _TABLE_MAX_CHARS:
+        return minified
     try:
         tabled, changed = _tabulate(jsonutil.loads(minified))
         if changed:
