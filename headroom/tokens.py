@@ -136,24 +136,32 @@ _CHUNK = 256 * 1024
 _HARD_CUT = 64 * 1024
 
 
-# After a newline that is followed by spaces or tabs and then a visible character,
-# both encodings always start a new pre-token (no alternative of either pattern
-# crosses that newline), so the text can be cut there without changing the count.
-_BOUNDARY = re.compile(r"\n(?=[ \t]*[^\s])")
+# Places where both encodings always start a new pre-token, so the text can be cut
+# there without changing the count:
+# - after a newline followed by spaces or tabs and then a visible character other
+#   than "/" (o200k lets a punctuation run swallow newlines and slashes after it);
+# - between an ASCII letter and a punctuation mark other than an apostrophe (letter
+#   runs end there, and the mark begins the next piece either way), which minified
+#   JSON and other long lines are full of.
+_LINE_BOUNDARY = re.compile(r"\n(?=[ \t]*[^\s/])")
+_WORD_BOUNDARY = re.compile(r"(?<=[A-Za-z])(?=[\"(),.:;<>\[\]{}=!?*&|+-])")
 
 
 def _chunks(text: str) -> list[str]:
     """Split a long text at safe pre-token boundaries so BPE never sees a giant piece
     (its cost grows faster than linearly). Counting chunk by chunk is then exact. A
-    run with no boundary at all is cut every 64 KB, which can shift the count by a
-    token per cut in that pathological case only."""
+    64 KB run with neither kind of boundary (no newline, no letter before punctuation)
+    is cut where it stands, which can shift the count by a token per cut."""
     out: list[str] = []
     start, n = 0, len(text)
     while start < n:
         if n - start <= _CHUNK:
             out.append(text[start:])
             break
-        match = _BOUNDARY.search(text, start + _CHUNK // 2, start + _CHUNK)
+        lo, hi = start + _CHUNK // 2, start + _CHUNK
+        match = _LINE_BOUNDARY.search(text, lo, hi) or _WORD_BOUNDARY.search(
+            text, hi - _HARD_CUT, hi
+        )
         cut = match.end() if match else start + _HARD_CUT
         out.append(text[start:cut])
         start = cut

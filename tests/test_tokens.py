@@ -91,7 +91,10 @@ def test_chunked_counting_is_exact_on_long_text():
     text = "".join(rng.choice(words) for _ in range(400_000))
     assert "".join(_chunks(text)) == text and len(_chunks(text)) > 3
     pretty = json.dumps(log_entries(3000), indent=2)  # every inner line starts with spaces
-    for sample in (text, pretty):
+    minified = json.dumps(log_entries(3000), separators=(",", ":"))  # one long line
+    code = "x = a;\n// comment\nfoo(bar) / 2 \n" * 20_000  # lines that start with "/"
+    for sample in (text, pretty, minified, code):
+        assert len(sample) > 300_000
         for encoding, model in ((O200K, "gpt-4o"), (CL100K, "gpt-4")):
             expected = len(get_encoding(encoding).encode_ordinary(sample))
             assert TokenCounter(model).count(sample) == expected
