@@ -37,8 +37,23 @@ def canonical(value: Any) -> str:
     return _compact(value)
 
 
-def dumps(value: Any, depth: int = 0) -> str:
-    """Minified JSON; ``Number`` literals are written verbatim."""
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def dumps(value: Any) -> str:
+    """Minified JSON; ``Number`` literals are written verbatim.
+
+    Non-ASCII text is written as is, except lone surrogates (which JSON can carry only
+    as ``\\udXXX`` escapes): they are escaped again, so the output always encodes
+    as UTF-8 and can be sent.
+    """
+    out = _dumps(value)
+    if _SURROGATE.search(out):
+        out = _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", out)
+    return out
+
+
+def _dumps(value: Any, depth: int = 0) -> str:
     if depth > MAX_DEPTH * 4:
         raise ValueError("JSON nested too deeply")
     if isinstance(value, Number):
@@ -58,11 +73,11 @@ def dumps(value: Any, depth: int = 0) -> str:
     if isinstance(value, dict):
         return (
             "{"
-            + ",".join(_encode_str(str(k)) + ":" + dumps(v, depth + 1) for k, v in value.items())
+            + ",".join(_encode_str(str(k)) + ":" + _dumps(v, depth + 1) for k, v in value.items())
             + "}"
         )
     if isinstance(value, (list, tuple)):
-        return "[" + ",".join(dumps(v, depth + 1) for v in value) + "]"
+        return "[" + ",".join(_dumps(v, depth + 1) for v in value) + "]"
     raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
 
 

@@ -141,3 +141,15 @@ def test_bias_above_one_keeps_more():
         json.loads(plain.messages[-1]["content"])
     )
     assert FATAL_CODE not in plain.messages[-1]["content"]
+
+
+def test_escaped_lone_surrogates_stay_escaped_so_the_request_can_be_sent():
+    items = [{"id": i, "msg": f"ok {i}", "level": "INFO"} for i in range(100)]
+    items[50] = {"id": 50, "msg": "bad \ud800 byte", "level": "ERROR"}
+    text = json.dumps(items, indent=1)  # ASCII JSON carrying "\ud800" as an escape
+    small = json.dumps(items[46:54], indent=1)
+    for output, lossless in ((text, False), (small, True)):
+        result, out, _ = crush(output, min_tokens_to_compress=10)
+        assert out != output and (result.retrieval_keys == []) == lossless
+        out.encode("utf-8")  # would raise on a raw lone surrogate
+        assert "\\ud800" in out
