@@ -153,3 +153,23 @@ def test_escaped_lone_surrogates_stay_escaped_so_the_request_can_be_sent():
         assert out != output and (result.retrieval_keys == []) == lossless
         out.encode("utf-8")  # would raise on a raw lone surrogate
         assert "\\ud800" in out
+
+
+def test_trouble_inside_names_and_keys_is_found():
+    signals = {
+        20: {"exception": "java.lang.NullPointerException"},
+        40: {"detail": "ValueError: bad header"},
+        60: {"error_code": "E42"},
+        80: {"errorMessage": "disk quota"},
+        100: {"reason": "OOMKilled"},
+        120: {"detail": "Segmentation fault (core dumped)"},
+        140: {"job": {"is_failed": True}},
+    }
+    items = [
+        {"id": i, "status": "ok", "msg": f"step {i}", **signals.get(i, {})} for i in range(200)
+    ]
+    items[150]["msg"] = "moved to room 12, zoom call"  # contains "oom", but isn't trouble
+    kept, _ = items_of(crush(json.dumps(items, indent=1))[1])
+    kept_ids = {item["id"] for item in kept}
+    assert set(signals) <= kept_ids
+    assert 150 not in kept_ids

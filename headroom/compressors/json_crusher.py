@@ -33,18 +33,22 @@ from ..relevance import Joined, rank
 from ..store.base import key_for
 from .base import Compressed, CompressorContext
 
+# Words that signal a problem, matched in lower-cased text. Distinctive stems match
+# inside longer names too (NullPointerException, ValueError, error_code, errorMessage,
+# OOMKilled); short or ambiguous ones must stand alone, with "_" and digits counting
+# as separators (is_failed, oom_killed), so "room" or "hispanic" don't match.
 _TROUBLE = re.compile(
-    r"\b(?:errors?|fatal|exceptions?|fail|failed|failures?|failing|timeout|timed out|"
-    r"timedout|denied|panic|panicked|critical|crash|crashed|refused|abort|aborted|"
-    r"unauthori[sz]ed|forbidden|unavailable|traceback|killed|oom|segfault|deadlock|"
-    r"rejected|invalid|unhealthy)\b"
+    r"error|exception|fatal|traceback|segfault|segmentation fault|deadlock|timeout|"
+    r"timed ?out|refused|unauthori[sz]ed|forbidden|unavailable|unhealthy|crashloop|oomkilled|"
+    r"(?<![a-z])(?:fail|failed|failures?|failing|denied|panic|panicked|critical|crash|"
+    r"crashed|abort|aborted|killed|oom|rejected|invalid)(?![a-z])"
 )
 # Every word _TROUBLE matches contains one of these.
 _TROUBLE_STEMS = (
-    "error", "fatal", "exception", "fail", "timeout", "timed out", "timedout", "denied",
-    "panic", "critical", "crash", "refused", "abort", "unauthori", "forbidden",
-    "unavailable", "traceback", "killed", "oom", "segfault", "deadlock", "rejected",
-    "invalid", "unhealthy",
+    "error", "exception", "fatal", "traceback", "segfault", "segmentation fault",
+    "deadlock", "timeout", "timed", "refused", "unauthori", "forbidden", "unavailable",
+    "unhealthy", "crash", "fail", "denied", "panic", "critical", "abort", "killed", "oom",
+    "rejected", "invalid",
 )  # fmt: skip
 _HTTP_TROUBLE = re.compile(r'"(?:status|status_?code|http_?status|code)":"?[45]\d\d\b')
 # "error": null, "failed": 0, "errors": [] … say that nothing went wrong.
