@@ -143,20 +143,34 @@ def bm25_scores(
     return scores
 
 
+@lru_cache(maxsize=256)
+def _identifier_pattern(ids: tuple[str, ...]) -> re.Pattern[str]:
+    alternatives = "|".join(re.escape(i) for i in sorted(ids, key=len, reverse=True))
+    # Whole tokens only: "req-4" must not match inside "req-40" or "xreq-4".
+    return re.compile(
+        rf"(?<![a-z0-9_])(?<![a-z0-9_][-.])(?:{alternatives})(?![a-z0-9_]|[-.][a-z0-9_])"
+    )
+
+
+def identifier_hits(docs: Sequence[str], query: str | None) -> list[int]:
+    """Indices (in order) of the lower-cased documents that hold one of the query's
+    identifiers as a whole token."""
+    ids = identifiers(query)
+    if not ids or not docs:
+        return []
+    return sorted(Joined(docs).docs_matching(_identifier_pattern(tuple(ids))))
+
+
 def rank(docs: Sequence[str], query: str | None, limit: int) -> list[int]:
     """Indices of the best-matching documents (score > 0), best first, ties by position.
 
-    Documents that contain one of the query's identifiers verbatim rank first."""
+    Documents that contain one of the query's identifiers as a whole token rank first."""
     if limit <= 0 or not query:
         return []
     lowered = [d.lower() for d in docs]
-    ids = identifiers(query)
     scores = bm25_scores(lowered, query_terms(query))
-    if ids:
-        scores = [
-            s + (100.0 if any(i in d for i in ids) else 0.0)
-            for s, d in zip(scores, lowered, strict=False)
-        ]
+    for i in identifier_hits(lowered, query):
+        scores[i] += 100.0
     order = sorted((i for i, s in enumerate(scores) if s > 0), key=lambda i: (-scores[i], i))
     return order[:limit]
 
@@ -171,11 +185,9 @@ def matching(docs: Sequence[str], query: str | None) -> list[int]:
     if not query or not docs:
         return []
     lowered = [d.lower() for d in docs]
-    ids = identifiers(query)
-    if ids:
-        hits = [i for i, d in enumerate(lowered) if any(x in d for x in ids)]
-        if hits:
-            return hits
+    hits = identifier_hits(lowered, query)
+    if hits:
+        return hits
     terms = query_terms(query)
     if not terms:
         return []

@@ -173,3 +173,14 @@ def test_trouble_inside_names_and_keys_is_found():
     kept_ids = {item["id"] for item in kept}
     assert set(signals) <= kept_ids
     assert 150 not in kept_ids
+
+
+def test_every_item_naming_the_asked_identifier_is_kept_and_only_those():
+    items = [{"id": i, "user": f"user_{i % 20}", "req": f"req-{i}"} for i in range(200)]
+    kept, _ = items_of(crush(json.dumps(items, indent=1), "What did user_7 do?")[1])
+    assert sum(item["user"] == "user_7" for item in kept) == 10  # all of them, not 5
+    result, out, store = crush(json.dumps(items, indent=1), "Show req-4")
+    kept, _ = items_of(out)
+    assert [item["req"] for item in kept if item["req"].startswith("req-4")] == ["req-4"]
+    fetched = retrieve(result.retrieval_keys[0], query="req-4", store=store)
+    assert [item["req"] for item in json.loads(fetched.content)] == ["req-4"]

@@ -5,7 +5,15 @@ from collections import Counter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from headroom.relevance import Joined, bm25_scores, matching, rank, term_counts, words
+from headroom.relevance import (
+    Joined,
+    bm25_scores,
+    identifier_hits,
+    matching,
+    rank,
+    term_counts,
+    words,
+)
 
 # Text built from the characters that decide token edges, so the awkward cases
 # ("a.b", "x-.y", "_-z", "term2") come up often.
@@ -49,3 +57,8 @@ def test_identifiers_rank_first_and_match_exactly():
     assert matching(docs, "what about req-42") == [1]
     # "req" alone is not the token "req-42": no partial-token matches.
     assert term_counts([d.lower() for d in docs], ["req"]) == {}
+
+
+def test_identifiers_match_whole_tokens_only():
+    docs = ["req-4 done", "req-40 done", "xreq-4", "a.req-4", "(req-4)", "req-4.5"]
+    assert identifier_hits(docs, "what about req-4?") == [0, 4]

@@ -29,7 +29,7 @@ from typing import Any
 
 from .. import jsonutil
 from ..markers import MARKER_KEY, json_marker, json_table
-from ..relevance import Joined, rank
+from ..relevance import Joined, identifier_hits, rank
 from ..store.base import key_for
 from .base import Compressed, CompressorContext
 
@@ -295,6 +295,9 @@ class SmartCrusher:
 
         # Must keep: trouble (distinct kinds), then what the question asks about.
         take(_trouble_items(canon), cap=max(2 * budget, 10), loose=True)
+        # Every item naming an identifier from the question (user_42, req-7), up to a
+        # generous cap, then the best lexical matches.
+        take(identifier_hits(canon, query), cap=max(2 * budget, 10), loose=False)
         take(rank(canon, query, limit=max(3, budget // 3)), cap=None, loose=False)
         # Fill the remaining budget with what is unusual.
         columns = _columns(items)
