@@ -9,12 +9,16 @@ call from the store.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from . import jsonutil
+from .errors import ConfigError
 from .relevance import matching
 from .store import Store, default_store, shared_store
+
+log = logging.getLogger("headroom")
 
 RETRIEVE_TOOL_NAME = "headroom_retrieve"
 RETRIEVE_TOOL_DESCRIPTION = (
@@ -111,8 +115,16 @@ def retrieve(
             str(key), False, "", query, message="headroom_retrieve needs a non-empty key"
         )
     key = key.strip()
-    backend = default_store() if store is None else shared_store(store)
-    original = backend.get(key)
+    try:
+        backend = default_store() if store is None else shared_store(store)
+        original = backend.get(key)
+    except ConfigError:
+        raise  # a wrong store spec is the caller's to fix
+    except Exception as exc:  # an unreachable Redis, an unreadable SQLite file, …
+        log.warning("headroom: retrieval store unavailable: %s", exc)
+        return RetrievalResult(
+            key, False, "", query, message=f"The retrieval store is unavailable ({exc})."
+        )
     if original is None:
         return RetrievalResult(
             key,

@@ -72,3 +72,17 @@ def test_query_does_not_drag_in_every_loosely_matching_line():
     assert got.content == "event number 45: status ok"
     partial = retrieve(key_for(text), query="event 45 missing-word", store=store)
     assert partial.matched == 1  # no line has every word: the strongest partial match wins
+
+
+def test_a_broken_store_is_reported_not_raised(tmp_path):
+    class Broken(MemoryStore):
+        def get(self, key):
+            raise OSError("disk on fire")
+
+    result = retrieve("hr_0123456789abcdef", store=Broken())
+    assert not result.found and "unavailable" in result.message and "disk on fire" in result.message
+    answer = answer_tool_call({"key": "hr_0123456789abcdef"}, store=Broken())
+    assert answer.is_error and "unavailable" in answer.content
+    corrupt = tmp_path / "corrupt.sqlite3"
+    corrupt.write_bytes(b"this is not a database" * 100)
+    assert not retrieve("hr_0123456789abcdef", store=f"sqlite://{corrupt}").found
