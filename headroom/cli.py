@@ -45,10 +45,24 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _read(path: str) -> str:
+    """The file's text; bytes that aren't UTF-8 survive as surrogate escapes."""
     if path == "-":
-        return sys.stdin.read()
+        return sys.stdin.buffer.read().decode("utf-8", "surrogateescape")
     with open(path, encoding="utf-8", errors="surrogateescape") as fh:
         return fh.read()
+
+
+def _out(text: str, end: str = "\n") -> None:
+    """Write to stdout byte-exact: bytes read as surrogate escapes go back out as the
+    same bytes, and no locale or odd character can make printing fail."""
+    data = text + end
+    try:
+        raw = data.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # lone surrogates that did not come from raw bytes
+        raw = data.encode("utf-8", "surrogatepass")
+    sys.stdout.flush()
+    sys.stdout.buffer.write(raw)
+    sys.stdout.buffer.flush()
 
 
 def _as_messages(text: str) -> tuple[list[dict[str, Any]], bool]:
@@ -67,7 +81,12 @@ def _as_messages(text: str) -> tuple[list[dict[str, Any]], bool]:
 def _cmd_compress(args: argparse.Namespace) -> int:
     from . import compress
 
-    messages, is_messages = _as_messages(_read(args.file))
+    try:
+        text = _read(args.file)
+    except OSError as exc:
+        print(f"headroom: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    messages, is_messages = _as_messages(text)
     options: dict[str, Any] = {}
     if args.min_tokens is not None:
         options["min_tokens_to_compress"] = args.min_tokens
@@ -87,12 +106,12 @@ def _cmd_compress(args: argparse.Namespace) -> int:
             "encoding": result.encoding,
             "warnings": result.warnings,
         }
-        print(json.dumps(payload, ensure_ascii=False, indent=2))
+        _out(json.dumps(payload, ensure_ascii=False, indent=2))
         return 0
     if is_messages:
-        print(json.dumps(result.messages, ensure_ascii=False, indent=2))
+        _out(json.dumps(result.messages, ensure_ascii=False, indent=2))
     else:
-        print(result.messages[-1]["content"])
+        _out(result.messages[-1]["content"])
     exact = "exact" if result.tokens_exact else f"approximate ({result.encoding} stand-in)"
     print(
         f"\n# tokens {result.tokens_before} -> {result.tokens_after} "
@@ -111,7 +130,7 @@ def _cmd_retrieve(args: argparse.Namespace) -> int:
     if not result.found:
         print(result.message, file=sys.stderr)
         return 1
-    sys.stdout.write(result.content)
+    _out(result.content, end="")
     if result.message:
         print(result.message, file=sys.stderr)
     return 0

@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 
@@ -47,3 +48,25 @@ def test_import_is_light():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert json.loads(out.replace("'", '"')) == ["sqlite3"]
+
+
+def test_missing_file_is_a_one_line_error(tmp_path, capsys):
+    assert main(["compress", str(tmp_path / "nope.json")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot read" in err and "Traceback" not in err
+
+
+def test_odd_bytes_round_trip_through_the_cli_under_a_strict_utf8_locale(tmp_path):
+    """Non-UTF-8 bytes and escaped lone surrogates: compress prints, retrieve is byte-exact."""
+    lines = [f'{{"id": {i}, "msg": "ok {i}"}}' for i in range(300)]
+    lines[7] = '{"id": 7, "msg": "latin-1 \xe9 and \\ud800 escaped"}'
+    raw = ("[\n" + ",\n".join(lines) + "\n]\n").encode("latin-1")
+    path = tmp_path / "odd.json"
+    path.write_bytes(raw)
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8", "LC_ALL": "C.UTF-8"}
+    run = [sys.executable, "-m", "headroom.cli"]
+    out = subprocess.run([*run, "compress", str(path), "--json"], capture_output=True, env=env)
+    assert out.returncode == 0, out.stderr.decode()
+    key = json.loads(out.stdout.decode("utf-8", "surrogateescape"))["retrieval_keys"][0]
+    back = subprocess.run([*run, "retrieve", key], capture_output=True, env=env)
+    assert back.returncode == 0 and back.stdout == raw
