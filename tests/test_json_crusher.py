@@ -184,3 +184,13 @@ def test_every_item_naming_the_asked_identifier_is_kept_and_only_those():
     assert [item["req"] for item in kept if item["req"].startswith("req-4")] == ["req-4"]
     fetched = retrieve(result.retrieval_keys[0], query="req-4", store=store)
     assert [item["req"] for item in json.loads(fetched.content)] == ["req-4"]
+
+
+def test_identical_items_collapse_to_one():
+    item = {"level": "INFO", "msg": "heartbeat", "service": "api"}
+    result, out, store = crush(json.dumps([item] * 300, indent=1))
+    kept, markers = items_of(out)
+    assert kept == [item] and "299 of 300 items omitted" in markers[0][MARKER_KEY]
+    assert retrieve(result.retrieval_keys[0], store=store).content == json.dumps(
+        [item] * 300, indent=1
+    )

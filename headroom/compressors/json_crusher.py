@@ -273,12 +273,16 @@ class SmartCrusher:
     ) -> list[int]:
         n = len(items)
         canon = [jsonutil.canonical(item).lower() for item in items]
-        keep: set[int] = set(range(min(keep_first, n)))
-        keep.update(range(max(0, n - keep_last), n))
         # Trouble items are deduplicated loosely (digits and hex masked); the other picks
         # differ from their neighbours precisely in such values, so only exact repeats go.
-        near: set[str] = {_signature(canon[i]) for i in keep}
-        exact: set[str] = {canon[i] for i in keep}
+        keep: set[int] = set()
+        near: set[str] = set()
+        exact: set[str] = set()
+        for i in [*range(min(keep_first, n)), *range(max(0, n - keep_last), n)]:
+            if i not in keep and canon[i] not in exact:
+                keep.add(i)
+                exact.add(canon[i])
+                near.add(_signature(canon[i]))
 
         def take(candidates: list[int], cap: int | None, loose: bool) -> None:
             taken = 0
