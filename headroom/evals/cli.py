@@ -108,7 +108,12 @@ def _llm_section(cases: list[EvalCase], model: str, limit: int) -> dict[str, Any
         out = compress(case.messages(), model=model, store=store).messages[-1]["content"]
         items.append((case.question, case.answer, case.output, str(out)))
     print(f"--llm: asking {chosen[0]} {chosen[1]} {2 * len(items)} times…", file=sys.stderr)
-    return llm.compare(items, llm.make_ask(*chosen))
+    try:
+        return llm.compare(items, llm.make_ask(*chosen))
+    except Exception as exc:  # a bad key, no network, a provider outage…
+        # The offline results stand on their own; report the failure next to them.
+        print(f"--llm: the provider call failed, skipping the comparison: {exc}", file=sys.stderr)
+        return {"error": str(exc), "summary": f"not run, the provider call failed ({exc})"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,8 +12,10 @@ the gold answers and supporting sentences that occur verbatim in that output.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -59,22 +61,51 @@ def _read_records(path: Path) -> Iterator[dict[str, Any]]:
         )
 
 
+_OFFLINE_VARS = ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE")
+
+
+@contextlib.contextmanager
+def _offline() -> Iterator[None]:
+    """Hugging Face libraries forced offline for this call only; the environment and
+    any already-imported configuration are put back afterwards."""
+    saved_env = {v: os.environ.get(v) for v in _OFFLINE_VARS}
+    os.environ.update(dict.fromkeys(_OFFLINE_VARS, "1"))
+    configs = [
+        m
+        for m in (sys.modules.get("datasets.config"), sys.modules.get("huggingface_hub.constants"))
+        if m
+    ]
+    saved_cfg = [(m, v, getattr(m, v)) for m in configs for v in _OFFLINE_VARS if hasattr(m, v)]
+    for m, v, _ in saved_cfg:
+        setattr(m, v, True)
+    try:
+        yield
+    finally:
+        for m, v, old in saved_cfg:
+            setattr(m, v, old)
+        for v, old_env in saved_env.items():
+            if old_env is None:
+                os.environ.pop(v, None)
+            else:
+                os.environ[v] = old_env
+
+
 def _from_hf(name: str) -> Iterator[dict[str, Any]]:
     spec = HF_NAMES.get(name)
     if spec is None:
         raise DatasetUnavailable(INSTRUCTIONS[name])
-    try:
-        os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-        import datasets  # type: ignore[import-not-found, unused-ignore]
-    except ImportError as exc:
-        raise DatasetUnavailable(INSTRUCTIONS[name]) from exc
     repo, config, split = spec
-    try:
-        ds = datasets.load_dataset(repo, config, split=split)
-    except Exception as exc:  # a cache miss offline raises a library-specific error
-        raise DatasetUnavailable(
-            f"{name} is not in the local datasets cache ({exc}).\n{INSTRUCTIONS[name]}"
-        ) from exc
+    with _offline():
+        try:
+            import datasets  # type: ignore[import-not-found, unused-ignore]
+        except ImportError as exc:
+            raise DatasetUnavailable(INSTRUCTIONS[name]) from exc
+        try:
+            ds = datasets.load_dataset(repo, config, split=split)
+        except Exception as exc:  # a cache miss offline raises a library-specific error
+            raise DatasetUnavailable(
+                f"{name} is not in the local datasets cache ({exc}).\n{INSTRUCTIONS[name]}"
+            ) from exc
     for row in ds:
         yield dict(row)
 

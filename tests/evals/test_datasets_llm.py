@@ -130,3 +130,31 @@ def test_provider_needs_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
     assert llm.provider() is None
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     assert llm.provider() is not None and llm.provider()[0] == "openai"  # type: ignore[index]
+
+
+def test_a_failing_provider_keeps_the_offline_results(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from headroom.evals.cli import main
+
+    def refuse(prompt: str) -> str:
+        raise OSError("network is unreachable")
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setattr(llm, "make_ask", lambda name, model: refuse)
+    assert main(["quick", "--llm", "--llm-limit", "2"]) == 0
+    captured = capsys.readouterr()
+    assert "retention_total" in captured.out
+    assert "llm: not run, the provider call failed (network is unreachable)" in captured.out
+
+
+def test_hugging_face_is_forced_offline_for_the_call_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from headroom.evals.datasets import _offline
+
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "0")  # a user who allows downloads elsewhere
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    with _offline():
+        assert os.environ["HF_DATASETS_OFFLINE"] == "1" == os.environ["HF_HUB_OFFLINE"]
+    assert os.environ["HF_DATASETS_OFFLINE"] == "0" and "HF_HUB_OFFLINE" not in os.environ
