@@ -145,6 +145,13 @@ def _serve(args: argparse.Namespace) -> int:
     from .server import DEFAULT_MODEL, build_server
 
     try:
+        spec = args.store or os.environ.get("HEADROOM_STORE")
+        if spec:  # a wrong or unreachable store fails here, not on every tool call
+            from headroom.store import open_store
+
+            probe = open_store(spec)
+            probe.exists("hr_0000000000000000")
+            probe.close()
         server = build_server(
             store=args.store, model=args.model or os.environ.get("HEADROOM_MODEL") or DEFAULT_MODEL
         )

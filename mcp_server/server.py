@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from headroom._extras import require
+from headroom.errors import HeadroomError
 
 if TYPE_CHECKING:
     from headroom.store import Store
@@ -358,7 +359,7 @@ def build_server(
     ) -> CompressOutput:
         try:
             out = core.compress(content, query, kind)
-        except (ValueError, LookupError) as exc:
+        except (ValueError, LookupError, HeadroomError) as exc:
             raise ToolError(str(exc)) from None
         # The compressed text goes out verbatim in its own block (no JSON escaping, so
         # no extra tokens); a one-line summary follows; structuredContent has it all.
@@ -386,11 +387,14 @@ def build_server(
     ) -> str:
         try:
             return core.retrieve(key, query)
-        except (ValueError, LookupError) as exc:
+        except (ValueError, LookupError, HeadroomError) as exc:
             raise ToolError(str(exc)) from None
 
     def headroom_stats() -> dict[str, Any]:
-        return core.report()
+        try:
+            return core.report()
+        except HeadroomError as exc:  # the store is unreachable: say so, don't fail opaquely
+            raise ToolError(str(exc)) from None
 
     read_only = ToolAnnotations(readOnlyHint=True, openWorldHint=False)
     tools = [

@@ -213,6 +213,29 @@ async def test_expired_key_is_a_tool_error(data_dir):
     assert res.is_error and "expired" in text(res)
 
 
+async def test_an_unreachable_store_is_a_readable_tool_error(data_dir):
+    from headroom.mcp_server.server import build_server
+
+    pytest.importorskip("redis")
+    async with Client(build_server(store="redis://127.0.0.1:1/0")) as client:
+        for name, args in (
+            ("headroom_compress", {"content": BIG_JSON}),
+            ("headroom_retrieve", {"key": "hr_0123456789abcdef"}),
+            ("headroom_stats", {}),
+        ):
+            res = await client.call_tool(name, args)
+            assert res.is_error, name
+            assert "127.0.0.1:1" in text(res) or "unavailable" in text(res), (name, text(res))
+
+
+def test_serve_refuses_an_unreachable_store(data_dir, capsys):
+    from headroom.mcp_server.cli import main
+
+    pytest.importorskip("redis")
+    assert main(["serve", "--store", "redis://127.0.0.1:1/0"]) == 1
+    assert "Redis" in capsys.readouterr().err
+
+
 async def test_unknown_tool_is_reported(server):
     async with Client(server) as client:
         try:
