@@ -23,6 +23,7 @@ This module sends nothing anywhere: no telemetry, no network.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import dataclasses
 import json
@@ -405,7 +406,9 @@ class HeadroomAgnoModel(Model):
         own(self, "_inner", wrapped_model)
         own(self, "_config", config)
         own(self, "_hooks", hooks)
-        own(self, "_store", store)
+        # The store given here, else the config's: compression and the wrapper's own
+        # retrieval answers must use the same one (a spec string opens once per process).
+        own(self, "_store", store if store is not None else (config.store if config else None))
         own(self, "_retrieval", bool(retrieval))
         own(self, "_max_retrieval_rounds", max(0, int(max_retrieval_rounds)))
         own(self, "_token_model_override", token_model)
@@ -587,6 +590,7 @@ class HeadroomAgnoModel(Model):
         has_own_tool = any(_tool_name(t) == RETRIEVE_TOOL_NAME for t in (tools or ()))
         if (
             self._retrieval
+            and self._max_retrieval_rounds > 0
             and result.retrieval_keys
             and not has_own_tool
             and isinstance(tools, list)
@@ -689,14 +693,17 @@ class HeadroomAgnoModel(Model):
             self._record(call)
 
     async def ainvoke(self, *args: Any, **kwargs: Any) -> ModelResponse:
-        call, args = self._start(args, kwargs, False)
+        # Compression (and answering retrievals) is CPU and store work: keep it off the loop.
+        call, args = await asyncio.to_thread(self._start, args, kwargs, False)
         usage = None
         try:
             while True:
                 self._round_started(call)
                 response = await self._inner.ainvoke(*args, **self._kwargs(call, kwargs))
                 usage = _add_usage(usage, response.response_usage)
-                again, calls = self._handle_calls(call, list(response.tool_calls or []), response)
+                again, calls = await asyncio.to_thread(
+                    self._handle_calls, call, list(response.tool_calls or []), response
+                )
                 if again:
                     continue
                 if calls is not None:
@@ -727,7 +734,7 @@ class HeadroomAgnoModel(Model):
             self._record(call)
 
     async def ainvoke_stream(self, *args: Any, **kwargs: Any) -> AsyncIterator[ModelResponse]:
-        call, args = self._start(args, kwargs, True)
+        call, args = await asyncio.to_thread(self._start, args, kwargs, True)
         try:
             while True:
                 self._round_started(call)
@@ -737,7 +744,7 @@ class HeadroomAgnoModel(Model):
                     out, last = _hold_tool_calls(delta, held, last)
                     if out is not None:
                         yield out
-                again, final = self._end_stream_round(call, held, last)
+                again, final = await asyncio.to_thread(self._end_stream_round, call, held, last)
                 if again:
                     continue
                 if final is not None:

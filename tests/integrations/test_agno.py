@@ -253,6 +253,64 @@ def test_retrieval_can_be_turned_off(store):
     assert model.total_tokens_saved > 0
 
 
+def test_retrieval_uses_the_store_named_in_the_config():
+    fake = ScriptedModel(script=retrieving_script("fetch_service_logs"))
+    model = HeadroomAgnoModel(fake, config=HeadroomConfig(store="memory"))
+    output = Agent(model=model, tools=Tools().functions()).run(QUESTION)
+    assert output.content.endswith(f"tenant={HIDDEN_VALUE}")
+
+
+def test_zero_retrieval_rounds_never_offers_the_tool(store):
+    fake = ScriptedModel(script=call_then_answer(("fetch_service_logs", {})))
+    model = HeadroomAgnoModel(fake, store=store, max_retrieval_rounds=0)
+    Agent(model=model, tools=Tools().functions()).run(QUESTION)
+    assert all("headroom_retrieve" not in seen for seen in fake.tools_seen)
+    assert model.total_tokens_saved > 0
+
+
+@pytest.mark.parametrize("mode", ["arun", "arun_stream"])
+def test_async_runs_compress_off_the_event_loop(mode, store, monkeypatch):
+    import time
+
+    import headroom.integrations.agno as wrapper
+
+    real = wrapper.compress
+
+    def slow_compress(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.15)  # stands in for a big output: blocks whichever thread runs it
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(wrapper, "compress", slow_compress)
+    agent = Agent(
+        model=HeadroomAgnoModel(
+            ScriptedModel(script=call_then_answer(("fetch_service_logs", {}))), store=store
+        ),
+        tools=Tools().functions(),
+    )
+
+    async def main() -> int:
+        ticks = 0
+        stop = asyncio.Event()
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while not stop.is_set():
+                ticks += 1
+                await asyncio.sleep(0.005)
+
+        task = asyncio.create_task(ticker())
+        if mode == "arun":
+            await agent.arun(QUESTION)
+        else:
+            async for _ in agent.arun(QUESTION, stream=True):
+                pass
+        stop.set()
+        await task
+        return ticks
+
+    assert asyncio.run(main()) >= 20  # two compressions of 0.15 s each, loop still ticking
+
+
 def test_explicit_retrieve_toolkit_runs_as_an_ordinary_agno_tool(store):
     tools = Tools()
     fake = ScriptedModel(script=retrieving_script("fetch_service_logs"))
