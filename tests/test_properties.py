@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from headroom import MemoryStore, compress, retrieve
 from headroom.markers import expand_tables, is_json_marker, is_text_marker
+from headroom.messages import tool_exchange
 
 scalar = st.one_of(
     st.none(),
@@ -39,21 +40,10 @@ def conversations(draw):
     for i, out in enumerate(outputs):
         call_id = f"call_{i}"
         if fmt == "openai":
-            messages.append(
-                {
-                    "role": "assistant",
-                    "content": None,
-                    "tool_calls": [
-                        {
-                            "id": call_id,
-                            "type": "function",
-                            "function": {"name": f"tool{i}", "arguments": "{}"},
-                        }
-                    ],
-                }
-            )
-            messages.append({"role": "tool", "tool_call_id": call_id, "content": out})
+            messages += tool_exchange(out, f"tool{i}", call_id)
         else:
+            # A tool_result's content is a string or a list of text blocks.
+            body = [{"type": "text", "text": out}] if draw(st.booleans()) else out
             messages.append(
                 {
                     "role": "assistant",
@@ -65,17 +55,21 @@ def conversations(draw):
             messages.append(
                 {
                     "role": "user",
-                    "content": [{"type": "tool_result", "tool_use_id": call_id, "content": out}],
+                    "content": [{"type": "tool_result", "tool_use_id": call_id, "content": body}],
                 }
             )
     return fmt, messages
+
+
+def _text(content):
+    return content if isinstance(content, str) else "".join(b["text"] for b in content)
 
 
 def _outputs(fmt, messages):
     if fmt == "openai":
         return [(m["tool_call_id"], m["content"]) for m in messages if m["role"] == "tool"]
     return [
-        (b["tool_use_id"], b["content"])
+        (b["tool_use_id"], _text(b["content"]))
         for m in messages
         if m["role"] == "user" and isinstance(m["content"], list)
         for b in m["content"]
