@@ -278,11 +278,6 @@ class SmartCrusher:
         keep: set[int] = set()
         near: set[str] = set()
         exact: set[str] = set()
-        for i in [*range(min(keep_first, n)), *range(max(0, n - keep_last), n)]:
-            if i not in keep and canon[i] not in exact:
-                keep.add(i)
-                exact.add(canon[i])
-                near.add(_signature(canon[i]))
 
         def take(candidates: list[int], cap: int | None, loose: bool) -> None:
             taken = 0
@@ -297,7 +292,9 @@ class SmartCrusher:
                 keep.add(i)
                 taken += 1
 
-        # Must keep: trouble (distinct kinds), then what the question asks about.
+        # Always the ends (without exact repeats); then trouble (distinct kinds), then
+        # what the question asks about.
+        take([*range(min(keep_first, n)), *range(max(0, n - keep_last), n)], cap=None, loose=False)
         take(_trouble_items(canon), cap=max(2 * budget, 10), loose=True)
         # Every item naming an identifier from the question (user_42, req-7), up to a
         # generous cap, then the best lexical matches.
