@@ -67,9 +67,14 @@ class Joined:
     def doc_at(self, pos: int) -> int:
         return bisect_right(self.starts, pos) - 1
 
+    def doc_counts(self, pattern: re.Pattern[str]) -> Counter[int]:
+        """How many times ``pattern`` matches in each document it matches at all."""
+        starts = self.starts
+        return Counter([bisect_right(starts, m.start()) - 1 for m in pattern.finditer(self.text)])
+
     def docs_matching(self, pattern: re.Pattern[str]) -> set[int]:
         """Indices of the documents ``pattern`` matches somewhere."""
-        return {self.doc_at(m.start()) for m in pattern.finditer(self.text)}
+        return set(self.doc_counts(pattern))
 
     def docs_containing(self, needles: Sequence[str]) -> set[int]:
         """Indices of the documents holding any needle (which has no newline) as a substring."""
@@ -86,6 +91,11 @@ class Joined:
         return found
 
 
+# The right edge of a ``_WORD`` token: no word character next, and no "-x" or ".x"
+# that would continue it.
+_TOKEN_END = r"(?![a-z0-9_]|[-.][a-z0-9_])"
+
+
 @lru_cache(maxsize=256)
 def _term_pattern(term: str) -> re.Pattern[str]:
     """Whole-token occurrences of ``term``, with the same edges as ``_WORD``'s tokens.
@@ -95,9 +105,7 @@ def _term_pattern(term: str) -> re.Pattern[str]:
     the lookahead one that continues on the right (``terms``, ``term-2``).
     """
     t = re.escape(term)
-    return re.compile(
-        t + r"(?<![a-z0-9_]" + t + r")(?<![a-z0-9_][-.]" + t + r")(?![a-z0-9_]|[-.][a-z0-9_])"
-    )
+    return re.compile(t + r"(?<![a-z0-9_]" + t + r")(?<![a-z0-9_][-.]" + t + ")" + _TOKEN_END)
 
 
 def term_counts(docs: Sequence[str], terms: Sequence[str]) -> dict[int, Counter[str]]:
@@ -108,14 +116,8 @@ def term_counts(docs: Sequence[str], terms: Sequence[str]) -> dict[int, Counter[
     joined = Joined(docs)
     counts: dict[int, Counter[str]] = {}
     for term in dict.fromkeys(terms):
-        hits = Counter(
-            [
-                bisect_right(joined.starts, m.start())
-                for m in _term_pattern(term).finditer(joined.text)
-            ]
-        )
-        for doc, n in hits.items():
-            counts.setdefault(doc - 1, Counter())[term] = n
+        for doc, n in joined.doc_counts(_term_pattern(term)).items():
+            counts.setdefault(doc, Counter())[term] = n
     return counts
 
 
@@ -147,9 +149,7 @@ def bm25_scores(
 def _identifier_pattern(ids: tuple[str, ...]) -> re.Pattern[str]:
     alternatives = "|".join(re.escape(i) for i in sorted(ids, key=len, reverse=True))
     # Whole tokens only: "req-4" must not match inside "req-40" or "xreq-4".
-    return re.compile(
-        rf"(?<![a-z0-9_])(?<![a-z0-9_][-.])(?:{alternatives})(?![a-z0-9_]|[-.][a-z0-9_])"
-    )
+    return re.compile(rf"(?<![a-z0-9_])(?<![a-z0-9_][-.])(?:{alternatives})" + _TOKEN_END)
 
 
 def identifier_hits(docs: Sequence[str], query: str | None) -> list[int]:
@@ -161,18 +161,24 @@ def identifier_hits(docs: Sequence[str], query: str | None) -> list[int]:
     return sorted(Joined(docs).docs_matching(_identifier_pattern(tuple(ids))))
 
 
+def ranked(docs: Sequence[str], query: str | None, limit: int) -> tuple[list[int], list[float]]:
+    """:func:`rank`'s order, plus every document's plain BM25 score."""
+    if limit <= 0 or not query:
+        return [], [0.0] * len(docs)
+    lowered = [d.lower() for d in docs]
+    bm25 = bm25_scores(lowered, query_terms(query))
+    scores = list(bm25)
+    for i in identifier_hits(lowered, query):
+        scores[i] += 100.0
+    order = sorted((i for i, s in enumerate(scores) if s > 0), key=lambda i: (-scores[i], i))
+    return order[:limit], bm25
+
+
 def rank(docs: Sequence[str], query: str | None, limit: int) -> list[int]:
     """Indices of the best-matching documents (score > 0), best first, ties by position.
 
     Documents that contain one of the query's identifiers as a whole token rank first."""
-    if limit <= 0 or not query:
-        return []
-    lowered = [d.lower() for d in docs]
-    scores = bm25_scores(lowered, query_terms(query))
-    for i in identifier_hits(lowered, query):
-        scores[i] += 100.0
-    order = sorted((i for i, s in enumerate(scores) if s > 0), key=lambda i: (-scores[i], i))
-    return order[:limit]
+    return ranked(docs, query, limit)[0]
 
 
 def matching(docs: Sequence[str], query: str | None) -> list[int]:

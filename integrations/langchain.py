@@ -73,7 +73,7 @@ from headroom import (  # noqa: E402
     retrieve_tool,
     shared_store,
 )
-from headroom.relevance import bm25_scores, rank  # noqa: E402
+from headroom.relevance import ranked  # noqa: E402
 from headroom.retrieval import RETRIEVE_TOOL_DESCRIPTION  # noqa: E402
 
 __all__ = [
@@ -871,13 +871,9 @@ class HeadroomDocumentCompressor(BaseDocumentCompressor):
         docs = list(documents)
         if not docs:
             return []
-        texts = [d.page_content for d in docs]
-        order = rank(texts, query, limit=self.top_n)
+        order, scores = ranked([d.page_content for d in docs], query, limit=self.top_n)
         if not order:
             return docs[: self.top_n]
-        from headroom.relevance import query_terms
-
-        scores = bm25_scores([t.lower() for t in texts], query_terms(query))
         return [
             Document(
                 page_content=docs[i].page_content,
