@@ -121,3 +121,24 @@ def test_a_spec_string_names_one_store_per_process():
     assert shared_store("memory") is shared_store(" memory ")
     assert open_store("memory") is not shared_store("memory")  # explicit opens stay fresh
     assert retrieve(key, store=MemoryStore()).found is False
+
+
+def test_the_default_store_is_the_shared_store_of_its_spec(monkeypatch):
+    """With HEADROOM_STORE=memory, the default store and store="memory" are one store."""
+    from headroom import compress, retrieve, set_default_store, shared_store
+    from headroom.store import default_store
+
+    from .helpers import openai_turn, records
+
+    monkeypatch.setenv("HEADROOM_STORE", "memory")
+    set_default_store(None)
+    try:
+        assert default_store() is shared_store("memory")
+        original = records(200)
+        key = compress(openai_turn(original)).retrieval_keys[0]
+        assert retrieve(key, store="memory").content == original
+        set_default_store(None)  # reopens from the environment: a fresh memory store
+        assert retrieve(key).found is False
+    finally:
+        monkeypatch.undo()
+        set_default_store(None)

@@ -35,13 +35,18 @@ __all__ = [
 ]
 
 
+def _spec_name(spec: str | None) -> str:
+    """The spec to open: the one given, else ``HEADROOM_STORE``, else the SQLite default."""
+    return (spec or os.environ.get("HEADROOM_STORE") or "sqlite").strip()
+
+
 def open_store(spec: Any = None, ttl: float | None = None) -> Store:
     """A store from a spec string, or the given object if it already is one."""
     if spec is not None and not isinstance(spec, str):
         if isinstance(spec, Store):
             return spec
         raise ConfigError(f"not a Headroom store: {spec!r}")
-    spec = (spec or os.environ.get("HEADROOM_STORE") or "sqlite").strip()
+    spec = _spec_name(spec)
     if spec == "memory":
         return MemoryStore(ttl=ttl)
     if spec.startswith(("redis://", "rediss://", "unix://")):
@@ -62,10 +67,8 @@ def open_store(spec: Any = None, ttl: float | None = None) -> Store:
     return SQLiteStore(path) if ttl is None else SQLiteStore(path, ttl=ttl)
 
 
-_default: Store | None = None
-_default_lock = threading.Lock()
-
-
+_default: Store | None = None  # set by set_default_store; else the environment's spec
+_lock = threading.Lock()
 _shared: dict[str, Store] = {}
 
 
@@ -78,8 +81,8 @@ def shared_store(spec: Any, ttl: float | None = None) -> Store:
     """
     if spec is not None and not isinstance(spec, str):
         return open_store(spec)
-    name = (spec or os.environ.get("HEADROOM_STORE") or "sqlite").strip()
-    with _default_lock:
+    name = _spec_name(spec)
+    with _lock:
         store = _shared.get(name)
         if store is None:
             store = _shared[name] = open_store(name, ttl=ttl)
@@ -87,17 +90,18 @@ def shared_store(spec: Any, ttl: float | None = None) -> Store:
 
 
 def default_store() -> Store:
-    """The process-wide store used when none is given (opened on first use)."""
-    global _default
-    if _default is None:
-        with _default_lock:
-            if _default is None:
-                _default = open_store(None)
-    return _default
+    """The process-wide store used when none is given (opened on first use): the one set
+    with :func:`set_default_store`, else the shared store of ``HEADROOM_STORE`` (SQLite by
+    default), so naming that same spec explicitly reaches the same originals."""
+    chosen = _default
+    return chosen if chosen is not None else shared_store(None)
 
 
 def set_default_store(store: Store | str | None) -> None:
     """Replace the process-wide store (``None`` reopens it from the environment on next use)."""
     global _default
-    with _default_lock:
-        _default = None if store is None else open_store(store)
+    chosen = None if store is None else shared_store(store)
+    with _lock:
+        _default = chosen
+        if store is None:
+            _shared.pop(_spec_name(None), None)
