@@ -30,6 +30,17 @@ class TextSlot:
     tool_call_id: str | None
 
 
+def function_name(obj: Any) -> str | None:
+    """The name of a tool or tool call: ``{"function": {"name": …}}`` (OpenAI),
+    ``{"name": …}`` (flat), or an object's ``name`` attribute."""
+    if isinstance(obj, dict):
+        fn = obj.get("function")
+        name = fn.get("name") if isinstance(fn, dict) else obj.get("name")
+    else:
+        name = getattr(obj, "name", None)
+    return name if isinstance(name, str) else None
+
+
 def tool_names(messages: list[Any]) -> dict[str, str]:
     """tool call id -> tool name, from assistant tool calls in either format."""
     names: dict[str, str] = {}
@@ -37,11 +48,9 @@ def tool_names(messages: list[Any]) -> dict[str, str]:
         if not isinstance(msg, dict) or msg.get("role") != "assistant":
             continue
         for call in msg.get("tool_calls") or ():
-            if isinstance(call, dict):
-                fn = call.get("function")
-                name = fn.get("name") if isinstance(fn, dict) else call.get("name")
-                if isinstance(call.get("id"), str) and isinstance(name, str):
-                    names[call["id"]] = name
+            name = function_name(call) if isinstance(call, dict) else None
+            if name is not None and isinstance(call.get("id"), str):
+                names[call["id"]] = name
         content = msg.get("content")
         if isinstance(content, list):
             for block in content:

@@ -48,6 +48,7 @@ from agno.tools.toolkit import Toolkit  # noqa: E402
 from headroom.config import HeadroomConfig  # noqa: E402
 from headroom.engine import compress  # noqa: E402
 from headroom.hooks import CompressionHooks  # noqa: E402
+from headroom.messages import function_name  # noqa: E402
 from headroom.result import CompressResult  # noqa: E402
 from headroom.retrieval import (  # noqa: E402
     RETRIEVE_TOOL_DESCRIPTION,
@@ -118,24 +119,6 @@ def token_model_for(model: Any) -> str:
     return model_id or "unknown"
 
 
-def _tool_name(tool: Any) -> str | None:
-    if isinstance(tool, Function):
-        return tool.name
-    if isinstance(tool, dict):
-        fn = tool.get("function")
-        name = fn.get("name") if isinstance(fn, dict) else tool.get("name")
-        return name if isinstance(name, str) else None
-    return getattr(tool, "name", None)
-
-
-def _call_name(call: Any) -> str | None:
-    if not isinstance(call, dict):
-        return None
-    fn = call.get("function")
-    name = fn.get("name") if isinstance(fn, dict) else call.get("name")
-    return name if isinstance(name, str) else None
-
-
 def _call_arguments(call: dict[str, Any]) -> Any:
     fn = call.get("function")
     return fn.get("arguments") if isinstance(fn, dict) else call.get("arguments")
@@ -162,7 +145,7 @@ def to_engine_messages(
                     "id": call.get("id"),
                     "type": call.get("type", "function"),
                     "function": {
-                        "name": _call_name(call),
+                        "name": function_name(call),
                         "arguments": _call_arguments(call),
                     },
                 }
@@ -587,7 +570,7 @@ class HeadroomAgnoModel(Model):
             call.messages = list(messages or [])
             call.error = f"{type(exc).__name__}: {exc}"
             return call
-        has_own_tool = any(_tool_name(t) == RETRIEVE_TOOL_NAME for t in (tools or ()))
+        has_own_tool = any(function_name(t) == RETRIEVE_TOOL_NAME for t in (tools or ()))
         if (
             self._retrieval
             and self._max_retrieval_rounds > 0
@@ -622,10 +605,10 @@ class HeadroomAgnoModel(Model):
         """
         if not call.intercept or not calls:
             return False, None
-        ours = [c for c in calls if _call_name(c) == RETRIEVE_TOOL_NAME]
+        ours = [c for c in calls if function_name(c) == RETRIEVE_TOOL_NAME]
         if not ours:
             return False, None
-        others = [c for c in calls if _call_name(c) != RETRIEVE_TOOL_NAME]
+        others = [c for c in calls if function_name(c) != RETRIEVE_TOOL_NAME]
         if others or call.rounds > self._max_retrieval_rounds:
             return False, others
         assistant = Message(

@@ -73,6 +73,7 @@ from headroom import (  # noqa: E402
     retrieve_tool,
     shared_store,
 )
+from headroom.messages import function_name  # noqa: E402
 from headroom.relevance import ranked  # noqa: E402
 from headroom.retrieval import RETRIEVE_TOOL_DESCRIPTION  # noqa: E402
 
@@ -470,7 +471,7 @@ class HeadroomChatModel(_SavingsMixin, BaseChatModel):
         if not extra:
             return kwargs
         existing = kwargs.get("tools") or []
-        names = {_tool_name(t) for t in existing}
+        names = {function_name(t) for t in existing}
         if RETRIEVE_TOOL_NAME in names:
             return kwargs
         return {**kwargs, "tools": [*existing, *extra]}
@@ -686,15 +687,6 @@ class HeadroomChatModel(_SavingsMixin, BaseChatModel):
             )[0]
 
         return RunnableLambda(_sync, afunc=_async, name="headroom_compress") | structured
-
-
-def _tool_name(tool: Any) -> str | None:
-    if isinstance(tool, dict):
-        fn = tool.get("function")
-        if isinstance(fn, dict):
-            return fn.get("name")
-        return tool.get("name")
-    return getattr(tool, "name", None)
 
 
 def _sum_usage(total: Any, msg: BaseMessage) -> Any:
