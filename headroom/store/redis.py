@@ -64,7 +64,10 @@ class RedisStore:
         try:
             return getattr(self._client, method)(*args, **kwargs)
         except self._errors.RedisError as exc:
-            raise StoreError(f"Redis store at {self._safe_url()} failed ({method}): {exc}") from exc
+            raise self._failure(method, exc) from exc
+
+    def _failure(self, what: str, exc: Exception) -> StoreError:
+        return StoreError(f"Redis store at {self._safe_url()} failed ({what}): {exc}")
 
     def put(self, key: str, value: str, ttl: float | None = None) -> None:
         ttl = self.default_ttl if ttl is None else ttl
@@ -95,9 +98,7 @@ class RedisStore:
                 try:
                     lengths = pipe.execute()
                 except self._errors.RedisError as exc:
-                    raise StoreError(
-                        f"Redis store at {self._safe_url()} failed (stats): {exc}"
-                    ) from exc
+                    raise self._failure("stats", exc) from exc
                 for n in lengths:
                     if n:  # 0: expired between SCAN and STRLEN
                         entries += 1
