@@ -1,6 +1,5 @@
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
@@ -9,6 +8,7 @@ from headroom import MemoryStore, SQLiteStore, open_store
 from headroom.errors import ConfigError
 from headroom.store import key_for
 from headroom.store.base import COMPRESS_ABOVE, decode, encode
+from tests.helpers import in_threads
 
 ODD = "tab\t, emoji 🧪, lone surrogate \udc80, NUL \x00 and CRLF\r\n"
 
@@ -66,21 +66,12 @@ def test_memory_store_is_bounded_by_bytes():
 def test_sqlite_survives_reopen_and_threads(tmp_path):
     path = tmp_path / "db.sqlite3"
     first = SQLiteStore(path)
-    errors = []
 
     def writer(n):
-        try:
-            for i in range(20):
-                first.put(f"t{n}-{i}", f"value {n} {i}")
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
+        for i in range(20):
+            first.put(f"t{n}-{i}", f"value {n} {i}")
 
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    assert not in_threads(writer, 4)
     first.close()
     again = SQLiteStore(path)
     assert again.stats().entries == 80 and again.get("t3-19") == "value 3 19"

@@ -16,6 +16,18 @@ from headroom import retrieve
 
 from .conftest import BIG_JSON, HTTPServer, child_env, stdio_params
 
+# A raw JSON-RPC initialize request, for tests that talk to the server without the SDK.
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "t", "version": "0"},
+    },
+}
+
 
 def text(result) -> str:
     return result.content[0].text
@@ -87,16 +99,6 @@ async def test_server_uses_store_flag(tmp_path, data_dir):
 
 def test_stdio_stdout_is_protocol_only_and_startup_is_fast(data_dir):
     """Time from process start to the initialize response; stdout carries JSON-RPC only."""
-    request = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-06-18",
-            "capabilities": {},
-            "clientInfo": {"name": "t", "version": "0"},
-        },
-    }
     timings = []
     for _ in range(3):
         started = time.perf_counter()
@@ -107,7 +109,7 @@ def test_stdio_stdout_is_protocol_only_and_startup_is_fast(data_dir):
             stderr=subprocess.PIPE,
             env=child_env(),
         )
-        proc.stdin.write((json.dumps(request) + "\n").encode())
+        proc.stdin.write((json.dumps(INITIALIZE) + "\n").encode())
         proc.stdin.flush()
         line = proc.stdout.readline()
         timings.append(time.perf_counter() - started)
@@ -145,24 +147,14 @@ async def test_streamable_http_with_bearer_token(data_dir):
     server = HTTPServer(env={"HEADROOM_MCP_TOKEN": token})
     try:
         # Rejected without, or with a wrong, token; the server keeps running.
-        init = {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-06-18",
-                "capabilities": {},
-                "clientInfo": {"name": "t", "version": "0"},
-            },
-        }
         hdrs = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
         async with httpx.AsyncClient(timeout=10) as raw:
-            r1 = await raw.post(server.url, json=init, headers=hdrs)
+            r1 = await raw.post(server.url, json=INITIALIZE, headers=hdrs)
             r2 = await raw.post(
-                server.url, json=init, headers={**hdrs, "Authorization": "Bearer wrong"}
+                server.url, json=INITIALIZE, headers={**hdrs, "Authorization": "Bearer wrong"}
             )
             r3 = await raw.post(
-                server.url, json=init, headers={**hdrs, "Authorization": f"Bearer {token}"}
+                server.url, json=INITIALIZE, headers={**hdrs, "Authorization": f"Bearer {token}"}
             )
         assert r1.status_code == 401 and r2.status_code == 401
         assert "bearer" in r1.text.lower()

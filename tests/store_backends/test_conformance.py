@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
@@ -14,6 +13,7 @@ import pytest
 from headroom import compress, retrieve
 from headroom.store import Store, StoreStats, key_for
 from headroom.store.base import COMPRESS_ABOVE
+from tests.helpers import in_threads
 
 PERSISTENT = ("sqlite", "redis")
 
@@ -103,23 +103,13 @@ def test_default_ttl_expires(make_store):
 
 
 def test_threads_share_one_store(store):
-    errors: list[BaseException] = []
-
     def work(n: int) -> None:
-        try:
-            for i in range(25):
-                key = f"hr_{n}_{i}"
-                store.put(key, f"value {n} {i}")
-                assert store.get(key) == f"value {n} {i}"
-        except BaseException as exc:
-            errors.append(exc)
+        for i in range(25):
+            key = f"hr_{n}_{i}"
+            store.put(key, f"value {n} {i}")
+            assert store.get(key) == f"value {n} {i}"
 
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert in_threads(work, 4) == []
     assert store.stats().entries == 100
 
 
