@@ -641,6 +641,17 @@ class HeadroomAgnoModel(Model):
         call.answered += len(ours)
         return True, []
 
+    def _settle(self, call: _Call, response: Any, usage: Any) -> ModelResponse | None:
+        """The response to hand Agno after one non-streamed round, or None to call the
+        model again (its retrievals were answered)."""
+        again, calls = self._handle_calls(call, list(response.tool_calls or []), response)
+        if again:
+            return None
+        if calls is not None:
+            response.tool_calls = calls
+        response.response_usage = usage
+        return response  # type: ignore[no-any-return]
+
     def _kwargs(self, call: _Call, kwargs: dict[str, Any]) -> dict[str, Any]:
         out = dict(kwargs)
         out["messages"] = call.messages
@@ -665,13 +676,9 @@ class HeadroomAgnoModel(Model):
                 self._round_started(call)
                 response = self._inner.invoke(*args, **self._kwargs(call, kwargs))
                 usage = _add_usage(usage, response.response_usage)
-                again, calls = self._handle_calls(call, list(response.tool_calls or []), response)
-                if again:
-                    continue
-                if calls is not None:
-                    response.tool_calls = calls
-                response.response_usage = usage
-                return response  # type: ignore[no-any-return]
+                final = self._settle(call, response, usage)
+                if final is not None:
+                    return final
         finally:
             self._record(call)
 
@@ -684,15 +691,9 @@ class HeadroomAgnoModel(Model):
                 self._round_started(call)
                 response = await self._inner.ainvoke(*args, **self._kwargs(call, kwargs))
                 usage = _add_usage(usage, response.response_usage)
-                again, calls = await asyncio.to_thread(
-                    self._handle_calls, call, list(response.tool_calls or []), response
-                )
-                if again:
-                    continue
-                if calls is not None:
-                    response.tool_calls = calls
-                response.response_usage = usage
-                return response  # type: ignore[no-any-return]
+                final = await asyncio.to_thread(self._settle, call, response, usage)
+                if final is not None:
+                    return final
         finally:
             self._record(call)
 
