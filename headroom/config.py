@@ -10,6 +10,7 @@ from typing import Any
 
 from .errors import ConfigError
 
+CONTEXT_STRATEGIES = ("intelligent", "rolling")
 DEFAULT_EXCLUDED_TOOLS: frozenset[str] = frozenset({"Read", "Glob", "Grep", "Write", "Edit"})
 
 
@@ -37,6 +38,28 @@ class HeadroomConfig:
             else the SQLite default), ``"memory"``, ``"sqlite:///path"``,
             ``"redis://host:port/db"``, or a store object.
         store_ttl_seconds: how long stored originals stay retrievable.
+        compress_code: also compress source code (tree-sitter; the ``code``
+            extra). Off by default: agents often edit the code they read.
+        prose_keep_ratio: the share of a prose output's tokens the prose
+            compressor aims to keep.
+        token_classifier_path: a token-classification ONNX model (LLMLingua-2
+            style: input ids in, keep/drop logits out) to compress prose with,
+            instead of sentence selection.
+        use_ml: load the ONNX models of the ``ml`` extra when installed (content
+            detection for ambiguous text, sentence embeddings). ``False`` keeps
+            to the heuristics and the lexical scorer.
+        cache_align: move a trailing date or time sentence out of the system
+            prompt into a final context line, so the prompt prefix stays
+            byte-stable across days. Off by default: volatile tokens are only
+            reported in ``warnings``.
+        output_reserve: tokens kept free for the reply when fitting messages
+            into ``model_limit``.
+        keep_last_turns: the most recent user turns (with everything after
+            them) that context fitting never drops.
+        context_strategy: how messages are dropped when they exceed
+            ``model_limit``: ``"intelligent"`` (lowest value first: old tool
+            outputs before conversation, hook biases respected) or
+            ``"rolling"`` (oldest first).
     """
 
     min_tokens_to_compress: int = 250
@@ -51,11 +74,26 @@ class HeadroomConfig:
     max_input_chars: int = 64 * 1024 * 1024
     store: Any = field(default=None, compare=False)
     store_ttl_seconds: int = 7 * 24 * 3600
+    compress_code: bool = False
+    prose_keep_ratio: float = 0.4
+    token_classifier_path: str | None = None
+    use_ml: bool = True
+    cache_align: bool = False
+    output_reserve: int = 4096
+    keep_last_turns: int = 2
+    context_strategy: str = "intelligent"
 
     def __post_init__(self) -> None:
         if not isinstance(self.excluded_tools, frozenset):
             object.__setattr__(self, "excluded_tools", frozenset(self.excluded_tools))
-        for name in ("min_tokens_to_compress", "keep_first", "keep_last", "max_items"):
+        for name in (
+            "min_tokens_to_compress",
+            "keep_first",
+            "keep_last",
+            "max_items",
+            "output_reserve",
+            "keep_last_turns",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ConfigError(f"{name} must be a non-negative integer, got {value!r}")
@@ -65,6 +103,13 @@ class HeadroomConfig:
             raise ConfigError(f"model_limit must be a positive integer, got {self.model_limit!r}")
         if not (self.lossless_slack >= 1.0):
             raise ConfigError(f"lossless_slack must be >= 1.0, got {self.lossless_slack!r}")
+        if not (0.0 < self.prose_keep_ratio <= 1.0):
+            raise ConfigError(f"prose_keep_ratio must be in (0, 1], got {self.prose_keep_ratio!r}")
+        if self.context_strategy not in CONTEXT_STRATEGIES:
+            raise ConfigError(
+                f"context_strategy must be one of {', '.join(CONTEXT_STRATEGIES)}, "
+                f"got {self.context_strategy!r}"
+            )
         if self.store_ttl_seconds <= 0:
             raise ConfigError("store_ttl_seconds must be positive")
 

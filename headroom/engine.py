@@ -259,5 +259,6 @@ def _compress_slot(
 
     if compressed is None:
         return skipped("no savings", kind, name)
-    done = report(kind, name, n_after, key=compressed.key, lossless=compressed.lossless)
+    label = compressed.label or name
+    done = report(kind, label, n_after, key=compressed.key, lossless=compressed.lossless)
     return done, compressed.text

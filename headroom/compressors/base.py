@@ -29,11 +29,16 @@ class CompressorContext:
 
 @dataclass(frozen=True)
 class Compressed:
-    """A compressor's answer. ``key`` is set when something was omitted and stored."""
+    """A compressor's answer. ``key`` is set when something was omitted and stored.
+
+    ``label`` names the method in ``transforms_applied`` when it differs from the
+    compressor's name (for example a fallback scorer).
+    """
 
     text: str
     key: str | None = None
     lossless: bool = False
+    label: str | None = None
 
 
 @runtime_checkable
