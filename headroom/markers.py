@@ -17,6 +17,11 @@ from typing import Any
 MARKER_KEY = "__headroom__"
 TEXT_MARKER_PREFIX = "[headroom:"
 KEY_PATTERN = re.compile(r"\bhr_[0-9a-f]{16}\b")
+# Joins the pieces of a line that kept some of its sentences and dropped others.
+TEXT_GAP = " … "
+# A marker line, alone or behind the comment syntax (and Python's ``...``) that
+# keeps elided source code parseable.
+_MARKER_LINE = re.compile(r"\s*(?:\.\.\.\s*)?(?:#|//|/\*)?\s*\[headroom:")
 
 
 def omitted_note(omitted: int, total: int, unit: str, key: str) -> str:
@@ -40,7 +45,7 @@ def is_json_marker(value: Any) -> bool:
 
 
 def is_text_marker(line: str) -> bool:
-    return line.lstrip().startswith(TEXT_MARKER_PREFIX)
+    return _MARKER_LINE.match(line) is not None
 
 
 def json_table(columns: list[str], rows: list[list[Any]]) -> dict[str, Any]:
