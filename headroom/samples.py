@@ -93,6 +93,40 @@ def build_log(lines: int = 2000, errors: int = 4, seed: int = 3) -> str:
     return "\n".join(out)
 
 
+def ripgrep_output(lines: int = 5000, seed: int = 5, needle_at: int | None = None) -> str:
+    """``rg -n timeout`` over a large repository: ``path:line:content`` lines, grouped
+    by file as ripgrep prints them. The line at ``needle_at`` (default: two thirds in)
+    is the one that sets ``DB_POOL_TIMEOUT_MS``."""
+    rng = random.Random(seed)
+    needle = lines * 2 // 3 if needle_at is None else needle_at
+    dirs = ("api", "core", "db", "workers", "utils", "tests", "cli", "net")
+    snippets = (
+        "    timeout = config.get('timeout', 30)",
+        "        raise TimeoutError(f'request timed out after {timeout}s')",
+        "def set_timeout(self, seconds: float) -> None:",
+        "    # retry with a longer timeout when the upstream is slow",
+        "        self._timeout = max(timeout, MIN_TIMEOUT)",
+        "    client = HttpClient(base_url, timeout=timeout)",
+        "    assert resp.elapsed < timeout",
+        "TIMEOUT_SECONDS = 30",
+    )
+    out: list[str] = []
+    while len(out) < lines:
+        path = f"src/{rng.choice(dirs)}/{rng.choice(('handlers', 'models', 'client'))}_" + (
+            f"{rng.randrange(400):03d}.py"
+        )
+        line_no = rng.randint(1, 60)
+        for _ in range(rng.randint(1, 30)):
+            if len(out) >= lines:
+                break
+            if len(out) == needle:
+                out.append(f"src/db/pool.py:{line_no}:DB_POOL_TIMEOUT_MS = 250  # was 5000")
+            else:
+                out.append(f"{path}:{line_no}:{rng.choice(snippets)}")
+            line_no += rng.randint(1, 25)
+    return "\n".join(out)
+
+
 def demo_transcript() -> list[dict[str, Any]]:
     """An OpenAI-format agent transcript: three tool calls and their large results."""
     calls = [

@@ -1,0 +1,240 @@
+"""LogCompressor: build, test and server logs.
+
+Lines are grouped by template: the line with its timestamps, ids, paths, numbers
+and quoted values masked. The output keeps, verbatim and in order:
+
+- the first and last lines, and summary lines (``FAILED``, ``3 passed, 1 failed``,
+  ``exit code 2``, section rules);
+- every problem line (errors, warnings, failures, exceptions, panics) with the
+  block that belongs to it (a traceback, a stack trace, a compiler's source excerpt);
+  exact repeats of a problem line are counted instead of repeated;
+- lines naming an identifier from the query, and the best lexical matches;
+- one example of every other template, followed by a marker that counts the
+  similar lines left out.
+
+A final marker names the retrieval key of the whole original.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from ..markers import TEXT_MARKER_PREFIX, text_marker
+from ..relevance import Joined, distinctive_rank, identifier_hits
+from .base import Compressed, CompressorContext
+
+# A line's template: every whitespace-separated token holding a digit or a slash
+# (timestamps, ids, counts, paths, URLs) becomes "#", then runs of blanks one space.
+# The lookbehind makes the scan start only at token starts, which keeps it fast.
+_MASK = re.compile(r"(?<!\S)\S*[\d/]\S*")
+_SPACES = re.compile(r"[ \t]{2,}")
+
+# Problem signals. Level words count in capitals or as a compiler-style prefix
+# ("error:", "error[E0425]:"); lower-case words must stand alone ("error_handler.c"
+# and "-Werror" are not problems).
+_TROUBLE = re.compile(
+    r"\b(?:ERROR|ERR!|FATAL|CRITICAL|SEVERE|PANIC|WARN|WARNING|FAIL|FAILED|FAILURE)\b"
+    r"|\b(?:[Ee]rror|[Ww]arning|[Ff]atal|panic)(?:\[[\w-]+\])?:"
+    r"|\b[A-Z]\w*(?:Error|Exception|Failure)\b"
+    r"|Traceback \(most recent call last\)|\bpanicked at\b|[Ss]egmentation fault"
+    r"|core dumped|OOMKilled|CrashLoopBackOff|^E(?: |$)|^> "
+    r"|(?<![\w./-])(?:errors?|failed|failures?|failing|exception|denied|refused|timed out"
+    r"|timeout|cannot|could not|unable to|not found|aborted|killed|deprecated)(?![\w-])",
+    re.MULTILINE,
+)
+# Every match of _TROUBLE, lower-cased, contains one of these (lines starting "E " or
+# "> ", pytest's failure excerpts, are checked apart). Plain substring scans find the
+# candidate lines far faster than the regex could scan the whole text.
+_TROUBLE_STEMS = (
+    "error", "err!", "fatal", "critical", "severe", "panic", "warn", "fail", "exception",
+    "traceback", "segmentation", "core dumped", "oomkilled", "crashloop", "denied",
+    "refused", "timed out", "timeout", "cannot", "could not", "unable to", "not found",
+    "abort", "killed", "deprecated",
+)  # fmt: skip
+# "0 errors", "failed=0", "errors: 0": nothing went wrong.
+_NO_TROUBLE = re.compile(
+    r"\b0 (?:errors?|failed|failures?|warnings?)\b|\b(?:errors?|failed|failures?|warnings?)"
+    r"\s*[=:]\s*0\b",
+    re.IGNORECASE,
+)
+# Summary lines, as pairs of (substrings of the lower-cased line that any match
+# holds, pattern): each pattern only runs on the lines holding one of its substrings.
+_SUMMARY: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = tuple(
+    (stems, re.compile(pattern))
+    for stems, pattern in (
+        (
+            ("passed", "failed", "error", "warning", "skipped", "xfail", "xpass", "failure",
+             "deselected", "pending", "example", "suite", " test", "tests"),
+            r"\b\d+ (?:passed|failed|errors?|warnings?|skipped|xfailed|xpassed|deselected"
+            r"|tests?|failures?|pending|examples?|suites?)\b",
+        ),
+        (("exit", "return"), r"\bexit(?:ed)?(?: with)? (?:code|status)\b|\breturn(?:ed)? code\b"),
+        (("build",), r"\bBUILD (?:SUCCESS|FAIL)"),
+        (("finished", "done in"), r"\bFinished\b|\bDone in\b"),
+        (("make",), r"^make(?:\[\d+\])?: \*\*\*"),
+        (("test result:", "tests:", "test suites:", "ran "),
+         r"\btest result:|^Tests?:|^Test Suites:|^Ran \d+ test"),
+    )
+)  # fmt: skip
+_RULE = re.compile(r"={3,}|_{3,}|-{3,}.*-{3,}\s*$")
+_STATUS_WORDS = ("OK", "FAILED", "PASSED", "ERROR", "FAIL", "SUCCESS")
+_STATUS = re.compile(r"(?:OK|FAILED|PASSED|ERROR|FAIL|SUCCESS)\b")
+# Lines that continue the block of the problem line above them (beyond being indented
+# deeper): Java's "Caused by:", rustc's "2 |" excerpts, "... 12 more".
+_CONTINUATION = re.compile(r"\s*(?:Caused by:|\.\.\. \d+ more|\d+\s*\||-->|= (?:note|help))")
+_MAX_BLOCK = 60
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" \t"))
+
+
+def _trouble_lines(lines: list[str], joined: Joined) -> list[int]:
+    """Problem lines, ignoring any signal word that more than half the lines share."""
+    candidates = joined.docs_containing(_TROUBLE_STEMS)
+    candidates.update(i for i, line in enumerate(lines) if line[:2] in ("E ", "> ", "E"))
+    hits: dict[int, set[str]] = {}
+    for i in candidates:
+        found = {m.lower().rstrip(":") for m in _TROUBLE.findall(lines[i])}
+        if found and not (len(found) == 1 and _NO_TROUBLE.search(lines[i])):
+            hits[i] = found
+    freq: Counter[str] = Counter()
+    for found in hits.values():
+        freq.update(found)
+    common = {w for w, c in freq.items() if c > len(lines) // 2}
+    return sorted(i for i, found in hits.items() if found - common)
+
+
+def _summary_lines(lines: list[str], joined: Joined) -> set[int]:
+    """Summary lines: result counts, exit codes, section rules, final status words."""
+    found: set[int] = set()
+    for stems, pattern in _SUMMARY:
+        found.update(i for i in joined.docs_containing(stems) if pattern.search(lines[i]))
+    for i, line in enumerate(lines):
+        rule = line[:1] in "=_-" and line and _RULE.match(line)
+        if rule or (line.startswith(_STATUS_WORDS) and _STATUS.match(line)):
+            found.add(i)
+    return found
+
+
+def _block_end(lines: list[str], start: int) -> int:
+    """The index after the block that starts with problem line ``start``."""
+    base = _indent(lines[start])
+    end = start + 1
+    while end < len(lines) and end - start <= _MAX_BLOCK:
+        line = lines[end]
+        if not line.strip():
+            break
+        if _indent(line) <= base and not _CONTINUATION.match(line):
+            break
+        end += 1
+    return end
+
+
+_SIMILAR = 0.6  # share of a template's tokens that must agree to share a cluster
+_MAX_CLUSTERS_PER_SHAPE = 64
+
+
+def _clusters(indices: list[int], templates: list[str]) -> list[list[int]]:
+    """The given line indices grouped by template, where templates of the same length
+    and first word that agree in most positions (``Compiling serde #``, ``Compiling
+    tokio #``) share one group. Each group is sorted; groups come in order of first line."""
+    by_template: dict[str, list[int]] = {}
+    for i in indices:
+        by_template.setdefault(templates[i], []).append(i)
+    shapes: dict[tuple[int, str], list[tuple[str, list[str]]]] = {}
+    merged: dict[str, list[int]] = {}
+    for template, idx in by_template.items():
+        tokens = template.split()
+        shape = (len(tokens), tokens[0] if tokens else "")
+        reps = shapes.setdefault(shape, [])
+        need = _SIMILAR * len(tokens)
+        home = next(
+            (
+                name
+                for name, rep in reps
+                if tokens and sum(a == b for a, b in zip(rep, tokens, strict=True)) >= need
+            ),
+            None,
+        )
+        if home is None:
+            if len(reps) < _MAX_CLUSTERS_PER_SHAPE:
+                reps.append((template, tokens))
+            merged[template] = list(idx)
+        else:
+            merged[home].extend(idx)
+    groups = list(merged.values())
+    for idx in groups:
+        idx.sort()
+    return groups
+
+
+class LogCompressor:
+    """Compressor for log and build output; see the module docstring for the rules."""
+
+    name = "log"
+
+    def compress(self, text: str, ctx: CompressorContext) -> Compressed | None:
+        lines = text.split("\n")
+        n = len(lines)
+        if n < 8:
+            return None
+        cfg = ctx.config
+        bias = min(max(ctx.bias, 0.1), 10.0)
+        budget = max(1, round(cfg.max_items * bias))
+        templates = _SPACES.sub(" ", _MASK.sub("#", text)).split("\n")
+        lowered = text.lower().split("\n")
+        joined = Joined(lowered)
+
+        keep: set[int] = set(range(min(cfg.keep_first, n)))
+        keep.update(range(max(0, n - cfg.keep_last), n))
+        keep.update(_summary_lines(lines, joined))
+        keep.update(identifier_hits(lowered, ctx.query)[: 2 * budget + 10])
+        keep.update(distinctive_rank(lowered, ctx.query, limit=max(3, budget // 3)))
+
+        # Problem lines and their blocks, all kept; an exact repeat of a problem line is
+        # counted under its first occurrence, unless it continues a kept block.
+        problems: set[int] = set()
+        first_seen: dict[str, int] = {}
+        counts: dict[int, int] = {}
+        for i in _trouble_lines(lines, joined):
+            first = first_seen.setdefault(lines[i], i)
+            if first != i and i - 1 not in problems:
+                problems.add(i)
+                counts[first] = counts.get(first, 0) + 1
+                continue
+            block = range(i, _block_end(lines, i))
+            problems.update(block)
+            keep.update(block)
+
+        # Every other non-blank line falls in a template cluster; each cluster is shown
+        # by its first kept line, else its first line (most common clusters first, up
+        # to a budget), followed by a count of the lines it stands for.
+        rest = [i for i in range(n) if i not in problems and lines[i].strip()]
+        needing: list[tuple[int, int, list[int]]] = []
+        for idx in _clusters(rest, templates):
+            shown = next((i for i in idx if i in keep), None)
+            if shown is None:
+                needing.append((-len(idx), idx[0], idx))
+            else:
+                counts[shown] = sum(1 for i in idx if i not in keep)
+        for _, first, idx in sorted(needing)[: 2 * budget + 10]:
+            keep.add(first)
+            counts[first] = len(idx) - 1
+        # Never keep a line that looks like one of our markers: the output must not
+        # claim an omission we did not make.
+        keep = {i for i in keep if not lines[i].lstrip().startswith(TEXT_MARKER_PREFIX)}
+
+        omitted_total = n - len(keep)
+        if not any(lines[i].strip() for i in range(n) if i not in keep):
+            return None
+        key = ctx.remember(text)
+        out: list[str] = []
+        for i in sorted(keep):
+            out.append(lines[i])
+            more = counts.get(i, 0)
+            if more:
+                out.append(f"{TEXT_MARKER_PREFIX} {more:,} more line{'s' * (more != 1)} like this]")
+        out.append(text_marker(omitted_total, n, key))
+        return Compressed("\n".join(out), key=key)
