@@ -1,0 +1,459 @@
+"""Cache alignment: keep the prompt prefix byte-stable from call to call.
+
+Provider prompt caches (OpenAI, Anthropic, Gemini) only hit when a request starts
+with exactly the bytes of an earlier one. A system prompt that embeds today's date,
+a request id or a fresh UUID changes those bytes on every call and silently turns
+every request into a cache miss.
+
+- ``find_volatile`` locates such values in a text.
+- ``align_messages`` reports them in system prompts and, when asked, moves a
+  trailing "Today is …" sentence out of the system prompt into the latest user
+  message, where it no longer disturbs the cached prefix.
+- ``PrefixTracker`` measures how much of a request's serialized prefix stayed the
+  same since the previous request of the same conversation (scope).
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "Alignment",
+    "PrefixStability",
+    "PrefixTracker",
+    "VolatileToken",
+    "align_messages",
+    "find_volatile",
+    "request_prefix",
+]
+
+# ---------------------------------------------------------------------------
+# Volatile tokens
+# ---------------------------------------------------------------------------
+
+_MONTH = (
+    r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?"
+    r"|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?"
+)
+_WEEKDAY = (
+    r"(?:Mon(?:day)?|Tue(?:s(?:day)?)?|Wed(?:nesday)?|Thu(?:r(?:s(?:day)?)?)?"
+    r"|Fri(?:day)?|Sat(?:urday)?|Sun(?:day)?)\.?"
+)
+_DAY = r"(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?"
+_YEAR = r"(?:19|20)\d{2}(?!\d)"
+_ZONE = (
+    r"(?:UTC|GMT|Z|[ECMP][SD]T|CES?T|BST|IST|JST|AEST)(?:[+-]\d{1,2}(?::?\d{2})?)?"
+    r"|[+-](?:[01]\d|2[0-3]):?[0-5]\d"
+)
+
+# Each pattern is tried on the whole text; overlaps are settled by _PRIORITY.
+_PATTERNS: dict[str, re.Pattern[str]] = {
+    "jwt": re.compile(
+        r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{7,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]+"
+        r"(?![A-Za-z0-9_-])"
+    ),
+    # Ids with a request/trace prefix (req_8f3a…), or the value after a request-id
+    # label ("X-Request-ID: …", "trace_id=…"). The value must contain a digit.
+    "request_id": re.compile(
+        r"(?<![A-Za-z0-9])(?:req|request|trace|span|corr(?:elation)?)[_-]"
+        r"(?=[A-Za-z0-9]*\d)[A-Za-z0-9]{6,}(?![A-Za-z0-9])"
+        r"|(?i:(?<![A-Za-z0-9])(?:x-)?(?:request|req|trace|correlation|span)[-_ ]?id)"
+        r"(?:\s*[:=]\s*|\s+)[\"']?(?P<value>(?=[A-Za-z0-9._:/+-]*\d)[A-Za-z0-9][A-Za-z0-9._:/+-]{5,})"
+    ),
+    "uuid": re.compile(
+        r"(?<![0-9A-Za-z])[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}"
+        r"-[0-9a-fA-F]{12}(?![0-9A-Za-z])"
+    ),
+    "iso_date": re.compile(
+        rf"(?<![\w.])(?<!\d-){_YEAR}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
+        r"(?:[T ](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:[.,]\d+)?)?"
+        r"(?:\s?(?:Z|[+-](?:[01]\d|2[0-3]):?[0-5]\d))?)?"
+        r"(?!\w|-\d)"
+    ),
+    "human_date": re.compile(
+        rf"(?<![\w]){_WEEKDAY},?\s+{_MONTH}\s+{_DAY}(?:,?\s+{_YEAR})?(?![\w])"
+        rf"|(?<![\w])(?:{_WEEKDAY},?\s+)?{_MONTH}\s+{_DAY},?\s+{_YEAR}"
+        rf"|(?<![\w])(?:{_WEEKDAY},?\s+)?{_DAY}\s+(?:of\s+)?{_MONTH},?\s+{_YEAR}",
+        re.IGNORECASE,
+    ),
+    # A clock time qualifies with seconds, AM/PM, a time zone or a two-digit hour,
+    # so ratios and verse numbers ("16:9", "3:16") are left alone.
+    "time": re.compile(
+        r"(?<![\w:.])(?:"
+        r"(?:[01]?\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d+)?(?:\s?[AaPp]\.?[Mm]\b\.?)?"
+        r"|(?:0?[1-9]|1[0-2]):[0-5]\d\s?[AaPp]\.?[Mm]\b\.?"
+        r"|(?:[01]\d|2[0-3]):[0-5]\d"
+        r"|(?:[01]?\d|2[0-3]):[0-5]\d(?=\s?(?:" + _ZONE + r")(?![\w]))"
+        r")(?:\s?(?:" + _ZONE + r")(?![\w]))?(?![\w:]|\.\d)"
+    ),
+    "hex_hash": re.compile(r"(?<![0-9A-Za-z])(?:0x)?[0-9a-fA-F]{16,}(?![0-9A-Za-z])"),
+}
+
+# Most specific first: a JWT contains hex runs, a labelled request id may be a UUID,
+# an ISO date-time contains a clock time.
+_PRIORITY = ("jwt", "request_id", "uuid", "iso_date", "human_date", "time", "hex_hash")
+_DATE_KINDS = frozenset({"iso_date", "human_date", "time"})
+
+
+@dataclass(frozen=True)
+class VolatileToken:
+    """A value in a text that likely differs from one request to the next."""
+
+    kind: str
+    text: str
+    start: int
+    end: int
+
+
+def _plausible_hash(token: str) -> bool:
+    digits = token[2:] if token[:2].lower() == "0x" else token
+    has_digit = any(c.isdigit() for c in digits)
+    has_letter = any(c.isalpha() for c in digits)
+    if not has_digit:
+        return len(digits) in (32, 40, 64) and has_letter  # "deadbeef…" of a hash's length
+    return has_letter  # digits alone are a plain (long) integer
+
+
+def _candidates(text: str) -> list[VolatileToken]:
+    found: list[VolatileToken] = []
+    for kind in _PRIORITY:
+        for match in _PATTERNS[kind].finditer(text):
+            if kind == "request_id" and match.group("value") is not None:
+                start, end = match.span("value")
+            else:
+                start, end = match.span()
+            value = text[start:end]
+            if kind == "request_id":
+                # A trailing sentence period is punctuation, not part of the id.
+                trimmed = value.rstrip(".:/")
+                end -= len(value) - len(trimmed)
+                value = trimmed
+            if kind == "hex_hash" and not _plausible_hash(value):
+                continue
+            if end > start:
+                found.append(VolatileToken(kind, value, start, end))
+    return found
+
+
+def find_volatile(text: str) -> list[VolatileToken]:
+    """Every volatile value in ``text``, ordered by position and never overlapping.
+
+    Kinds: ``uuid``, ``iso_date``, ``human_date``, ``time``, ``jwt``, ``hex_hash``
+    and ``request_id``. Where two candidates overlap, the more specific kind wins
+    (then the longer match).
+    """
+    if not isinstance(text, str) or not text:
+        return []
+    rank = {kind: i for i, kind in enumerate(_PRIORITY)}
+    ordered = sorted(_candidates(text), key=lambda t: (rank[t.kind], -(t.end - t.start), t.start))
+    starts: list[int] = []  # the chosen tokens, kept sorted by start (they never overlap)
+    chosen: list[VolatileToken] = []
+    for token in ordered:
+        at = bisect.bisect_left(starts, token.start)
+        if at > 0 and chosen[at - 1].end > token.start:
+            continue
+        if at < len(chosen) and chosen[at].start < token.end:
+            continue
+        starts.insert(at, token.start)
+        chosen.insert(at, token)
+    return chosen
+
+
+# ---------------------------------------------------------------------------
+# Aligning system prompts
+# ---------------------------------------------------------------------------
+
+_SYSTEM_ROLES = frozenset({"system", "developer"})
+# Words that mark a sentence as the current date or time rather than a fixed fact.
+_NOW_CUE = re.compile(
+    r"\b(?:today|tonight|now|current(?:ly)?|date|time|as of|it is|it's)\b", re.IGNORECASE
+)
+_MAX_SENTENCE = 200  # a longer tail is a paragraph, not a date line
+_MAX_AFTER_DATE = 32  # text allowed after the last date/time value (" UTC", " (Berlin).")
+_SHORTEN_AT = 48
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """The outcome of ``align_messages``."""
+
+    messages: list[Any]
+    warnings: list[str]
+    moved: str | None
+
+
+def _shorten(text: str) -> str:
+    if len(text) <= _SHORTEN_AT:
+        return text
+    return text[:28] + "…" + text[-12:]
+
+
+def _text_parts(content: Any) -> list[tuple[int | None, str]]:
+    """(part index or None for string content, text) of every text in ``content``."""
+    if isinstance(content, str):
+        return [(None, content)]
+    parts: list[tuple[int | None, str]] = []
+    if isinstance(content, list):
+        for i, part in enumerate(content):
+            if (
+                isinstance(part, dict)
+                and part.get("type") == "text"
+                and isinstance(part.get("text"), str)
+            ):
+                parts.append((i, part["text"]))
+    return parts
+
+
+def _is_system(msg: Any) -> bool:
+    return isinstance(msg, dict) and msg.get("role") in _SYSTEM_ROLES
+
+
+def _boundaries(text: str, tokens: list[VolatileToken]) -> list[int]:
+    """Positions where a sentence may start: after ``.!?`` + whitespace or a newline,
+    but never inside a volatile value ("Jan. 7", "3:45 p.m.")."""
+    spots = [m.end() for m in re.finditer(r"[.!?](?=\s)|\n", text)]
+    return [p for p in spots if not any(t.start < p < t.end for t in tokens)]
+
+
+def _trailing_date_sentence(text: str) -> tuple[str, str] | None:
+    """Split ``text`` into (kept text, moved sentence) when it ends with a sentence that
+    states the current date or time; None otherwise."""
+    body = text.rstrip()
+    trailing_ws = text[len(body) :]
+    if not body:
+        return None
+    tokens = find_volatile(body)
+    cuts = _boundaries(body, tokens)
+    start = cuts[-1] if cuts else 0
+    while start < len(body) and body[start].isspace():
+        start += 1
+    sentence = body[start:]
+    head = body[:start].rstrip()
+    if not head or not sentence or len(sentence) > _MAX_SENTENCE:
+        return None
+    dated = [t for t in tokens if t.start >= start and t.kind in _DATE_KINDS]
+    if not dated or len(body) - dated[-1].end > _MAX_AFTER_DATE:
+        return None
+    if not _NOW_CUE.search(sentence):
+        return None
+    return head + trailing_ws, sentence
+
+
+def _move_out(msg: dict[str, Any]) -> tuple[dict[str, Any], str] | None:
+    """``msg`` without its trailing date sentence, and that sentence."""
+    content = msg.get("content")
+    if isinstance(content, str):
+        split = _trailing_date_sentence(content)
+        if split is None:
+            return None
+        return {**msg, "content": split[0]}, split[1]
+    if isinstance(content, list) and content:
+        last = content[-1]
+        if not (
+            isinstance(last, dict)
+            and last.get("type") == "text"
+            and isinstance(last.get("text"), str)
+        ):
+            return None
+        split = _trailing_date_sentence(last["text"])
+        if split is None:
+            return None
+        new_content = [*content[:-1], {**last, "text": split[0]}]
+        return {**msg, "content": new_content}, split[1]
+    return None
+
+
+def _has_user_text(msg: Any) -> bool:
+    if not isinstance(msg, dict) or msg.get("role") != "user":
+        return False
+    content = msg.get("content")
+    if isinstance(content, str):
+        return bool(content)
+    return any(text for _, text in _text_parts(content))
+
+
+def _append_line(msg: dict[str, Any], line: str) -> dict[str, Any]:
+    content = msg.get("content")
+    if isinstance(content, list):
+        return {**msg, "content": [*content, {"type": "text", "text": line}]}
+    return {**msg, "content": f"{content}\n\n{line}"}
+
+
+def _warnings(messages: list[Any]) -> list[str]:
+    out: list[str] = []
+    for index, msg in enumerate(messages):
+        if not _is_system(msg):
+            continue
+        parts = _text_parts(msg.get("content"))
+        for part, text in parts:
+            where = f"message {index}" if part is None else f"message {index}, part {part}"
+            for token in find_volatile(text):
+                out.append(
+                    f"system prompt ({where}) has a volatile {token.kind} "
+                    f'"{_shorten(token.text)}" at offset {token.start}: it changes the '
+                    "prompt prefix on every call and defeats prompt caching"
+                )
+    return out
+
+
+def align_messages(messages: list[Any], *, move_dates: bool = False) -> Alignment:
+    """Report volatile values in the system prompt(s) and optionally move a trailing
+    current-date sentence into the latest user message.
+
+    Without ``move_dates`` the messages are returned as given. With it, a system or
+    developer message that ends with a sentence such as "Today is January 7, 2025."
+    loses that sentence (and the whitespace before it); the sentence is appended as a
+    final line of the most recent user message that has text. When there is no such
+    user message nothing moves. Warnings describe the volatile values left in the
+    system prompts of the returned messages.
+    """
+    if not isinstance(messages, list):
+        return Alignment(messages=messages, warnings=[], moved=None)
+    if not move_dates:
+        return Alignment(messages=messages, warnings=_warnings(messages), moved=None)
+
+    target = next(
+        (i for i in range(len(messages) - 1, -1, -1) if _has_user_text(messages[i])), None
+    )
+    if target is None:
+        return Alignment(messages=messages, warnings=_warnings(messages), moved=None)
+
+    out = list(messages)
+    sentences: list[str] = []
+    for index, msg in enumerate(messages):
+        if not _is_system(msg):
+            continue
+        result = _move_out(msg)
+        if result is not None:
+            out[index], sentence = result
+            sentences.append(sentence)
+    if not sentences:
+        return Alignment(messages=messages, warnings=_warnings(messages), moved=None)
+    moved = "\n".join(sentences)
+    out[target] = _append_line(out[target], moved)
+    return Alignment(messages=out, warnings=_warnings(out), moved=moved)
+
+
+# ---------------------------------------------------------------------------
+# Measuring prefix stability
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PrefixStability:
+    """How much of a request's prefix repeats the previous request of its scope."""
+
+    stable_bytes: int
+    previous_bytes: int
+    total_bytes: int
+
+    @property
+    def ratio(self) -> float:
+        """The share of the previous prefix that was sent again unchanged."""
+        if self.previous_bytes <= 0:
+            return 0.0
+        return self.stable_bytes / self.previous_bytes
+
+
+def _common_prefix(a: bytes, b: bytes) -> int:
+    n = min(len(a), len(b))
+    block = 4096
+    pos = 0
+    while pos < n and a[pos : pos + block] == b[pos : pos + block]:
+        pos += block
+    if pos >= n:
+        return n
+    lo, hi = pos, min(pos + block, n)  # the first difference lies in [lo, hi)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if a[lo : mid + 1] == b[lo : mid + 1]:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def _as_bytes(prefix: Any) -> bytes:
+    if isinstance(prefix, str):
+        return prefix.encode("utf-8", "surrogatepass")
+    try:
+        return bytes(prefix)
+    except (TypeError, ValueError):
+        return repr(prefix).encode("utf-8", "surrogatepass")
+
+
+class PrefixTracker:
+    """Remembers the last request prefix per scope (a conversation, a user, an agent)
+    and reports how much of each new one is a byte-exact repeat.
+
+    Thread-safe. Memory is bounded: at most ``max_scopes`` scopes and ``max_bytes``
+    remembered bytes in total; the least recently observed scopes are forgotten first.
+    """
+
+    def __init__(self, max_scopes: int = 256, max_bytes: int = 64 * 1024 * 1024) -> None:
+        self._max_scopes = max(1, max_scopes)
+        self._max_bytes = max(0, max_bytes)
+        self._last: OrderedDict[str, bytes] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def observe(self, scope: str, prefix: bytes) -> PrefixStability:
+        """Record ``prefix`` as the latest of ``scope`` and compare it with the one before."""
+        data = _as_bytes(prefix)
+        with self._lock:
+            previous = self._last.pop(scope, None)
+            if previous is not None:
+                self._bytes -= len(previous)
+            if len(data) <= self._max_bytes:
+                self._last[scope] = data
+                self._bytes += len(data)
+            while self._last and (
+                len(self._last) > self._max_scopes or self._bytes > self._max_bytes
+            ):
+                _, old = self._last.popitem(last=False)
+                self._bytes -= len(old)
+        if previous is None:
+            return PrefixStability(0, 0, len(data))
+        return PrefixStability(_common_prefix(previous, data), len(previous), len(data))
+
+    def forget(self, scope: str) -> None:
+        """Drop what is remembered for ``scope``."""
+        with self._lock:
+            old = self._last.pop(scope, None)
+            if old is not None:
+                self._bytes -= len(old)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._last)
+
+
+def _plain(value: Any, depth: int = 0) -> Any:
+    """``value`` as plain JSON data: string keys, lists for tuples, text for the rest."""
+    if depth > 200:
+        return repr(value)
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, dict):
+        return {str(k): _plain(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, depth + 1) for v in value]
+    return repr(value)
+
+
+def request_prefix(messages: Any) -> bytes:
+    """A deterministic serialization of a message list (canonical JSON: sorted keys,
+    compact separators, UTF-8), for measuring with ``PrefixTracker``."""
+    try:
+        text = json.dumps(
+            _plain(messages), sort_keys=True, ensure_ascii=False, separators=(",", ":")
+        )
+    except (TypeError, ValueError, RecursionError):
+        text = repr(messages)
+    return text.encode("utf-8", "surrogatepass")
