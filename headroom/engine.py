@@ -6,13 +6,18 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
-from .compressors.base import Compressed, CompressorContext
+from .cache_align import PrefixTracker, align_messages, request_prefix
+from .compressors.base import Compressed, Compressor, CompressorContext
 from .config import HeadroomConfig
+from .context import fitter_for
 from .errors import HeadroomError
 from .hooks import CompressContext, CompressEvent, CompressionHooks
 from .messages import TextSlot, countable_strings, set_text, slots, tool_names, user_text
+from .pipeline import Pipeline, PipelineExtension, PipelineStage, new_request_id, pipeline_for
 from .result import CompressResult, OutputReport
 from .router import ContentRouter
 from .store import Store, default_store, shared_store
@@ -23,6 +28,7 @@ log = logging.getLogger("headroom")
 
 DEFAULT_CONFIG = HeadroomConfig()
 _router = ContentRouter()
+_prefixes = PrefixTracker()
 
 # Per-output memo: the same output under the same options always compresses to the
 # same bytes, so a repeat (the next turn of a conversation) costs one hash.
@@ -82,13 +88,17 @@ def compress(
     hooks: CompressionHooks | None = None,
     store: Any = None,
     query: str | None = None,
+    extensions: Iterable[PipelineExtension] | None = None,
+    request_id: str | None = None,
     **options: Any,
 ) -> CompressResult:
     """Compress the tool outputs in ``messages`` (OpenAI or Anthropic format).
 
     The input is never mutated. Outputs that cannot be compressed, or would not get
     smaller, are returned unchanged. Keyword ``options`` override fields of
-    ``config`` (for example ``min_tokens_to_compress=100``).
+    ``config`` (for example ``min_tokens_to_compress=100``). ``extensions`` receive
+    the input stages of the request lifecycle (see ``headroom.pipeline``), under
+    ``request_id`` when an integration passes its own.
     """
     if not isinstance(messages, list):
         raise TypeError(
@@ -102,6 +112,10 @@ def compress(
         cfg = cfg.with_options(query=query)
     model_name = model or "gpt-4o"
     counter = counter_for(model_name)
+    pipe = pipeline_for(extensions)
+    rid = request_id or (new_request_id() if pipe else "")
+    if pipe:
+        messages = _received(pipe, rid, model_name, messages)
 
     last_user = next((user_text(m) for m in reversed(messages) if user_text(m)), None)
     ctx = CompressContext(
@@ -116,47 +130,58 @@ def compress(
         log.warning("headroom: pre_compress returned %s, not a list; ignoring it", type(work))
         work = messages
     biases = _call_hook(hooks, "compute_biases", {}, work, ctx) or {}
+    if not isinstance(biases, dict):
+        biases = {}
 
     tokens_before = sum(counter.count(s) for m in work for s in countable_strings(m))
     lazy = _LazyStore(store, cfg)
-    fingerprint = (cfg.fingerprint, counter.encoding_name)
-    out = list(work)
-    reports: list[OutputReport] = []
     warnings: list[str] = []
+    transforms: list[str] = []
 
-    # Each output's query is the last user text before it (unless one is given), so
-    # outputs from earlier turns compress identically on every later turn.
-    user_before: list[str | None] = []
-    current: str | None = None
-    for m in work:
-        user_before.append(current)
-        text = user_text(m)
-        current = text or current
-
-    for slot in slots(work, include_user=cfg.compress_user_messages):
-        raw_bias = biases.get(slot.message_index, 1.0) if isinstance(biases, dict) else 1.0
-        bias = float(raw_bias) if isinstance(raw_bias, (int, float)) else 1.0
-        slot_query = cfg.query if cfg.query is not None else user_before[slot.message_index]
-        report, new_text = _compress_slot(
-            slot, cfg, counter, lazy, slot_query, bias, fingerprint, warnings
+    aligned = align_messages(work, move_dates=cfg.cache_align)
+    warnings.extend(aligned.warnings)
+    if aligned.moved is not None:
+        transforms.append("cache_align:date_moved")
+    work = aligned.messages
+    if pipe:
+        pipe.emit(
+            PipelineStage.INPUT_CACHED,
+            rid,
+            model=model_name,
+            messages=work,
+            details={"volatile": list(aligned.warnings), "moved": aligned.moved},
         )
+
+    out = list(work)
+    plans = _plan(work, cfg, counter, biases, (cfg.fingerprint, counter.encoding_name))
+    if pipe:
+        routes = [
+            {"message_index": p.slot.message_index, "kind": p.kind, "compressor": p.name}
+            for p in plans
+        ]
+        pipe.emit(PipelineStage.INPUT_ROUTED, rid, model=model_name, details={"routes": routes})
+    reports: list[OutputReport] = []
+    for plan in plans:
+        report, new_text = _run(plan, cfg, counter, lazy, warnings)
         reports.append(report)
         if new_text is not None:
-            out[slot.message_index] = set_text(out[slot.message_index], slot.path, new_text)
+            i = plan.slot.message_index
+            out[i] = set_text(out[i], plan.slot.path, new_text)
 
-    saved = sum(r.tokens_saved for r in reports if r.transform is not None)
-    tokens_after = tokens_before - saved
-    if cfg.model_limit is not None and tokens_after > cfg.model_limit:
-        warnings.append(
-            f"compressed messages still use {tokens_after} tokens, above model_limit "
-            f"{cfg.model_limit}"
-        )
+    transforms.extend(t for r in reports if (t := r.transform) is not None)
     keys = list(dict.fromkeys(r.key for r in reports if r.key and r.transform is not None))
+    tokens_after = tokens_before - sum(r.tokens_saved for r in reports if r.transform is not None)
+    if aligned.moved is not None:  # the moved sentence is counted where it now stands
+        tokens_after = sum(counter.count(s) for m in out for s in countable_strings(m))
+    if cfg.model_limit is not None:
+        out, tokens_after = _fit(out, cfg, counter, biases, lazy, tokens_after, transforms,
+                                 keys, warnings)  # fmt: skip
+    stability = _prefixes.observe(_conversation_scope(model_name, out), request_prefix(out))
     result = CompressResult(
         messages=out,
         tokens_before=tokens_before,
         tokens_after=tokens_after,
-        transforms_applied=[t for r in reports if (t := r.transform) is not None],
+        transforms_applied=transforms,
         retrieval_keys=keys,
         model=model_name,
         encoding=counter.encoding_name,
@@ -164,7 +189,17 @@ def compress(
         outputs=reports,
         warnings=warnings,
         duration_ms=(time.perf_counter() - started) * 1000.0,
+        prefix_stability=stability,
     )
+    if pipe:
+        pipe.emit(PipelineStage.INPUT_COMPRESSED, rid, model=model_name, result=result)
+        pipe.emit(
+            PipelineStage.INPUT_REMEMBERED,
+            rid,
+            model=model_name,
+            result=result,
+            details={"retrieval_keys": list(keys)},
+        )
     _call_hook(
         hooks,
         "post_compress",
@@ -178,87 +213,199 @@ def compress(
             transforms_applied=list(result.transforms_applied),
             retrieval_keys=list(keys),
             duration_ms=result.duration_ms,
-            outputs_compressed=len(result.transforms_applied),
+            outputs_compressed=len(reports) - sum(1 for r in reports if r.transform is None),
         ),
     )
     return result
 
 
-def _compress_slot(
-    slot: TextSlot,
+def _conversation_scope(model: str, messages: list[dict[str, Any]]) -> str:
+    """Which earlier request this one is compared with: the last one of the same model
+    that opened with the same first non-system message (the same conversation)."""
+    opener = next(
+        (m for m in messages if isinstance(m, dict) and m.get("role") not in _SYSTEM_ROLES),
+        None,
+    )
+    return f"{model}:{content_digest(repr(opener)).hex()}"
+
+
+_SYSTEM_ROLES = ("system", "developer")
+
+
+def _received(
+    pipe: Pipeline, rid: str, model: str, messages: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Emits INPUT_RECEIVED; an extension may hand back other messages."""
+    event = pipe.emit(PipelineStage.INPUT_RECEIVED, rid, model=model, messages=messages)
+    if event.messages is not messages and isinstance(event.messages, list):
+        return event.messages
+    return messages
+
+
+def _fit(
+    out: list[dict[str, Any]],
+    cfg: HeadroomConfig,
+    counter: Any,
+    biases: dict[Any, Any],
+    lazy: _LazyStore,
+    tokens_after: int,
+    transforms: list[str],
+    keys: list[str],
+    warnings: list[str],
+) -> tuple[list[dict[str, Any]], int]:
+    """Drops the least valuable messages when the result still exceeds model_limit."""
+    assert cfg.model_limit is not None
+    limit = max(1, cfg.model_limit - cfg.output_reserve)
+    if tokens_after <= limit:
+        return out, tokens_after
+    fitter = fitter_for(cfg.context_strategy)
+    clean = {k: float(v) for k, v in biases.items() if isinstance(v, (int, float))}
+    try:
+        fitted = fitter.fit(
+            out,
+            counter=counter,
+            limit=limit,
+            keep_last_turns=cfg.keep_last_turns,
+            biases=clean,
+            remember=lazy.remember,
+        )
+    except (HeadroomError, OSError) as exc:
+        warnings.append(f"context fitting skipped: {exc}")
+        fitted = None
+    if fitted is not None and fitted.dropped:
+        out, tokens_after = fitted.messages, fitted.tokens_after
+        transforms.append(f"{fitter.name}:dropped={len(fitted.dropped)}")
+        if fitted.key:
+            keys.append(fitted.key)
+    if tokens_after > limit:
+        warnings.append(
+            f"messages still use {tokens_after} tokens, above model_limit {cfg.model_limit} "
+            f"minus output_reserve {cfg.output_reserve}"
+        )
+    return out, tokens_after
+
+
+@dataclass
+class _Plan:
+    """One output, between routing and compressing."""
+
+    slot: TextSlot
+    n_before: int
+    kind: str = "-"
+    name: str = "-"
+    skipped: str | None = None
+    compressor: Compressor | None = None
+    hit: tuple[str, str, Compressed | None, int] | None = None
+    memo_key: tuple[Any, ...] = ()
+    query: str | None = None
+    bias: float = 1.0
+
+
+def _plan(
+    work: list[dict[str, Any]],
+    cfg: HeadroomConfig,
+    counter: Any,
+    biases: dict[Any, Any],
+    fingerprint: tuple[str, str],
+) -> list[_Plan]:
+    """Routes every output (or finds it in the memo), without compressing yet."""
+    # Each output's query is the last user text before it (unless one is given), so
+    # outputs from earlier turns compress identically on every later turn.
+    user_before: list[str | None] = []
+    current: str | None = None
+    for m in work:
+        user_before.append(current)
+        current = user_text(m) or current
+
+    plans: list[_Plan] = []
+    for slot in slots(work, include_user=cfg.compress_user_messages):
+        raw_bias = biases.get(slot.message_index, 1.0)
+        bias = float(raw_bias) if isinstance(raw_bias, (int, float)) else 1.0
+        query = cfg.query if cfg.query is not None else user_before[slot.message_index]
+        plan = _Plan(slot, counter.count(slot.text), query=query, bias=bias)
+        plans.append(plan)
+        if slot.role == "tool" and cfg.is_excluded(slot.tool_name):
+            plan.skipped = f"excluded tool {slot.tool_name}"
+        elif plan.n_before < cfg.min_tokens_to_compress:
+            plan.skipped = "below min_tokens_to_compress"
+        elif len(slot.text) > cfg.max_input_chars:
+            plan.skipped = "above max_input_chars"
+        if plan.skipped:
+            continue
+        plan.memo_key = (*fingerprint, query, round(bias, 4), content_digest(slot.text))
+        with _memo_lock:
+            plan.hit = _memo.get(plan.memo_key)
+            if plan.hit is not None:
+                _memo.move_to_end(plan.memo_key)
+        if plan.hit is not None:
+            plan.kind, plan.name = plan.hit[0], plan.hit[1]
+            continue
+        plan.kind, plan.compressor = _router.route(slot.text, cfg)
+        if plan.compressor is None:
+            plan.skipped = f"{plan.kind} is left as is (compress_code=True compresses code)"
+        else:
+            plan.name = plan.compressor.name
+    return plans
+
+
+def _run(
+    plan: _Plan,
     cfg: HeadroomConfig,
     counter: Any,
     lazy: _LazyStore,
-    query: str | None,
-    bias: float,
-    fingerprint: tuple[str, str],
     warnings: list[str],
 ) -> tuple[OutputReport, str | None]:
-    """Compress one output; returns its report and the new text (None: keep the original)."""
-    text = slot.text
-    n_before = counter.count(text)
+    """Compresses one planned output; returns its report and the new text (None: keep)."""
+    slot, n_before, kind, name = plan.slot, plan.n_before, plan.kind, plan.name
 
-    def report(kind: str, name: str, n_after: int, **extra: Any) -> OutputReport:
+    def report(label: str, n_after: int, **extra: Any) -> OutputReport:
         return OutputReport(
-            slot.message_index, slot.tool_name, slot.tool_call_id, kind, name, n_before, n_after,
-            **extra,
+            slot.message_index, slot.tool_name, slot.tool_call_id, kind, label, n_before,
+            n_after, **extra,
         )  # fmt: skip
 
-    def skipped(reason: str, kind: str = "-", name: str = "-") -> tuple[OutputReport, None]:
-        return report(kind, name, n_before, skipped=reason), None
+    def skipped(reason: str) -> tuple[OutputReport, None]:
+        return report(name, n_before, skipped=reason), None
 
-    if slot.role == "tool" and cfg.is_excluded(slot.tool_name):
-        return skipped(f"excluded tool {slot.tool_name}")
-    if n_before < cfg.min_tokens_to_compress:
-        return skipped("below min_tokens_to_compress")
-    if len(text) > cfg.max_input_chars:
-        return skipped("above max_input_chars")
-
-    digest = content_digest(text)
-    memo_key = (*fingerprint, query, round(bias, 4), digest)
-    with _memo_lock:
-        hit = _memo.get(memo_key)
-        if hit is not None:
-            _memo.move_to_end(memo_key)
-    if hit is not None:
-        kind, name, compressed, n_after = hit
+    if plan.skipped is not None:
+        return skipped(plan.skipped)
+    if plan.hit is not None:
+        _, _, compressed, n_after = plan.hit
         if compressed is not None and compressed.key is not None:
             try:
                 store = lazy.get()
                 if not store.exists(compressed.key):  # evicted or expired: store it again
-                    lazy.remember(text)
+                    lazy.remember(slot.text)
             except Exception as exc:
                 warnings.append(f"message {slot.message_index}: store unavailable ({exc}); kept")
-                return skipped("store unavailable", kind, name)
+                return skipped("store unavailable")
     else:
-        kind, compressor = _router.route(text)
-        name = compressor.name
+        assert plan.compressor is not None
         ctx = CompressorContext(
             config=cfg,
             counter=counter,
             remember=lazy.remember,
-            query=query,
-            bias=bias,
+            query=plan.query,
+            bias=plan.bias,
             tool_name=slot.tool_name,
         )
         try:
-            compressed = compressor.compress(text, ctx)
+            compressed = plan.compressor.compress(slot.text, ctx)
         except (HeadroomError, OSError) as exc:
             warnings.append(f"message {slot.message_index}: {exc}; output kept unchanged")
-            return skipped(f"error: {exc}", kind, name)
+            return skipped(f"error: {exc}")
         except Exception:  # a compressor bug must never break the user's agent
             log.exception("headroom: %s failed on message %d", name, slot.message_index)
-            return skipped("compressor error", kind, name)
+            return skipped("compressor error")
         n_after = counter.count(compressed.text) if compressed is not None else n_before
         if compressed is not None and n_after >= n_before:
             compressed, n_after = None, n_before  # never larger
         with _memo_lock:
-            _memo[memo_key] = (kind, name, compressed, n_after)
+            _memo[plan.memo_key] = (kind, name, compressed, n_after)
             if len(_memo) > _MEMO_LIMIT:
                 _memo.popitem(last=False)
 
     if compressed is None:
-        return skipped("no savings", kind, name)
+        return skipped("no savings")
     label = compressed.label or name
-    done = report(kind, label, n_after, key=compressed.key, lossless=compressed.lossless)
-    return done, compressed.text
+    return report(label, n_after, key=compressed.key, lossless=compressed.lossless), compressed.text

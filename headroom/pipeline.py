@@ -100,7 +100,9 @@ def discovered_extensions() -> list[PipelineExtension]:
             for ep in entry_points(group=ENTRY_POINT_GROUP):
                 try:
                     obj = ep.load()
-                    if not isinstance(obj, PipelineExtension) and callable(obj):
+                    if isinstance(obj, type) or (
+                        not isinstance(obj, PipelineExtension) and callable(obj)
+                    ):
                         obj = obj()
                     if isinstance(obj, PipelineExtension):
                         found.append(obj)
@@ -182,3 +184,48 @@ def pipeline_for(
     """A pipeline over the given extensions plus the installed ones."""
     given = list(extensions or ())
     return Pipeline([*given, *(e for e in discovered_extensions() if e not in given)], source)
+
+
+class RequestLifecycle:
+    """The stages of one request as an integration sees them: ``compress()`` gets this
+    object's ``request_id`` and emits the input stages; the integration calls
+    :meth:`pre_send`, :meth:`post_send` and :meth:`response_received` around each
+    provider call. Costs nothing when no extension is listening."""
+
+    def __init__(
+        self,
+        extensions: Iterable[PipelineExtension] | None,
+        source: str,
+        model: str | None = None,
+    ) -> None:
+        self.extensions = list(extensions or ())
+        self.pipe = pipeline_for(self.extensions, source)
+        self.request_id = new_request_id() if self.pipe else ""
+        self.model = model
+
+    def _emit(self, stage: PipelineStage, **fields: Any) -> None:
+        if self.pipe:
+            self.pipe.emit(stage, self.request_id, model=self.model, **fields)
+
+    def pre_send(self, messages: Any) -> None:
+        self._emit(
+            PipelineStage.PRE_SEND, messages=messages if isinstance(messages, list) else None
+        )
+
+    def post_send(self) -> None:
+        self._emit(PipelineStage.POST_SEND)
+
+    def response_received(self, response: Any) -> None:
+        self._emit(PipelineStage.RESPONSE_RECEIVED, response=response)
+
+
+def emit_start(
+    extensions: Iterable[PipelineExtension] | None,
+    source: str,
+    stage: PipelineStage,
+    **details: Any,
+) -> None:
+    """PRE_START or POST_START of a long-lived entry point (a server, a wrapper)."""
+    pipe = pipeline_for(extensions, source)
+    if pipe:
+        pipe.emit(stage, "start", details=details)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .cache_align import PrefixStability
+
 
 @dataclass(frozen=True)
 class OutputReport:
@@ -53,6 +55,9 @@ class CompressResult:
     outputs: list[OutputReport] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     duration_ms: float = 0.0
+    # How much of this request's serialized messages repeats the previous request's
+    # (same model) byte for byte: what a provider's prompt cache can reuse.
+    prefix_stability: PrefixStability | None = None
 
     @property
     def tokens_saved(self) -> int:

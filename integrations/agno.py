@@ -49,6 +49,7 @@ from headroom.config import HeadroomConfig  # noqa: E402
 from headroom.engine import compress  # noqa: E402
 from headroom.hooks import CompressionHooks  # noqa: E402
 from headroom.messages import function_name  # noqa: E402
+from headroom.pipeline import RequestLifecycle  # noqa: E402
 from headroom.result import CompressResult  # noqa: E402
 from headroom.retrieval import (  # noqa: E402
     RETRIEVE_TOOL_DESCRIPTION,
@@ -76,6 +77,7 @@ _OWN = frozenset(
         "_inner",
         "_config",
         "_hooks",
+        "_extensions",
         "_store",
         "_retrieval",
         "_max_retrieval_rounds",
@@ -275,6 +277,7 @@ class _Call:
     extra_tokens: int = 0
     follow_tokens: int = 0
     answered: int = 0
+    life: RequestLifecycle | None = None
 
 
 # --------------------------------------------------------------------------- retrieval tool
@@ -359,6 +362,8 @@ class HeadroomAgnoModel(Model):
         max_retrieval_rounds: how many answered retrieval rounds one provider call may take.
         token_model: override the model name used for token counting.
         history_size: how many per-call metrics records to keep.
+        extensions: pipeline extensions; they see every stage of each request (see
+            ``headroom.pipeline``).
         **options: engine options (``min_tokens_to_compress=…`` and so on).
     """
 
@@ -373,6 +378,7 @@ class HeadroomAgnoModel(Model):
         max_retrieval_rounds: int = 3,
         token_model: str | None = None,
         history_size: int = 1000,
+        extensions: list[Any] | None = None,
         **options: Any,
     ) -> None:
         if wrapped_model is None:
@@ -389,6 +395,7 @@ class HeadroomAgnoModel(Model):
         own(self, "_inner", wrapped_model)
         own(self, "_config", config)
         own(self, "_hooks", hooks)
+        own(self, "_extensions", list(extensions or ()))
         # The store given here, else the config's: compression and the wrapper's own
         # retrieval answers must use the same one (a spec string opens once per process).
         own(self, "_store", store if store is not None else (config.store if config else None))
@@ -558,10 +565,17 @@ class HeadroomAgnoModel(Model):
     ) -> _Call:
         model = self.token_model
         call = _Call(list(messages or []), tools, False, 0, None, None, streamed, model)
+        call.life = life = RequestLifecycle(self._extensions, "agno", model)
         try:
             sent = to_engine_messages(call.messages, compress_tool_results)
             result = compress(
-                sent, model=model, config=self._config, hooks=self._hooks, store=self._store
+                sent,
+                model=model,
+                config=self._config,
+                hooks=self._hooks,
+                store=self._store,
+                extensions=life.extensions,
+                request_id=life.request_id,
             )
             call.messages = _apply(call.messages, sent, result, compress_tool_results)
             call.result = result
@@ -591,6 +605,18 @@ class HeadroomAgnoModel(Model):
         # Each round sends the tool definition and re-sends every retrieval exchange so far.
         call.extra_tokens += call.retrieve_def_tokens + call.follow_tokens
         call.rounds += 1
+        if call.life is not None:
+            call.life.pre_send(call.messages)
+
+    @staticmethod
+    def _sent(call: _Call) -> None:
+        if call.life is not None:
+            call.life.post_send()
+
+    @staticmethod
+    def _received(call: _Call, response: Any) -> None:
+        if call.life is not None:
+            call.life.response_received(response)
 
     def _handle_calls(
         self, call: _Call, calls: list[dict[str, Any]], response: ModelResponse | None
@@ -644,12 +670,14 @@ class HeadroomAgnoModel(Model):
     def _settle(self, call: _Call, response: Any, usage: Any) -> ModelResponse | None:
         """The response to hand Agno after one non-streamed round, or None to call the
         model again (its retrievals were answered)."""
+        self._sent(call)
         again, calls = self._handle_calls(call, list(response.tool_calls or []), response)
         if again:
             return None
         if calls is not None:
             response.tool_calls = calls
         response.response_usage = usage
+        self._received(call, response)
         return response  # type: ignore[no-any-return]
 
     def _kwargs(self, call: _Call, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -747,16 +775,18 @@ class HeadroomAgnoModel(Model):
         Returns ``(reinvoke, final)``: reinvoke after answered retrievals, else ``final``
         carries the whole tool calls for Agno (None when there are none).
         """
+        self._sent(call)
         if not held:
+            self._received(call, last)
             return False, None
         parsed = list(self._inner.parse_tool_calls(held))
         again, calls = self._handle_calls(call, parsed, last)
         if again:
             return True, None
         calls = parsed if calls is None else calls
-        if not calls:
-            return False, None
-        return False, ModelResponse(tool_calls=[_ParsedCall(c) for c in calls])
+        final = ModelResponse(tool_calls=[_ParsedCall(c) for c in calls]) if calls else None
+        self._received(call, final if final is not None else last)
+        return False, final
 
 
 def _hold_tool_calls(

@@ -74,6 +74,7 @@ from headroom import (  # noqa: E402
     shared_store,
 )
 from headroom.messages import function_name  # noqa: E402
+from headroom.pipeline import RequestLifecycle  # noqa: E402
 from headroom.relevance import ranked  # noqa: E402
 from headroom.retrieval import RETRIEVE_TOOL_DESCRIPTION  # noqa: E402
 
@@ -284,13 +285,22 @@ def _compress_messages(
     config: HeadroomConfig | None,
     hooks: CompressionHooks | None,
     store: Any,
+    life: RequestLifecycle | None = None,
 ) -> tuple[list[BaseMessage], CompressResult | None]:
     """Compressed copies of ``messages`` and the engine's result; on any failure the
     original messages and None (bad input never breaks the user's agent)."""
     originals = list(messages)
     try:
         inputs = [_engine_dict(m) for m in originals]
-        result = compress(inputs, model=model, config=config, hooks=hooks, store=store)
+        result = compress(
+            inputs,
+            model=model,
+            config=config,
+            hooks=hooks,
+            store=store,
+            extensions=life.extensions if life else None,
+            request_id=life.request_id if life else None,
+        )
         return _from_engine(originals, inputs, result.messages), result
     except Exception:
         log.warning("headroom: compression failed; sending the original messages", exc_info=True)
@@ -340,7 +350,8 @@ class HeadroomChatModel(_SavingsMixin, BaseChatModel):
     ``HeadroomConfig``), ``hooks`` (``CompressionHooks``), ``store`` (where originals
     go), ``model`` (the name used for token counting; by default the inner model's),
     ``enable_retrieval`` (answer the model's ``headroom_retrieve`` calls; default on),
-    ``max_retrieval_rounds`` and ``history_limit``.
+    ``max_retrieval_rounds``, ``history_limit`` and ``extensions`` (pipeline
+    extensions: they see every stage of each request, see ``headroom.pipeline``).
     """
 
     wrapped_model: BaseChatModel
@@ -351,6 +362,7 @@ class HeadroomChatModel(_SavingsMixin, BaseChatModel):
     enable_retrieval: bool = True
     max_retrieval_rounds: int = Field(default=3, ge=0)
     history_limit: int = Field(default=1000, ge=1)
+    extensions: list[Any] | None = None
     streaming: bool = False
     """Use the inner model's streaming API even for ``invoke`` (LangChain convention)."""
 
@@ -442,7 +454,12 @@ class HeadroomChatModel(_SavingsMixin, BaseChatModel):
         # One instance per spec string, so compress and retrieve agree.
         return shared_store(spec, ttl=self.config.store_ttl_seconds if self.config else None)
 
-    def _compress(self, messages: list[BaseMessage]) -> tuple[list[BaseMessage], list[str]]:
+    def _lifecycle(self) -> RequestLifecycle:
+        return RequestLifecycle(self.extensions, "langchain", self.model)
+
+    def _compress(
+        self, messages: list[BaseMessage], life: RequestLifecycle | None = None
+    ) -> tuple[list[BaseMessage], list[str]]:
         try:
             store = self._store()
         except Exception:
@@ -450,7 +467,12 @@ class HeadroomChatModel(_SavingsMixin, BaseChatModel):
             self._metrics.count_failure()
             return messages, []
         out, result = _compress_messages(
-            messages, model=self.model, config=self.config, hooks=self.hooks, store=store
+            messages,
+            model=self.model,
+            config=self.config,
+            hooks=self.hooks,
+            store=store,
+            life=life,
         )
         if result is None:
             self._metrics.count_failure()
@@ -551,19 +573,24 @@ class HeadroomChatModel(_SavingsMixin, BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        msgs, keys = self._compress(messages)
+        life = self._lifecycle()
+        msgs, keys = self._compress(messages, life)
         call_kwargs = self._with_retrieve_tool(keys, kwargs)
         config = self._inner_config(run_manager)
         usage = None
         round_no = 0
         while True:
+            life.pre_send(msgs)
             result = self.wrapped_model.generate([msgs], stop=stop, **config, **call_kwargs)
+            life.post_send()
             msg = result.generations[0][0].message
             usage = _sum_usage(usage, msg)
             intercepting = call_kwargs is not kwargs
             calls = self._answer_later(msg, round_no) if intercepting else None
             if calls is None:
-                return self._final(result, usage, intercepting)
+                final = self._final(result, usage, intercepting)
+                life.response_received(final)
+                return final
             msgs = [*msgs, *self._answer(msg, calls)]
             round_no += 1
 
@@ -575,19 +602,24 @@ class HeadroomChatModel(_SavingsMixin, BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         # Compression of large inputs is CPU work: keep it off the event loop.
-        msgs, keys = await asyncio.to_thread(self._compress, messages)
+        life = self._lifecycle()
+        msgs, keys = await asyncio.to_thread(self._compress, messages, life)
         call_kwargs = self._with_retrieve_tool(keys, kwargs)
         config = self._inner_config(run_manager)
         usage = None
         round_no = 0
         while True:
+            life.pre_send(msgs)
             result = await self.wrapped_model.agenerate([msgs], stop=stop, **config, **call_kwargs)
+            life.post_send()
             msg = result.generations[0][0].message
             usage = _sum_usage(usage, msg)
             intercepting = call_kwargs is not kwargs
             calls = self._answer_later(msg, round_no) if intercepting else None
             if calls is None:
-                return self._final(result, usage, intercepting)
+                final = self._final(result, usage, intercepting)
+                life.response_received(final)
+                return final
             msgs = [*msgs, *(await asyncio.to_thread(self._answer, msg, calls))]
             round_no += 1
 
@@ -598,22 +630,28 @@ class HeadroomChatModel(_SavingsMixin, BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        msgs, keys = self._compress(messages)
+        life = self._lifecycle()
+        msgs, keys = self._compress(messages, life)
         call_kwargs = self._with_retrieve_tool(keys, kwargs)
         config = self._inner_config(run_manager)
         if call_kwargs is kwargs:  # nothing to intercept: pass chunks straight through
+            watch = _StreamWatch(life, msgs)
             for chunk in self.wrapped_model.stream(msgs, config, stop=stop, **kwargs):
-                yield ChatGenerationChunk(message=_as_chunk(chunk))
+                yield watch.seen(ChatGenerationChunk(message=_as_chunk(chunk)))
+            watch.done()
             return
         round_no = 0
         while True:
             relay = _RetrievalRelay()
+            life.pre_send(msgs)
             for chunk in self.wrapped_model.stream(msgs, config, stop=stop, **call_kwargs):
                 yield from relay.feed(chunk)
+            life.post_send()
             msg = relay.message()
             calls = self._answer_later(msg, round_no) if msg is not None else None
             if calls is None:
                 yield from relay.flush()
+                life.response_received(msg)
                 return
             msgs = [*msgs, *self._answer(msg, calls)]  # type: ignore[arg-type]
             round_no += 1
@@ -625,24 +663,30 @@ class HeadroomChatModel(_SavingsMixin, BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        msgs, keys = await asyncio.to_thread(self._compress, messages)
+        life = self._lifecycle()
+        msgs, keys = await asyncio.to_thread(self._compress, messages, life)
         call_kwargs = self._with_retrieve_tool(keys, kwargs)
         config = self._inner_config(run_manager)
         if call_kwargs is kwargs:
+            watch = _StreamWatch(life, msgs)
             async for chunk in self.wrapped_model.astream(msgs, config, stop=stop, **kwargs):
-                yield ChatGenerationChunk(message=_as_chunk(chunk))
+                yield watch.seen(ChatGenerationChunk(message=_as_chunk(chunk)))
+            watch.done()
             return
         round_no = 0
         while True:
             relay = _RetrievalRelay()
+            life.pre_send(msgs)
             async for chunk in self.wrapped_model.astream(msgs, config, stop=stop, **call_kwargs):
                 for out in relay.feed(chunk):
                     yield out
+            life.post_send()
             msg = relay.message()
             calls = self._answer_later(msg, round_no) if msg is not None else None
             if calls is None:
                 for out in relay.flush():
                     yield out
+                life.response_received(msg)
                 return
             msgs = [*msgs, *(await asyncio.to_thread(self._answer, msg, calls))]  # type: ignore[arg-type]
             round_no += 1
@@ -718,6 +762,30 @@ def _as_chunk(msg: Any) -> Any:
         ],
         chunk_position="last",
     )
+
+
+class _StreamWatch:
+    """Lifecycle events around a pass-through stream: PRE_SEND now, POST_SEND at the
+    first chunk, RESPONSE_RECEIVED with the whole message at the end."""
+
+    def __init__(self, life: RequestLifecycle, msgs: list[BaseMessage]) -> None:
+        self.life = life
+        self.message: Any = None
+        self.started = False
+        life.pre_send(msgs)
+
+    def seen(self, chunk: ChatGenerationChunk) -> ChatGenerationChunk:
+        if not self.started:
+            self.started = True
+            self.life.post_send()
+        if self.life.pipe:
+            self.message = chunk.message if self.message is None else self.message + chunk.message
+        return chunk
+
+    def done(self) -> None:
+        if not self.started:
+            self.life.post_send()
+        self.life.response_received(self.message)
 
 
 class _RetrievalRelay:

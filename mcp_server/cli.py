@@ -141,9 +141,11 @@ def _serve(args: argparse.Namespace) -> int:
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
     from headroom.errors import HeadroomError
+    from headroom.pipeline import PipelineStage, emit_start
 
     from .server import DEFAULT_MODEL, build_server
 
+    emit_start(None, "mcp", PipelineStage.PRE_START, transport=args.transport)
     try:
         spec = args.store or os.environ.get("HEADROOM_STORE")
         if spec:  # a wrong or unreachable store fails here, not on every tool call
@@ -158,6 +160,7 @@ def _serve(args: argparse.Namespace) -> int:
     except HeadroomError as exc:
         print(f"headroom mcp serve: {exc}", file=sys.stderr)
         return 1
+    emit_start(None, "mcp", PipelineStage.POST_START, transport=args.transport)
     if args.transport == "stdio":
         server.run("stdio")
         return 0

@@ -218,7 +218,7 @@ class Headroom:
         store = self.store
         compressed, transforms, key = content, [], None
         if kind == "text":
-            # Plain text passes through until the engine grows text compressors.
+            # 'text' asks only for storage: the content comes back as it is, with a key.
             before = after = count_tokens(content, self.model)
         else:
             messages = tool_exchange(content, "headroom_compress", "headroom_mcp", question=query)

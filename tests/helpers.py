@@ -80,3 +80,38 @@ def in_threads(work: Any, n: int) -> list[BaseException]:
     for t in threads:
         t.join()
     return errors
+
+
+class DictStore:
+    """A ``remember`` callable backed by a dict, for testing compressors directly."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, str] = {}
+
+    def __call__(self, text: str) -> str:
+        from headroom.store.base import key_for
+
+        key = key_for(text)
+        self.items[key] = text
+        return key
+
+
+def compressor_context(query: str | None = None, bias: float = 1.0, **options: Any):
+    """A CompressorContext for calling one compressor directly; returns (ctx, store)."""
+    from headroom.compressors.base import CompressorContext
+    from headroom.config import HeadroomConfig
+    from headroom.tokens import counter_for
+
+    store = DictStore()
+    ctx = CompressorContext(
+        HeadroomConfig(**options), counter_for("gpt-4o"), store, query=query, bias=bias
+    )
+    return ctx, store
+
+
+def verbatim_or_marker(original: str, output: str) -> list[str]:
+    """Output lines that are neither lines of ``original`` nor marker lines."""
+    from headroom.markers import is_text_marker
+
+    known = set(original.split("\n"))
+    return [line for line in output.split("\n") if line not in known and not is_text_marker(line)]

@@ -11,7 +11,7 @@ def test_demo_reports_every_check(capsys):
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
     assert "buried FATAL entry (PG-5523) survived inline: yes" in out
-    assert out.count("returns the original byte-exact: yes") == 2
+    assert out.count("returns the original byte-exact: yes") == 3
     assert "router:smart_crusher" in out
 
 

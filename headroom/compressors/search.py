@@ -17,9 +17,12 @@ from ..relevance import distinctive_rank, identifier_hits
 from .base import Compressed, CompressorContext
 
 # path:line:content, path:line:col:content (a match) or path-line-content (context,
-# from -A/-B/-C). The path may not start with a blank and holds no colon.
-_MATCH = re.compile(r"([^\s:][^:\n]*?):(\d+):(?:\d+:)?")
-_CONTEXT = re.compile(r"([^\s:][^:\n]*?)-(\d+)-")
+# from -A/-B/-C). The path holds no blank or colon and is not a number, and line
+# numbers have no leading zero, so timestamps ("2025-01-07T10:00:01", "10:15:12")
+# never pass for search results.
+_PATH = r"((?=[^\s:]*[A-Za-z_/.])[^\s:]+?)"
+_MATCH = re.compile(_PATH + r":([1-9]\d*):(?:\d+:)?")
+_CONTEXT = re.compile(_PATH + r"-([1-9]\d*)-")
 # ripgrep --heading: "12:content" under a line naming the file.
 _HEADING_MATCH = re.compile(r"(\d+)([:-])")
 _CONTEXT_REACH = 3

@@ -792,6 +792,10 @@ def code_javascript(rng: random.Random) -> EvalCase:
     for i in range(16):
         parts += [
             f"function route{i}(req, res) {{",
+            "  if (req.method !== 'GET') {",
+            "    res.statusCode = 405;",
+            "    return res.end();",
+            "  }",
             f"  res.setHeader('x-route', '{i}');",
             "  res.end(JSON.stringify({ ok: true }));",
             "}",
@@ -819,7 +823,15 @@ def code_go(rng: random.Random) -> EvalCase:
     port = rng.randrange(7000, 9999)
     parts = ["package main", "", 'import "fmt"', ""]
     for i in range(22):
-        parts += [f"func handler{i}(n int) int {{", f"\treturn n * {i + 2}", "}", ""]
+        parts += [
+            f"func handler{i}(n int) int {{",
+            "\tif n < 0 {",
+            "\t\treturn 0",
+            "\t}",
+            f"\treturn n * {i + 2}",
+            "}",
+            "",
+        ]
     parts += ["func main() {", f'\tfmt.Println("listening on :{port}")', "}", ""]
     return EvalCase(
         "code-go-port",
@@ -837,7 +849,15 @@ def code_rust(rng: random.Random) -> EvalCase:
     cap = rng.randrange(100, 999)
     parts = ["use std::collections::HashMap;", ""]
     for i in range(14):
-        parts += [f"pub fn score_{i}(x: u32) -> u32 {{", f"    x.saturating_mul({i + 1})", "}", ""]
+        parts += [
+            f"pub fn score_{i}(x: u32) -> u32 {{",
+            "    if x == 0 {",
+            "        return 0;",
+            "    }",
+            f"    x.saturating_mul({i + 1})",
+            "}",
+            "",
+        ]
     parts += [
         f"pub const MAX_BATCH: usize = {cap};",
         "",

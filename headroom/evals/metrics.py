@@ -14,7 +14,14 @@ from functools import lru_cache
 from typing import Any
 
 from .. import jsonutil
-from ..markers import MARKER_KEY, expand_tables, is_json_marker, is_text_marker, keys_in
+from ..markers import (
+    MARKER_KEY,
+    TEXT_GAP,
+    expand_tables,
+    is_json_marker,
+    is_text_marker,
+    keys_in,
+)
 from ..messages import slots
 from ..retrieval import retrieve
 from ..store import Store
@@ -177,13 +184,23 @@ def _short(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _verbatim_pieces(line: str, original: str) -> bool:
+    """A line that kept some sentences of the input: each piece between gap markers is
+    verbatim input text."""
+    return all(piece and piece in original for piece in line.split(TEXT_GAP))
+
+
 def text_fabrications(original: str, output: str) -> list[str]:
-    """Output lines that are neither input lines nor marker lines."""
+    """Output lines that are neither input lines, marker lines, nor input text joined
+    by gap markers."""
     known = set(original.splitlines())
     return [
         f"line {n + 1}: {line[:80]!r}"
         for n, line in enumerate(output.splitlines())
-        if line not in known and not is_text_marker(line) and line.strip()
+        if line not in known
+        and not is_text_marker(line)
+        and line.strip()
+        and not _verbatim_pieces(line, original)
     ]
 
 

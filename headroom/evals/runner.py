@@ -43,11 +43,17 @@ def engine_compress(model: str = "gpt-4o", **options: Any) -> CompressFn:
     return run
 
 
+# The evals judge every compressor, so code (off by default) is switched on.
+EVAL_OPTIONS: dict[str, Any] = {"compress_code": True}
+
+
 def routed_compressor(text: str) -> str:
     """The name of the compressor the engine's router picks for ``text``."""
+    from ..config import HeadroomConfig
     from ..router import ContentRouter
 
-    return ContentRouter().route(text)[1].name
+    compressor = ContentRouter().route(text, HeadroomConfig(**EVAL_OPTIONS))[1]
+    return compressor.name if compressor is not None else "passthrough"
 
 
 @dataclass
@@ -437,7 +443,7 @@ def run_suite(
     reset: Callable[[], None] | None = None,
 ) -> SuiteResult:
     started = time.perf_counter()
-    fn = compress_fn or engine_compress(model)
+    fn = compress_fn or engine_compress(model, **EVAL_OPTIONS)
     if reset is None and compress_fn is None:
         from ..engine import clear_memo
 

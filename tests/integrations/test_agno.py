@@ -582,3 +582,29 @@ def test_pre_compress_hook_that_filters_messages_is_mapped_back(store):
     assert sent["fetch_service_logs"].content != json_log()
     assert [m.role for m in fake.received[1]] == ["user", "assistant", "tool"]
     assert tool_messages(output.messages)["fetch_build_log"] == build_log()
+
+
+# --------------------------------------------------------------------------- lifecycle
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_extensions_see_each_provider_call_of_the_run(mode, store):
+    events: list[Any] = []
+
+    class Recorder:
+        def on_pipeline_event(self, event: Any) -> None:
+            events.append(event)
+
+    fake = ScriptedModel(script=call_then_answer(("fetch_service_logs", {})))
+    model = HeadroomAgnoModel(fake, store=store, extensions=[Recorder()])
+    agent = Agent(model=model, tools=Tools().functions(), db=InMemoryDb())
+    execute(agent, mode)
+    stages = [e.stage.name for e in events if e.stage.name != "SETUP"]
+    one_call = [
+        "INPUT_RECEIVED", "INPUT_CACHED", "INPUT_ROUTED", "INPUT_COMPRESSED",
+        "INPUT_REMEMBERED", "PRE_SEND", "POST_SEND", "RESPONSE_RECEIVED",
+    ]  # fmt: skip
+    assert stages == one_call * 2  # the tool call, then the answer
+    first, second = events[1:9], events[9:]
+    assert len({e.request_id for e in first}) == 1 and len({e.request_id for e in second}) == 1
+    assert first[0].request_id != second[0].request_id

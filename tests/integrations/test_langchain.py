@@ -625,3 +625,45 @@ def test_example_runs_offline_and_reports_tokens():
     assert FATAL_CODE in out
     saved = int(out.split("tokens saved:")[1].split()[0])
     assert saved > 0 and "tokens before:" in out and "tokens after:" in out
+
+
+# ----------------------------------------------------------------- lifecycle
+
+
+class StageRecorder:
+    def __init__(self) -> None:
+        self.events: list = []
+
+    def on_pipeline_event(self, event) -> None:
+        self.events.append(event)
+
+
+SEND_STAGES = ["PRE_SEND", "POST_SEND", "RESPONSE_RECEIVED"]
+INPUT_STAGES = [
+    "INPUT_RECEIVED", "INPUT_CACHED", "INPUT_ROUTED", "INPUT_COMPRESSED", "INPUT_REMEMBERED",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("how", ["invoke", "stream", "ainvoke", "astream"])
+def test_extensions_see_the_whole_request_lifecycle(how):
+    rec = StageRecorder()
+    llm = HeadroomChatModel(scripted("pool exhausted"), extensions=[rec])
+    msgs = conversation()
+    if how == "invoke":
+        llm.invoke(msgs)
+    elif how == "stream":
+        list(llm.stream(msgs))
+    elif how == "ainvoke":
+        asyncio.run(llm.ainvoke(msgs))
+    else:
+
+        async def drain():
+            return [c async for c in llm.astream(msgs)]
+
+        asyncio.run(drain())
+    stages = [e.stage.name for e in rec.events if e.stage.name != "SETUP"]
+    assert stages == INPUT_STAGES + SEND_STAGES
+    request = [e for e in rec.events if e.stage.name != "SETUP"]
+    assert len({e.request_id for e in request}) == 1
+    assert [e.source for e in request] == ["compress"] * 5 + ["langchain"] * 3
+    assert "pool exhausted" in str(request[-1].response)
