@@ -2,8 +2,9 @@
 
     python benchmarks/bench.py [--repeat N]
 
-floor  = json.loads of the output (when it is JSON) + one token encode of it: the
-         least any compressor that parses and counts must do.
+floor  = parsing the output (json.loads for JSON, tree-sitter for code; text needs
+         none) + one token encode of it: the least any compressor that parses and
+         counts must do.
 cold   = median compress() with the memo cleared (a new tool output).
 warm   = median compress() of the same messages again (the next turn of a chat).
 copy   = the same, with the messages rebuilt from JSON each time (equal, not identical,
@@ -119,6 +120,13 @@ def _import_ms(repeat: int = 5) -> float:
     return statistics.median(runs)
 
 
+def _python_parser() -> Any:
+    import tree_sitter
+    import tree_sitter_python
+
+    return tree_sitter.Parser(tree_sitter.Language(tree_sitter_python.language()))
+
+
 def _onnx_table(enc: Any, repeat: int) -> None:
     """The ONNX paths, timed apart: model load on first use, then cold calls."""
     from headroom.ml import ml_available
@@ -174,9 +182,13 @@ def main() -> None:
             clear_memo()
             return compress(messages, model=MODEL, store=store, **options)
 
-        def floor(content=content) -> object:
+        code = bool(options.get("compress_code"))
+
+        def floor(content=content, code=code) -> object:
             if content.lstrip()[:1] in "[{":
                 json.loads(content)
+            elif code:
+                _python_parser().parse(content.encode())
             return enc.encode_ordinary(content)
 
         result = cold()

@@ -10,10 +10,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .cache_align import PrefixTracker, align_messages, request_prefix
 from .compressors.base import Compressed, Compressor, CompressorContext
 from .config import HeadroomConfig
-from .context import fitter_for
 from .errors import HeadroomError
 from .hooks import CompressContext, CompressEvent, CompressionHooks
 from .messages import TextSlot, countable_strings, set_text, slots, tool_names, user_text
@@ -28,7 +26,7 @@ log = logging.getLogger("headroom")
 
 DEFAULT_CONFIG = HeadroomConfig()
 _router = ContentRouter()
-_prefixes = PrefixTracker()
+_prefixes: Any = None  # a cache_align.PrefixTracker, made on first use
 
 # Per-output memo: the same output under the same options always compresses to the
 # same bytes, so a repeat (the next turn of a conversation) costs one hash.
@@ -138,6 +136,10 @@ def compress(
     warnings: list[str] = []
     transforms: list[str] = []
 
+    # Imported here: their regexes cost import time that most imports never need.
+    from .cache_align import align_messages, request_prefix
+
+    scope = _conversation_scope(model_name, work)
     aligned = align_messages(work, move_dates=cfg.cache_align)
     warnings.extend(aligned.warnings)
     if aligned.moved is not None:
@@ -176,7 +178,7 @@ def compress(
     if cfg.model_limit is not None:
         out, tokens_after = _fit(out, cfg, counter, biases, lazy, tokens_after, transforms,
                                  keys, warnings)  # fmt: skip
-    stability = _prefixes.observe(_conversation_scope(model_name, out), request_prefix(out))
+    stability = _prefix_tracker().observe(scope, request_prefix(out))
     result = CompressResult(
         messages=out,
         tokens_before=tokens_before,
@@ -219,9 +221,21 @@ def compress(
     return result
 
 
+def _prefix_tracker() -> Any:
+    global _prefixes
+    if _prefixes is None:
+        from .cache_align import PrefixTracker
+
+        with _memo_lock:
+            if _prefixes is None:
+                _prefixes = PrefixTracker()
+    return _prefixes
+
+
 def _conversation_scope(model: str, messages: list[dict[str, Any]]) -> str:
     """Which earlier request this one is compared with: the last one of the same model
-    that opened with the same first non-system message (the same conversation)."""
+    whose first non-system message was the same (the same conversation), judged before
+    alignment moves anything into it."""
     opener = next(
         (m for m in messages if isinstance(m, dict) and m.get("role") not in _SYSTEM_ROLES),
         None,
@@ -258,6 +272,8 @@ def _fit(
     limit = max(1, cfg.model_limit - cfg.output_reserve)
     if tokens_after <= limit:
         return out, tokens_after
+    from .context import fitter_for
+
     fitter = fitter_for(cfg.context_strategy)
     clean = {k: float(v) for k, v in biases.items() if isinstance(v, (int, float))}
     try:

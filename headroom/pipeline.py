@@ -23,7 +23,6 @@ import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from importlib.metadata import entry_points
 from typing import Any, Protocol, runtime_checkable
 
 log = logging.getLogger("headroom")
@@ -81,6 +80,14 @@ _ids_lock = threading.Lock()
 def new_request_id() -> str:
     with _ids_lock:
         return f"req-{next(_ids)}"
+
+
+def entry_points(group: str) -> Any:
+    """The installed entry points of ``group`` (importlib.metadata loads on first use:
+    it is slow to import, and most processes never get here)."""
+    from importlib.metadata import entry_points as installed
+
+    return installed(group=group)
 
 
 _discovered: list[PipelineExtension] | None = None

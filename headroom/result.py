@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .cache_align import PrefixStability
+if TYPE_CHECKING:
+    from .cache_align import PrefixStability
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ installed (and ``use_ml`` is on); without it, it stays plain text.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import logging
 import re
@@ -17,12 +18,6 @@ from typing import Any
 
 from . import jsonutil
 from .compressors.base import Compressor
-from .compressors.code import CodeAwareCompressor, detect_language
-from .compressors.json_crusher import SmartCrusher
-from .compressors.log import LogCompressor
-from .compressors.passthrough import Passthrough
-from .compressors.prose import ProseCompressor
-from .compressors.search import SearchCompressor, parse
 from .config import HeadroomConfig
 
 log = logging.getLogger("headroom")
@@ -50,6 +45,7 @@ _LOG_LINE = re.compile(
     r"|FAILED|SKIPPED|XFAIL)\b|::\S+ (?:PASSED|FAILED)|\d+ passed|\bexit code\b"
     r"|\[\d\d/[A-Z][a-z]{2}/\d{4}:\d\d)"
 )
+_LETTERS_AND_SPACES = re.compile(r"[^\W\d_ ]+| +")
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]?(?:\s|$)")
 _MAGIKA_CODE = {"python", "javascript", "typescript", "go", "rust", "java"}
 # Magika's generic "txt" says nothing about the shape of the text, so only these count.
@@ -83,8 +79,8 @@ def looks_like_prose(text: str, lines: list[str]) -> bool:
     sample = text[:8192]
     if len(sample) < 400:
         return False
-    letters = sum(1 for c in sample if c.isalpha() or c == " ")
-    if letters < 0.8 * len(sample):
+    others = len(_LETTERS_AND_SPACES.sub("", sample))
+    if others > 0.2 * len(sample):
         return False
     # Prose ends a sentence every 100-200 characters; logs and listings rarely do.
     sentences = len(_SENTENCE_END.findall(sample))
@@ -122,21 +118,40 @@ class _Magika:
             return None
 
 
+# kind -> (module under headroom.compressors, class). Modules load on first use, so
+# ``import headroom`` stays fast.
+_DEFAULTS = {
+    JSON: ("json_crusher", "SmartCrusher"),
+    SEARCH: ("search", "SearchCompressor"),
+    CODE: ("code", "CodeAwareCompressor"),
+    LOG: ("log", "LogCompressor"),
+    PROSE: ("prose", "ProseCompressor"),
+    DIFF: ("passthrough", "Passthrough"),
+    TEXT: ("passthrough", "Passthrough"),
+}
+
+
+def _compressor_module(name: str) -> Any:
+    return importlib.import_module(f"{__package__}.compressors.{name}")
+
+
 class ContentRouter:
     """Decides the kind of a text and maps each kind to one compressor."""
 
     def __init__(self, compressors: Mapping[str, Compressor] | None = None) -> None:
-        self.compressors: dict[str, Compressor] = {
-            JSON: SmartCrusher(),
-            SEARCH: SearchCompressor(),
-            CODE: CodeAwareCompressor(),
-            LOG: LogCompressor(),
-            PROSE: ProseCompressor(),
-            DIFF: Passthrough(),
-            TEXT: Passthrough(),
-        }
-        if compressors:
-            self.compressors.update(compressors)
+        self.compressors: dict[str, Compressor] = dict(compressors or {})
+        self._lock = threading.Lock()
+
+    def compressor(self, kind: str) -> Compressor:
+        """The compressor for ``kind`` (the built-in one unless another was given)."""
+        found = self.compressors.get(kind)
+        if found is None:
+            module, cls = _DEFAULTS.get(kind, _DEFAULTS[TEXT])
+            with self._lock:
+                found = self.compressors.setdefault(
+                    kind, getattr(_compressor_module(module), cls)()
+                )
+        return found
 
     def detect(self, text: str, use_ml: bool = True) -> tuple[str, str | None]:
         """The kind of ``text`` and, for source code, its language."""
@@ -145,9 +160,9 @@ class ContentRouter:
         if looks_like_diff(text):
             return DIFF, None
         lines = _sample(text)
-        if lines and ":" in lines[0] and parse(lines) is not None:
+        if lines and ":" in lines[0] and _compressor_module("search").parse(lines) is not None:
             return SEARCH, None
-        language = detect_language(text)
+        language = _compressor_module("code").detect_language(text)
         if language is not None:
             return CODE, language
         if looks_like_log(lines):
@@ -173,11 +188,11 @@ class ContentRouter:
         None when the options leave this kind alone (code, unless ``compress_code``)."""
         cfg = config or HeadroomConfig()
         kind, language = self.detect(text, use_ml=cfg.use_ml)
-        compressor = self.compressors.get(kind) or self.compressors[TEXT]
         if kind == CODE:
             if not cfg.compress_code:
                 return f"{CODE}:{language}", None
-            if language and isinstance(compressor, CodeAwareCompressor):
-                compressor = CodeAwareCompressor(language)
-            return f"{CODE}:{language}", compressor
-        return kind, compressor
+            if CODE in self.compressors:
+                return f"{CODE}:{language}", self.compressors[CODE]
+            # The language is known now: the compressor needn't detect it again.
+            return f"{CODE}:{language}", _compressor_module("code").CodeAwareCompressor(language)
+        return kind, self.compressor(kind)

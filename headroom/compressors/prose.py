@@ -353,7 +353,7 @@ def _embedding_scores(
 
 def _select(
     relevance: Sequence[float],
-    costs: Sequence[int],
+    costs: Sequence[float],
     budget: float,
     must: Iterable[int],
     similar: Redundancy | None,
@@ -515,7 +515,11 @@ class ProseCompressor:
             else []
         )
         total = ctx.counter.count(text)
-        costs = [ctx.counter.count(t) for t in texts]
+        # Sentence costs only steer the budget, so they are estimated from their length
+        # (the engine counts the result exactly); counting each would cost more than
+        # the whole selection.
+        per_char = total / max(1, len(text))
+        costs = [len(t) * per_char for t in texts]
         chosen = _select(relevance, costs, ratio * total, must, similar)
         if len(chosen) >= n:
             return None
