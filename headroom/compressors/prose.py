@@ -365,7 +365,7 @@ def _select(
     n = len(relevance)
     chosen: set[int] = set()
     closest = [0.0] * n  # highest similarity to any chosen sentence
-    used = 0
+    used = 0.0
 
     def take(i: int) -> None:
         nonlocal used
