@@ -177,16 +177,14 @@ def ranked(docs: Sequence[str], query: str | None, limit: int) -> tuple[list[int
 def distinctive_rank(
     lowered: Sequence[str], query: str | None, limit: int, max_share: float = 0.1
 ) -> list[int]:
-    """:func:`rank` for lower-cased documents, counting only the query words found in at
-    most ``max_share`` of them: in a log where every line says "build", that word says
-    nothing about which lines matter."""
+    """:func:`rank` for lower-cased documents, counting only the query words that occur
+    at most ``max_share`` × (number of documents) times: in a log where every line says
+    "build", that word says nothing about which lines matter."""
     if limit <= 0 or not query or not lowered:
         return []
-    counts = term_counts(lowered, query_terms(query))
-    doc_freq: Counter[str] = Counter()
-    for c in counts.values():
-        doc_freq.update(c.keys())
-    terms = [t for t, df in doc_freq.items() if df <= max_share * len(lowered)]
+    text = "\n".join(lowered)
+    cap = max_share * len(lowered)
+    terms = [t for t in query_terms(query) if len(_term_pattern(t).findall(text)) <= cap]
     scores = bm25_scores(lowered, terms) if terms else []
     order = sorted((i for i, s in enumerate(scores) if s > 0), key=lambda i: (-scores[i], i))
     return order[:limit]

@@ -70,7 +70,7 @@ _SUMMARY: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = tuple(
             r"|tests?|failures?|pending|examples?|suites?)\b",
         ),
         (("exit", "return"), r"\bexit(?:ed)?(?: with)? (?:code|status)\b|\breturn(?:ed)? code\b"),
-        (("build",), r"\bBUILD (?:SUCCESS|FAIL)"),
+        (("build success", "build fail"), r"\bBUILD (?:SUCCESS|FAIL)"),
         (("finished", "done in"), r"\bFinished\b|\bDone in\b"),
         (("make",), r"^make(?:\[\d+\])?: \*\*\*"),
         (("test result:", "tests:", "test suites:", "ran "),
