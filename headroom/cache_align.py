@@ -23,6 +23,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+from .messages import text_parts, user_text
+
 __all__ = [
     "Alignment",
     "PrefixStability",
@@ -194,22 +196,6 @@ def _shorten(text: str) -> str:
     return text[:28] + "…" + text[-12:]
 
 
-def _text_parts(content: Any) -> list[tuple[int | None, str]]:
-    """(part index or None for string content, text) of every text in ``content``."""
-    if isinstance(content, str):
-        return [(None, content)]
-    parts: list[tuple[int | None, str]] = []
-    if isinstance(content, list):
-        for i, part in enumerate(content):
-            if (
-                isinstance(part, dict)
-                and part.get("type") == "text"
-                and isinstance(part.get("text"), str)
-            ):
-                parts.append((i, part["text"]))
-    return parts
-
-
 def _is_system(msg: Any) -> bool:
     return isinstance(msg, dict) and msg.get("role") in _SYSTEM_ROLES
 
@@ -270,12 +256,7 @@ def _move_out(msg: dict[str, Any]) -> tuple[dict[str, Any], str] | None:
 
 
 def _has_user_text(msg: Any) -> bool:
-    if not isinstance(msg, dict) or msg.get("role") != "user":
-        return False
-    content = msg.get("content")
-    if isinstance(content, str):
-        return bool(content)
-    return any(text for _, text in _text_parts(content))
+    return bool(user_text(msg))
 
 
 def _append_line(msg: dict[str, Any], line: str) -> dict[str, Any]:
@@ -290,9 +271,8 @@ def _warnings(messages: list[Any]) -> list[str]:
     for index, msg in enumerate(messages):
         if not _is_system(msg):
             continue
-        parts = _text_parts(msg.get("content"))
-        for part, text in parts:
-            where = f"message {index}" if part is None else f"message {index}, part {part}"
+        for path, text in text_parts(msg.get("content")):
+            where = f"message {index}, part {path[0]}" if path else f"message {index}"
             for token in find_volatile(text):
                 out.append(
                     f"system prompt ({where}) has a volatile {token.kind} "

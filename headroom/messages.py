@@ -64,7 +64,8 @@ def tool_names(messages: list[Any]) -> dict[str, str]:
     return names
 
 
-def _text_parts(content: Any, base: Path) -> Iterator[tuple[Path, str]]:
+def text_parts(content: Any, base: Path = ()) -> Iterator[tuple[Path, str]]:
+    """Every text in a message's content (a string, or text parts/blocks), with its path."""
     if isinstance(content, str):
         yield base, content
     elif isinstance(content, list):
@@ -81,7 +82,7 @@ def user_text(msg: Any) -> str:
     """The typed text of a user message (tool results excluded)."""
     if not isinstance(msg, dict) or msg.get("role") != "user":
         return ""
-    return "\n".join(text for _, text in _text_parts(msg.get("content"), ("content",)))
+    return "\n".join(text for _, text in text_parts(msg.get("content"), ("content",)))
 
 
 def slots(messages: list[Any], include_user: bool = False) -> Iterator[TextSlot]:
@@ -97,7 +98,7 @@ def slots(messages: list[Any], include_user: bool = False) -> Iterator[TextSlot]
             call_id = call_id if isinstance(call_id, str) else None
             name = msg.get("name") if isinstance(msg.get("name"), str) else None
             name = name or (names.get(call_id) if call_id else None)
-            for path, text in _text_parts(content, ("content",)):
+            for path, text in text_parts(content, ("content",)):
                 yield TextSlot(index, path, text, "tool", name, call_id)
         elif role == "user":
             if isinstance(content, list):
@@ -107,10 +108,10 @@ def slots(messages: list[Any], include_user: bool = False) -> Iterator[TextSlot]
                     use_id = block.get("tool_use_id")
                     use_id = use_id if isinstance(use_id, str) else None
                     name = names.get(use_id) if use_id else None
-                    for path, text in _text_parts(block.get("content"), ("content", i, "content")):
+                    for path, text in text_parts(block.get("content"), ("content", i, "content")):
                         yield TextSlot(index, path, text, "tool", name, use_id)
             if include_user:
-                for path, text in _text_parts(content, ("content",)):
+                for path, text in text_parts(content, ("content",)):
                     yield TextSlot(index, path, text, "user", None, None)
 
 
