@@ -194,3 +194,22 @@ def test_identical_items_collapse_to_one():
     assert retrieve(result.retrieval_keys[0], store=store).content == json.dumps(
         [item] * 300, indent=1
     )
+
+
+def test_kubectl_pod_list_keeps_the_crashing_pod():
+    from pathlib import Path
+
+    text = (Path(__file__).parent / "fixtures" / "kubectl_pods.json").read_text()
+    result, out, store = crush(text, "Which pod is crash looping?")
+    pods = json.loads(out)["items"]
+    crashing = [
+        p for p in pods
+        if not is_json_marker(p)
+        and p["status"]["containerStatuses"][0]["state"].get("waiting", {}).get("reason")
+        == "CrashLoopBackOff"
+    ]  # fmt: skip
+    assert (
+        len(crashing) == 1 and crashing[0]["status"]["containerStatuses"][0]["restartCount"] == 17
+    )
+    assert result.compression_ratio > 0.5
+    assert retrieve(result.retrieval_keys[0], store=store).content == text
