@@ -7,7 +7,7 @@ every request into a cache miss.
 
 - ``find_volatile`` locates such values in a text.
 - ``align_messages`` reports them in system prompts and, when asked, moves a
-  trailing "Today is …" sentence out of the system prompt into the latest user
+  trailing "Today is …" sentence out of the system prompt into the first user
   message, where it no longer disturbs the cached prefix.
 - ``PrefixTracker`` measures how much of a request's serialized prefix stayed the
   same since the previous request of the same conversation (scope).
@@ -23,7 +23,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from .messages import text_parts, user_text
+from .messages import is_system, text_parts, user_text
 
 __all__ = [
     "Alignment",
@@ -171,7 +171,6 @@ def find_volatile(text: str) -> list[VolatileToken]:
 # Aligning system prompts
 # ---------------------------------------------------------------------------
 
-_SYSTEM_ROLES = frozenset({"system", "developer"})
 # Words that mark a sentence as the current date or time rather than a fixed fact.
 _NOW_CUE = re.compile(
     r"\b(?:today|tonight|now|current(?:ly)?|date|time|as of|it is|it's)\b", re.IGNORECASE
@@ -196,15 +195,22 @@ def _shorten(text: str) -> str:
     return text[:28] + "…" + text[-12:]
 
 
-def _is_system(msg: Any) -> bool:
-    return isinstance(msg, dict) and msg.get("role") in _SYSTEM_ROLES
-
-
-def _boundaries(text: str, tokens: list[VolatileToken]) -> list[int]:
-    """Positions where a sentence may start: after ``.!?`` + whitespace or a newline,
-    but never inside a volatile value ("Jan. 7", "3:45 p.m.")."""
-    spots = [m.end() for m in re.finditer(r"[.!?](?=\s)|\n", text)]
-    return [p for p in spots if not any(t.start < p < t.end for t in tokens)]
+def _last_boundary(text: str, tokens: list[VolatileToken]) -> int:
+    """Where the last sentence starts: after the last ``.!?`` + whitespace or newline
+    that is not inside a volatile value ("Jan. 7", "3:45 p.m."); 0 if there is none.
+    Only the end of ``text`` matters, so it is searched from the back."""
+    spans = [(t.start, t.end) for t in tokens]
+    end = len(text)
+    while end > 0:
+        cut = max(text.rfind("\n", 0, end), *(text.rfind(c, 0, end) for c in ".!?"))
+        if cut < 0:
+            return 0
+        spot = cut + 1
+        on_mark = text[cut] == "\n" or (spot < len(text) and text[spot].isspace())
+        if on_mark and not any(a < spot < b for a, b in spans):
+            return spot
+        end = cut
+    return 0
 
 
 def _trailing_date_sentence(text: str) -> tuple[str, str] | None:
@@ -215,8 +221,7 @@ def _trailing_date_sentence(text: str) -> tuple[str, str] | None:
     if not body:
         return None
     tokens = find_volatile(body)
-    cuts = _boundaries(body, tokens)
-    start = cuts[-1] if cuts else 0
+    start = _last_boundary(body, tokens)
     while start < len(body) and body[start].isspace():
         start += 1
     sentence = body[start:]
@@ -266,30 +271,39 @@ def _append_line(msg: dict[str, Any], line: str) -> dict[str, Any]:
     return {**msg, "content": f"{content}\n\n{line}"}
 
 
+_MAX_WARNINGS = 10  # per call: the rest are counted in one line
+
+
 def _warnings(messages: list[Any]) -> list[str]:
     out: list[str] = []
+    more = 0
     for index, msg in enumerate(messages):
-        if not _is_system(msg):
+        if not is_system(msg):
             continue
         for path, text in text_parts(msg.get("content")):
             where = f"message {index}, part {path[0]}" if path else f"message {index}"
             for token in find_volatile(text):
+                if len(out) >= _MAX_WARNINGS:
+                    more += 1
+                    continue
                 out.append(
                     f"system prompt ({where}) has a volatile {token.kind} "
                     f'"{_shorten(token.text)}" at offset {token.start}: it changes the '
                     "prompt prefix on every call and defeats prompt caching"
                 )
+    if more:
+        out.append(f"system prompt has {more} more volatile values")
     return out
 
 
 def align_messages(messages: list[Any], *, move_dates: bool = False) -> Alignment:
     """Report volatile values in the system prompt(s) and optionally move a trailing
-    current-date sentence into the latest user message.
+    current-date sentence into the first user message.
 
     Without ``move_dates`` the messages are returned as given. With it, a system or
     developer message that ends with a sentence such as "Today is January 7, 2025."
     loses that sentence (and the whitespace before it); the sentence is appended as a
-    final line of the most recent user message that has text. When there is no such
+    final line of the first user message that has text. When there is no such
     user message nothing moves. Warnings describe the volatile values left in the
     system prompts of the returned messages.
     """
@@ -298,16 +312,16 @@ def align_messages(messages: list[Any], *, move_dates: bool = False) -> Alignmen
     if not move_dates:
         return Alignment(messages=messages, warnings=_warnings(messages), moved=None)
 
-    target = next(
-        (i for i in range(len(messages) - 1, -1, -1) if _has_user_text(messages[i])), None
-    )
+    # The first user message: it is sent again unchanged on every later turn, so the
+    # moved line breaks the cached prefix only when the date itself changes.
+    target = next((i for i, m in enumerate(messages) if _has_user_text(m)), None)
     if target is None:
         return Alignment(messages=messages, warnings=_warnings(messages), moved=None)
 
     out = list(messages)
     sentences: list[str] = []
     for index, msg in enumerate(messages):
-        if not _is_system(msg):
+        if not is_system(msg):
             continue
         result = _move_out(msg)
         if result is not None:

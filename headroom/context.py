@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from .errors import ConfigError
 from .markers import text_marker
-from .messages import countable_strings
+from .messages import countable_strings, is_system
 
 __all__ = [
     "ContextFitter",
@@ -74,7 +74,6 @@ class ContextFitter(Protocol):
 # Reading the conversation
 # ---------------------------------------------------------------------------
 
-_SYSTEM_ROLES = frozenset({"system", "developer"})
 # Unit kinds and their value weights: tool exchanges go first, user text last.
 _WEIGHTS = {"tool": 1.0, "assistant": 2.0, "other": 2.0, "user": 3.0}
 # Recency spans [0.5, 0.99]: it orders units of a kind (older first) but never lets
@@ -86,8 +85,9 @@ _KEY_SLACK = 12
 _PLACEHOLDER_KEY = "hr_0000000000000000"
 
 
-def _role(msg: Any) -> Any:
-    return msg.get("role") if isinstance(msg, dict) else None
+def _role(msg: Any) -> str | None:
+    role = msg.get("role") if isinstance(msg, dict) else None
+    return role if isinstance(role, str) else None
 
 
 def _blocks(msg: Any, kind: str) -> list[dict[str, Any]]:
@@ -165,7 +165,7 @@ def _unit_end(messages: list[Any], i: int) -> int:
 def _kind(messages: list[Any], indices: tuple[int, ...]) -> str:
     first = messages[indices[0]]
     role = _role(first)
-    if role in _SYSTEM_ROLES:
+    if is_system(first):
         return "system"
     if role == "tool" or _is_carrier(first):
         return "tool"
@@ -340,7 +340,7 @@ class _Base:
         after = sum(tokens[i] for i in kept)
         marker = text_marker(len(gone), len(messages), key, unit="messages")
         for pos, i in enumerate(kept):
-            if _role(messages[i]) in _SYSTEM_ROLES:
+            if is_system(messages[i]):
                 continue
             marked = _with_marker(messages[i], marker)
             if marked is not None:

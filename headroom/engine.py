@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import math
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -14,7 +16,15 @@ from .compressors.base import Compressed, Compressor, CompressorContext
 from .config import HeadroomConfig
 from .errors import HeadroomError
 from .hooks import CompressContext, CompressEvent, CompressionHooks
-from .messages import TextSlot, countable_strings, set_text, slots, tool_names, user_text
+from .messages import (
+    TextSlot,
+    countable_strings,
+    is_system,
+    set_text,
+    slots,
+    tool_names,
+    user_text,
+)
 from .pipeline import Pipeline, PipelineExtension, PipelineStage, new_request_id, pipeline_for
 from .result import CompressResult, OutputReport
 from .router import ContentRouter
@@ -140,6 +150,7 @@ def compress(
     from .cache_align import align_messages, request_prefix
 
     scope = _conversation_scope(model_name, work)
+    queries = _queries(work, cfg)  # before alignment: a moved date is no question
     aligned = align_messages(work, move_dates=cfg.cache_align)
     warnings.extend(aligned.warnings)
     if aligned.moved is not None:
@@ -155,7 +166,8 @@ def compress(
         )
 
     out = list(work)
-    plans = _plan(work, cfg, counter, biases, (cfg.fingerprint, counter.encoding_name))
+    fingerprint = (cfg.fingerprint, counter.encoding_name, _classifier_stamp(cfg))
+    plans = _plan(work, queries, cfg, counter, biases, fingerprint)
     if pipe:
         routes = [
             {"message_index": p.slot.message_index, "kind": p.kind, "compressor": p.name}
@@ -237,13 +249,10 @@ def _conversation_scope(model: str, messages: list[dict[str, Any]]) -> str:
     whose first non-system message was the same (the same conversation), judged before
     alignment moves anything into it."""
     opener = next(
-        (m for m in messages if isinstance(m, dict) and m.get("role") not in _SYSTEM_ROLES),
+        (m for m in messages if isinstance(m, dict) and not is_system(m)),
         None,
     )
     return f"{model}:{content_digest(repr(opener)).hex()}"
-
-
-_SYSTEM_ROLES = ("system", "developer")
 
 
 def _received(
@@ -269,7 +278,10 @@ def _fit(
 ) -> tuple[list[dict[str, Any]], int]:
     """Drops the least valuable messages when the result still exceeds model_limit."""
     assert cfg.model_limit is not None
-    limit = max(1, cfg.model_limit - cfg.output_reserve)
+    # The reply's reserve never takes more than half the window: a small model_limit
+    # with the default reserve must not mean "drop everything".
+    reserve = min(cfg.output_reserve, cfg.model_limit // 2)
+    limit = max(1, cfg.model_limit - reserve)
     if tokens_after <= limit:
         return out, tokens_after
     from .context import fitter_for
@@ -296,7 +308,7 @@ def _fit(
     if tokens_after > limit:
         warnings.append(
             f"messages still use {tokens_after} tokens, above model_limit {cfg.model_limit} "
-            f"minus output_reserve {cfg.output_reserve}"
+            f"minus an output reserve of {reserve}"
         )
     return out, tokens_after
 
@@ -317,27 +329,52 @@ class _Plan:
     bias: float = 1.0
 
 
+def _queries(messages: list[Any], cfg: HeadroomConfig) -> list[str | None]:
+    """Each message's relevance query: the given one, else the last user text before it,
+    so outputs from earlier turns compress identically on every later turn."""
+    if cfg.query is not None:
+        return [cfg.query] * len(messages)
+    before: list[str | None] = []
+    current: str | None = None
+    for m in messages:
+        before.append(current)
+        current = user_text(m) or current
+    return before
+
+
+def _bias(raw: Any) -> float:
+    """A hook's bias, made safe: finite, clamped to [0.1, 10], rounded so that equal
+    memo keys always mean equal output."""
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw):
+        return 1.0
+    return round(min(max(float(raw), 0.1), 10.0), 4)
+
+
+def _classifier_stamp(cfg: HeadroomConfig) -> tuple[int, int] | None:
+    """Size and mtime of the token-classifier model, so a replaced file is not served
+    from the memo."""
+    if not cfg.token_classifier_path:
+        return None
+    try:
+        st = os.stat(cfg.token_classifier_path)
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns)
+
+
 def _plan(
     work: list[dict[str, Any]],
+    queries: list[str | None],
     cfg: HeadroomConfig,
     counter: Any,
     biases: dict[Any, Any],
-    fingerprint: tuple[str, str],
+    fingerprint: tuple[Any, ...],
 ) -> list[_Plan]:
     """Routes every output (or finds it in the memo), without compressing yet."""
-    # Each output's query is the last user text before it (unless one is given), so
-    # outputs from earlier turns compress identically on every later turn.
-    user_before: list[str | None] = []
-    current: str | None = None
-    for m in work:
-        user_before.append(current)
-        current = user_text(m) or current
-
     plans: list[_Plan] = []
     for slot in slots(work, include_user=cfg.compress_user_messages):
-        raw_bias = biases.get(slot.message_index, 1.0)
-        bias = float(raw_bias) if isinstance(raw_bias, (int, float)) else 1.0
-        query = cfg.query if cfg.query is not None else user_before[slot.message_index]
+        bias = _bias(biases.get(slot.message_index, 1.0))
+        query = queries[slot.message_index]
         plan = _Plan(slot, counter.count(slot.text), query=query, bias=bias)
         plans.append(plan)
         if slot.role == "tool" and cfg.is_excluded(slot.tool_name):
@@ -348,7 +385,7 @@ def _plan(
             plan.skipped = "above max_input_chars"
         if plan.skipped:
             continue
-        plan.memo_key = (*fingerprint, query, round(bias, 4), content_digest(slot.text))
+        plan.memo_key = (*fingerprint, query, bias, content_digest(slot.text))
         with _memo_lock:
             plan.hit = _memo.get(plan.memo_key)
             if plan.hit is not None:

@@ -41,6 +41,16 @@ def function_name(obj: Any) -> str | None:
     return name if isinstance(name, str) else None
 
 
+SYSTEM_ROLES = ("system", "developer")
+
+
+def is_system(msg: Any) -> bool:
+    """A system (or OpenAI developer) message; odd roles (lists, None) are not."""
+    return (
+        isinstance(msg, dict) and isinstance(msg.get("role"), str) and msg["role"] in SYSTEM_ROLES
+    )
+
+
 def tool_names(messages: list[Any]) -> dict[str, str]:
     """tool call id -> tool name, from assistant tool calls in either format."""
     names: dict[str, str] = {}

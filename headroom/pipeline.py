@@ -20,7 +20,8 @@ import itertools
 import logging
 import threading
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol, runtime_checkable
@@ -209,21 +210,46 @@ class RequestLifecycle:
         self.pipe = pipeline_for(self.extensions, source)
         self.request_id = new_request_id() if self.pipe else ""
         self.model = model
+        self._awaiting = False  # PRE_SEND emitted, POST_SEND not yet
 
     def _emit(self, stage: PipelineStage, **fields: Any) -> None:
         if self.pipe:
             self.pipe.emit(stage, self.request_id, model=self.model, **fields)
 
     def pre_send(self, messages: Any) -> None:
+        self._awaiting = True
         self._emit(
             PipelineStage.PRE_SEND, messages=messages if isinstance(messages, list) else None
         )
 
     def post_send(self) -> None:
-        self._emit(PipelineStage.POST_SEND)
+        """The provider answered (or its stream started). Only the first call after each
+        ``pre_send`` emits, so a stream may call it on every chunk."""
+        if self._awaiting:
+            self._awaiting = False
+            self._emit(PipelineStage.POST_SEND)
 
     def response_received(self, response: Any) -> None:
+        self.post_send()
         self._emit(PipelineStage.RESPONSE_RECEIVED, response=response)
+
+    def failed(self, error: BaseException) -> None:
+        """The call ended without a response (an error, or a stream closed early)."""
+        self.post_send()
+        self._emit(
+            PipelineStage.RESPONSE_RECEIVED,
+            details={"error": f"{type(error).__name__}: {error}"},
+        )
+
+    @contextmanager
+    def guard(self) -> Iterator[None]:
+        """Around an integration's provider calls: a failure still ends the request's
+        lifecycle (POST_SEND, then RESPONSE_RECEIVED with ``details["error"]``)."""
+        try:
+            yield
+        except BaseException as exc:
+            self.failed(exc)
+            raise
 
 
 def emit_start(

@@ -45,6 +45,11 @@ _LOG_LINE = re.compile(
     r"|FAILED|SKIPPED|XFAIL)\b|::\S+ (?:PASSED|FAILED)|\d+ passed|\bexit code\b"
     r"|\[\d\d/[A-Z][a-z]{2}/\d{4}:\d\d)"
 )
+_DIAGNOSTIC = re.compile(
+    r"\S+?:\d+(?::\d+)?:? (?:-? ?)(?:error|warning|note|info|E\d+|W\d+|F\d+)\b", re.IGNORECASE
+)
+# A table header: capitalised column names separated by runs of blanks.
+_TABLE_HEADER = re.compile(r"[A-Z][A-Z0-9 %_-]*\S {2,}[A-Z]")
 _LETTERS_AND_SPACES = re.compile(r"[^\W\d_ ]+| +")
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]?(?:\s|$)")
 _MAGIKA_CODE = {"python", "javascript", "typescript", "go", "rust", "java"}
@@ -64,13 +69,23 @@ def looks_like_diff(text: str) -> bool:
     ) or ("\n+++ " in head and "\n@@ " in head and head.count("\n--- ") >= 1)
 
 
+def looks_like_diagnostics(lines: list[str]) -> bool:
+    """Compiler and linter output (``src/app.py:12: error: …``): every line matters, so
+    it goes to the log compressor, which keeps every error and warning."""
+    hits = sum(1 for line in lines if _DIAGNOSTIC.match(line))
+    return hits >= 3 and hits >= 0.3 * len(lines)
+
+
 def looks_like_log(lines: list[str]) -> bool:
-    """Log, build or test output, or a table of rows (``kubectl get``, ``docker ps``)."""
+    """Log, build or test output, or a status table under a capitalised header
+    (``kubectl get``, ``docker ps``)."""
     if len(lines) < 5:
         return False
     hits = sum(1 for line in lines if _LOG_LINE.match(line))
     if hits >= 0.3 * len(lines):
         return True
+    if not _TABLE_HEADER.match(lines[0]):
+        return False
     columns = sum(1 for line in lines if line.strip().count("  ") >= 2)
     return columns >= 0.6 * len(lines)
 
@@ -160,7 +175,9 @@ class ContentRouter:
         if looks_like_diff(text):
             return DIFF, None
         lines = _sample(text)
-        if lines and ":" in lines[0] and _compressor_module("search").parse(lines) is not None:
+        if looks_like_diagnostics(lines):
+            return LOG, None
+        if _compressor_module("search").parse(lines) is not None:
             return SEARCH, None
         language = _compressor_module("code").detect_language(text)
         if language is not None:

@@ -614,6 +614,11 @@ class HeadroomAgnoModel(Model):
             call.life.post_send()
 
     @staticmethod
+    def _failed(call: _Call, error: BaseException) -> None:
+        if call.life is not None:
+            call.life.failed(error)
+
+    @staticmethod
     def _received(call: _Call, response: Any) -> None:
         if call.life is not None:
             call.life.response_received(response)
@@ -707,6 +712,9 @@ class HeadroomAgnoModel(Model):
                 final = self._settle(call, response, usage)
                 if final is not None:
                     return final
+        except BaseException as exc:
+            self._failed(call, exc)
+            raise
         finally:
             self._record(call)
 
@@ -722,6 +730,9 @@ class HeadroomAgnoModel(Model):
                 final = await asyncio.to_thread(self._settle, call, response, usage)
                 if final is not None:
                     return final
+        except BaseException as exc:
+            self._failed(call, exc)
+            raise
         finally:
             self._record(call)
 
@@ -742,6 +753,9 @@ class HeadroomAgnoModel(Model):
                 if final is not None:
                     yield final
                 return
+        except BaseException as exc:
+            self._failed(call, exc)
+            raise
         finally:
             self._record(call)
 
@@ -762,6 +776,9 @@ class HeadroomAgnoModel(Model):
                 if final is not None:
                     yield final
                 return
+        except BaseException as exc:
+            self._failed(call, exc)
+            raise
         finally:
             self._record(call)
 

@@ -575,24 +575,25 @@ class HeadroomChatModel(_SavingsMixin, BaseChatModel):
     ) -> ChatResult:
         life = self._lifecycle()
         msgs, keys = self._compress(messages, life)
-        call_kwargs = self._with_retrieve_tool(keys, kwargs)
-        config = self._inner_config(run_manager)
-        usage = None
-        round_no = 0
-        while True:
-            life.pre_send(msgs)
-            result = self.wrapped_model.generate([msgs], stop=stop, **config, **call_kwargs)
-            life.post_send()
-            msg = result.generations[0][0].message
-            usage = _sum_usage(usage, msg)
-            intercepting = call_kwargs is not kwargs
-            calls = self._answer_later(msg, round_no) if intercepting else None
-            if calls is None:
-                final = self._final(result, usage, intercepting)
-                life.response_received(final)
-                return final
-            msgs = [*msgs, *self._answer(msg, calls)]
-            round_no += 1
+        with life.guard():
+            call_kwargs = self._with_retrieve_tool(keys, kwargs)
+            config = self._inner_config(run_manager)
+            usage = None
+            round_no = 0
+            while True:
+                life.pre_send(msgs)
+                result = self.wrapped_model.generate([msgs], stop=stop, **config, **call_kwargs)
+                life.post_send()
+                msg = result.generations[0][0].message
+                usage = _sum_usage(usage, msg)
+                intercepting = call_kwargs is not kwargs
+                calls = self._answer_later(msg, round_no) if intercepting else None
+                if calls is None:
+                    final = self._final(result, usage, intercepting)
+                    life.response_received(final)
+                    return final
+                msgs = [*msgs, *self._answer(msg, calls)]
+                round_no += 1
 
     async def _agenerate(
         self,
@@ -604,24 +605,27 @@ class HeadroomChatModel(_SavingsMixin, BaseChatModel):
         # Compression of large inputs is CPU work: keep it off the event loop.
         life = self._lifecycle()
         msgs, keys = await asyncio.to_thread(self._compress, messages, life)
-        call_kwargs = self._with_retrieve_tool(keys, kwargs)
-        config = self._inner_config(run_manager)
-        usage = None
-        round_no = 0
-        while True:
-            life.pre_send(msgs)
-            result = await self.wrapped_model.agenerate([msgs], stop=stop, **config, **call_kwargs)
-            life.post_send()
-            msg = result.generations[0][0].message
-            usage = _sum_usage(usage, msg)
-            intercepting = call_kwargs is not kwargs
-            calls = self._answer_later(msg, round_no) if intercepting else None
-            if calls is None:
-                final = self._final(result, usage, intercepting)
-                life.response_received(final)
-                return final
-            msgs = [*msgs, *(await asyncio.to_thread(self._answer, msg, calls))]
-            round_no += 1
+        with life.guard():
+            call_kwargs = self._with_retrieve_tool(keys, kwargs)
+            config = self._inner_config(run_manager)
+            usage = None
+            round_no = 0
+            while True:
+                life.pre_send(msgs)
+                result = await self.wrapped_model.agenerate(
+                    [msgs], stop=stop, **config, **call_kwargs
+                )
+                life.post_send()
+                msg = result.generations[0][0].message
+                usage = _sum_usage(usage, msg)
+                intercepting = call_kwargs is not kwargs
+                calls = self._answer_later(msg, round_no) if intercepting else None
+                if calls is None:
+                    final = self._final(result, usage, intercepting)
+                    life.response_received(final)
+                    return final
+                msgs = [*msgs, *(await asyncio.to_thread(self._answer, msg, calls))]
+                round_no += 1
 
     def _stream(
         self,
@@ -632,29 +636,31 @@ class HeadroomChatModel(_SavingsMixin, BaseChatModel):
     ) -> Iterator[ChatGenerationChunk]:
         life = self._lifecycle()
         msgs, keys = self._compress(messages, life)
-        call_kwargs = self._with_retrieve_tool(keys, kwargs)
-        config = self._inner_config(run_manager)
-        if call_kwargs is kwargs:  # nothing to intercept: pass chunks straight through
-            watch = _StreamWatch(life, msgs)
-            for chunk in self.wrapped_model.stream(msgs, config, stop=stop, **kwargs):
-                yield watch.seen(ChatGenerationChunk(message=_as_chunk(chunk)))
-            watch.done()
-            return
-        round_no = 0
-        while True:
-            relay = _RetrievalRelay()
-            life.pre_send(msgs)
-            for chunk in self.wrapped_model.stream(msgs, config, stop=stop, **call_kwargs):
-                yield from relay.feed(chunk)
-            life.post_send()
-            msg = relay.message()
-            calls = self._answer_later(msg, round_no) if msg is not None else None
-            if calls is None:
-                yield from relay.flush()
-                life.response_received(msg)
+        with life.guard():
+            call_kwargs = self._with_retrieve_tool(keys, kwargs)
+            config = self._inner_config(run_manager)
+            if call_kwargs is kwargs:  # nothing to intercept: pass chunks straight through
+                watch = _StreamWatch(life, msgs)
+                for chunk in self.wrapped_model.stream(msgs, config, stop=stop, **kwargs):
+                    yield watch.seen(ChatGenerationChunk(message=_as_chunk(chunk)))
+                watch.done()
                 return
-            msgs = [*msgs, *self._answer(msg, calls)]  # type: ignore[arg-type]
-            round_no += 1
+            round_no = 0
+            while True:
+                relay = _RetrievalRelay()
+                life.pre_send(msgs)
+                for chunk in self.wrapped_model.stream(msgs, config, stop=stop, **call_kwargs):
+                    life.post_send()  # at the first chunk
+                    yield from relay.feed(chunk)
+                life.post_send()
+                msg = relay.message()
+                calls = self._answer_later(msg, round_no) if msg is not None else None
+                if calls is None:
+                    yield from relay.flush()
+                    life.response_received(msg)
+                    return
+                msgs = [*msgs, *self._answer(msg, calls)]  # type: ignore[arg-type]
+                round_no += 1
 
     async def _astream(
         self,
@@ -665,31 +671,35 @@ class HeadroomChatModel(_SavingsMixin, BaseChatModel):
     ) -> AsyncIterator[ChatGenerationChunk]:
         life = self._lifecycle()
         msgs, keys = await asyncio.to_thread(self._compress, messages, life)
-        call_kwargs = self._with_retrieve_tool(keys, kwargs)
-        config = self._inner_config(run_manager)
-        if call_kwargs is kwargs:
-            watch = _StreamWatch(life, msgs)
-            async for chunk in self.wrapped_model.astream(msgs, config, stop=stop, **kwargs):
-                yield watch.seen(ChatGenerationChunk(message=_as_chunk(chunk)))
-            watch.done()
-            return
-        round_no = 0
-        while True:
-            relay = _RetrievalRelay()
-            life.pre_send(msgs)
-            async for chunk in self.wrapped_model.astream(msgs, config, stop=stop, **call_kwargs):
-                for out in relay.feed(chunk):
-                    yield out
-            life.post_send()
-            msg = relay.message()
-            calls = self._answer_later(msg, round_no) if msg is not None else None
-            if calls is None:
-                for out in relay.flush():
-                    yield out
-                life.response_received(msg)
+        with life.guard():
+            call_kwargs = self._with_retrieve_tool(keys, kwargs)
+            config = self._inner_config(run_manager)
+            if call_kwargs is kwargs:
+                watch = _StreamWatch(life, msgs)
+                async for chunk in self.wrapped_model.astream(msgs, config, stop=stop, **kwargs):
+                    yield watch.seen(ChatGenerationChunk(message=_as_chunk(chunk)))
+                watch.done()
                 return
-            msgs = [*msgs, *(await asyncio.to_thread(self._answer, msg, calls))]  # type: ignore[arg-type]
-            round_no += 1
+            round_no = 0
+            while True:
+                relay = _RetrievalRelay()
+                life.pre_send(msgs)
+                async for chunk in self.wrapped_model.astream(
+                    msgs, config, stop=stop, **call_kwargs
+                ):
+                    life.post_send()  # at the first chunk
+                    for out in relay.feed(chunk):
+                        yield out
+                life.post_send()
+                msg = relay.message()
+                calls = self._answer_later(msg, round_no) if msg is not None else None
+                if calls is None:
+                    for out in relay.flush():
+                        yield out
+                    life.response_received(msg)
+                    return
+                msgs = [*msgs, *(await asyncio.to_thread(self._answer, msg, calls))]  # type: ignore[arg-type]
+                round_no += 1
 
     # ----- tools and structured output
 
@@ -771,20 +781,15 @@ class _StreamWatch:
     def __init__(self, life: RequestLifecycle, msgs: list[BaseMessage]) -> None:
         self.life = life
         self.message: Any = None
-        self.started = False
         life.pre_send(msgs)
 
     def seen(self, chunk: ChatGenerationChunk) -> ChatGenerationChunk:
-        if not self.started:
-            self.started = True
-            self.life.post_send()
+        self.life.post_send()  # emits at the first chunk only
         if self.life.pipe:
             self.message = chunk.message if self.message is None else self.message + chunk.message
         return chunk
 
     def done(self) -> None:
-        if not self.started:
-            self.life.post_send()
         self.life.response_received(self.message)
 
 

@@ -168,9 +168,9 @@ def test_default_leaves_messages_identical():
 def conversation(date, user_content):
     return [
         system(f"You are helpful. Today is {date}."),
-        {"role": "user", "content": "first question"},
-        {"role": "assistant", "content": "first answer"},
         {"role": "user", "content": user_content},
+        {"role": "assistant", "content": "first answer"},
+        {"role": "user", "content": "second question"},
     ]
 
 
@@ -197,12 +197,18 @@ def test_move_dates_keeps_the_system_prompt_byte_identical(user_content, expecte
         assert result.moved == f"Today is {date}."
         assert result.warnings == []
         want = json.loads(json.dumps(expected).replace("{date}", date))
-        assert result.messages[-1]["content"] == want
-        assert result.messages[1:3] == messages[1:3]
+        # The date goes to the first user message, which every later turn resends as is.
+        assert result.messages[1]["content"] == want
+        assert result.messages[2:] == messages[2:]
         outputs.append(result.messages)
     first, second = outputs
     assert first[0] == second[0] == system("You are helpful.")
-    assert request_prefix(first[:3]) == request_prefix(second[:3])
+    assert request_prefix(first[:1]) == request_prefix(second[:1])
+    # Within a day, a later turn repeats the earlier request's messages byte for byte.
+    later = align_messages([*conversation("January 8, 2025", user_content), *[
+        {"role": "assistant", "content": "second answer"}, {"role": "user", "content": "third"},
+    ]], move_dates=True)  # fmt: skip
+    assert later.messages[:4] == second
 
 
 def test_move_dates_anthropic_skips_tool_result_carriers():

@@ -8,7 +8,7 @@ import pytest
 
 from headroom import CompressionHooks, HeadroomConfig, MemoryStore, compress, retrieve
 from headroom.errors import ConfigError
-from headroom.samples import FATAL_CODE, demo_transcript, needle_logs
+from headroom.samples import FATAL_CODE, build_log, demo_transcript, needle_logs
 from tests.helpers import anthropic_turn, openai_turn
 
 
@@ -187,3 +187,19 @@ def test_memo_restores_an_evicted_original():
     again = compress(openai_turn(needle_logs()), store=store)
     assert again.messages == first.messages
     assert retrieve(key, store=store).content == needle_logs()
+
+
+def test_odd_roles_and_hook_biases_do_not_break_a_call():
+    class NaNBias(CompressionHooks):
+        def compute_biases(self, messages, ctx):
+            return {3: float("nan"), 0: "high"}
+
+    messages = [{"role": ["user"], "content": "odd"}, *openai_turn(build_log())[1:]]
+    result = compress(messages, hooks=NaNBias())
+    assert result.tokens_saved > 0 and not result.warnings
+
+
+def test_a_small_model_limit_keeps_room_for_the_conversation():
+    messages = openai_turn(needle_logs())
+    result = compress(messages, model_limit=4000)  # below the default output_reserve
+    assert len(result.messages) == len(messages)

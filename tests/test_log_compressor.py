@@ -201,3 +201,13 @@ def test_original_is_retrievable_through_the_engine():
 def test_tiny_inputs_do_not_raise(size):
     ctx, _ = compressor_context()
     assert LogCompressor().compress("\n" * size, ctx) is None
+
+
+def test_consecutive_identical_errors_collapse_and_long_rules_are_cheap():
+    routine = [f"2025-01-07 10:00:{i % 60:02d} INFO step {i} ok" for i in range(200)]
+    burst = ["ERROR:app:database connection lost"] * 100
+    text = "\n".join([*routine[:100], *burst, "-" * 5000 + "> 100% uploaded", *routine[100:]])
+    out, _ = run(text)
+    kept = out.text.split("\n")
+    assert kept.count("ERROR:app:database connection lost") == 1
+    assert "[headroom: 99 more lines like this]" in kept

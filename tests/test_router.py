@@ -127,3 +127,17 @@ def test_magika_model_runs_offline_when_installed():
 
 def test_json_that_is_not_an_object_stays_json():
     assert detect(json.dumps(list(range(500))))[0] == "json"
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("\n".join(f"src/m{i}.py:{i + 1}: error: Incompatible types [assignment]" for i in range(30)), "log"),
+        ("\n".join(f"src/mod_{f}.py\n12:    value = x\n40:    other = y\n" for f in range(30)), "search"),
+        ("\n".join(f"a/f{i}.py-{i}-before\na/f{i}.py:{i + 1}:match {i}\n--" for i in range(40)), "search"),
+        ("total 48\n" + "\n".join(f"-rw-r--r--  1 dev  staff  {i:5d} Jan  7 10:00 f{i}.txt" for i in range(40)), "text"),
+        ("NAME        READY   STATUS    RESTARTS   AGE\n" + "\n".join(f"web-{i:04x}   1/1     Running   0          3d" for i in range(40)), "log"),
+    ],
+)  # fmt: skip
+def test_diagnostics_grep_variants_and_listings(text, kind):
+    assert detect(text)[0] == kind

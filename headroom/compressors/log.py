@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from ..markers import TEXT_MARKER_PREFIX, text_marker
+from ..markers import TEXT_MARKER_PREFIX, is_text_marker, text_marker
 from ..relevance import Joined, distinctive_rank, identifier_hits
 from .base import Compressed, CompressorContext
 
@@ -30,20 +30,22 @@ from .base import Compressed, CompressorContext
 _MASK = re.compile(r"(?<!\S)\S*[\d/]\S*")
 _SPACES = re.compile(r"[ \t]{2,}")
 
-# Problem signals. Level words count in capitals or as a compiler-style prefix
-# ("error:", "error[E0425]:"); lower-case words must stand alone ("error_handler.c"
-# and "-Werror" are not problems).
-_TROUBLE = re.compile(
+# Problem signals. Strong ones always count: level words in capitals, compiler-style
+# prefixes ("error:", "error[E0425]:"), exception names, tracebacks, pytest's "E" and
+# ">" lines. Weak ones are lower-case words standing alone ("error_handler.c" and
+# "-Werror" are not problems), and stop counting when most lines share them.
+_STRONG = re.compile(
     r"\b(?:ERROR|ERR!|FATAL|CRITICAL|SEVERE|PANIC|WARN|WARNING|FAIL|FAILED|FAILURE)\b"
     r"|\b(?:[Ee]rror|[Ww]arning|[Ff]atal|panic)(?:\[[\w-]+\])?:"
     r"|\b[A-Z]\w*(?:Error|Exception|Failure)\b"
     r"|Traceback \(most recent call last\)|\bpanicked at\b|[Ss]egmentation fault"
     r"|core dumped|OOMKilled|CrashLoopBackOff|^E(?: |$)|^> "
-    r"|(?<![\w./-])(?:errors?|failed|failures?|failing|exception|denied|refused|timed out"
-    r"|timeout|cannot|could not|unable to|not found|aborted|killed|deprecated)(?![\w-])",
-    re.MULTILINE,
 )
-# Every match of _TROUBLE, lower-cased, contains one of these (lines starting "E " or
+_WEAK = re.compile(
+    r"(?<![\w./-])(?:errors?|failed|failures?|failing|exception|denied|refused|timed out"
+    r"|timeout|cannot|could not|unable to|not found|aborted|killed|deprecated)(?![\w-])"
+)
+# Every match of _STRONG or _WEAK, lower-cased, contains one of these (lines starting "E " or
 # "> ", pytest's failure excerpts, are checked apart). Plain substring scans find the
 # candidate lines far faster than the regex could scan the whole text.
 _TROUBLE_STEMS = (
@@ -77,7 +79,7 @@ _SUMMARY: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = tuple(
          r"\btest result:|^Tests?:|^Test Suites:|^Ran \d+ test"),
     )
 )  # fmt: skip
-_RULE = re.compile(r"={3,}|_{3,}|-{3,}.*-{3,}\s*$")
+_STATUS_TAIL = 20  # status words count as a summary only in a log's last lines
 _STATUS_WORDS = ("OK", "FAILED", "PASSED", "ERROR", "FAIL", "SUCCESS")
 _STATUS = re.compile(r"(?:OK|FAILED|PASSED|ERROR|FAIL|SUCCESS)\b")
 # Lines that continue the block of the problem line above them (beyond being indented
@@ -91,30 +93,49 @@ def _indent(line: str) -> int:
 
 
 def _trouble_lines(lines: list[str], joined: Joined) -> list[int]:
-    """Problem lines, ignoring any signal word that more than half the lines share."""
+    """Problem lines: every line with a strong signal, and lines with a weak signal word
+    that no more than half the lines share."""
     candidates = joined.docs_containing(_TROUBLE_STEMS)
     candidates.update(i for i, line in enumerate(lines) if line[:2] in ("E ", "> ", "E"))
-    hits: dict[int, set[str]] = {}
+    strong: set[int] = set()
+    weak: dict[int, set[str]] = {}
     for i in candidates:
-        found = {m.lower().rstrip(":") for m in _TROUBLE.findall(lines[i])}
-        if found and not (len(found) == 1 and _NO_TROUBLE.search(lines[i])):
-            hits[i] = found
+        line = lines[i]
+        if _STRONG.search(line):
+            strong.add(i)
+            continue
+        found = {m.lower() for m in _WEAK.findall(line)}
+        # "0 errors", "failed=0": a weak word that says nothing went wrong.
+        if found and not (len(found) == 1 and _NO_TROUBLE.search(line)):
+            weak[i] = found
     freq: Counter[str] = Counter()
-    for found in hits.values():
+    for found in weak.values():
         freq.update(found)
     common = {w for w, c in freq.items() if c > len(lines) // 2}
-    return sorted(i for i, found in hits.items() if found - common)
+    return sorted(strong.union(i for i, found in weak.items() if found - common))
+
+
+def _is_rule(line: str) -> bool:
+    """A section rule: ``=====…``, ``_____…``, or ``--- title ---``."""
+    if not line.startswith(("===", "___", "---")):
+        return False
+    end = line.rstrip()
+    return not end.startswith("---") or end.endswith("---")
 
 
 def _summary_lines(lines: list[str], joined: Joined) -> set[int]:
-    """Summary lines: result counts, exit codes, section rules, final status words."""
+    """Summary lines: result counts, exit codes, section rules, and a final status word
+    (``OK``, ``FAILED``) near the end."""
     found: set[int] = set()
     for stems, pattern in _SUMMARY:
         found.update(i for i in joined.docs_containing(stems) if pattern.search(lines[i]))
-    for i, line in enumerate(lines):
-        rule = line[:1] in "=_-" and line and _RULE.match(line)
-        if rule or (line.startswith(_STATUS_WORDS) and _STATUS.match(line)):
-            found.add(i)
+    found.update(i for i, line in enumerate(lines) if line[:1] in "=_-" and _is_rule(line))
+    tail = max(0, len(lines) - _STATUS_TAIL)
+    found.update(
+        i
+        for i in range(tail, len(lines))
+        if lines[i].startswith(_STATUS_WORDS) and _STATUS.match(lines[i])
+    )
     return found
 
 
@@ -194,13 +215,15 @@ class LogCompressor:
         keep.update(distinctive_rank(lowered, ctx.query, limit=max(3, budget // 3)))
 
         # Problem lines and their blocks, all kept; an exact repeat of a problem line is
-        # counted under its first occurrence, unless it continues a kept block.
+        # counted under its first occurrence, unless it sits inside a varied block (the
+        # line before it is another problem line, not the same one again).
         problems: set[int] = set()
         first_seen: dict[str, int] = {}
         counts: dict[int, int] = {}
         for i in _trouble_lines(lines, joined):
             first = first_seen.setdefault(lines[i], i)
-            if first != i and i - 1 not in problems:
+            in_block = i - 1 in problems and lines[i - 1] != lines[i]
+            if first != i and not in_block:
                 problems.add(i)
                 counts[first] = counts.get(first, 0) + 1
                 continue
@@ -224,7 +247,7 @@ class LogCompressor:
             counts[first] = len(idx) - 1
         # Never keep a line that looks like one of our markers: the output must not
         # claim an omission we did not make.
-        keep = {i for i in keep if not lines[i].lstrip().startswith(TEXT_MARKER_PREFIX)}
+        keep = {i for i in keep if not is_text_marker(lines[i])}
 
         omitted_total = n - len(keep)
         if not any(lines[i].strip() for i in range(n) if i not in keep):

@@ -465,6 +465,9 @@ def _finish(
     return Compressed(body + text_marker(omitted, total_units, key, unit=unit), key, label=label)
 
 
+_NEGATION = re.compile(r"^(?:not|no|never|none|nor|without|cannot)\W*$|n't\W*$", re.IGNORECASE)
+
+
 class ProseCompressor:
     """Keeps the sentences of long prose that matter for the query."""
 
@@ -545,6 +548,8 @@ class ProseCompressor:
         pattern = _needle_pattern(_needles(ctx.query))
         if pattern is not None:
             chosen.update(i for i, w in enumerate(words) if pattern.search(w.lower()))
+        # Dropping a negation would turn a statement into its opposite.
+        chosen.update(i for i, w in enumerate(words) if _NEGATION.search(w))
         if len(chosen) >= n:
             return None
         out_lines: list[str] = []
@@ -554,10 +559,21 @@ class ProseCompressor:
                 if out_lines and out_lines[-1]:
                     out_lines.append("")
                 continue
-            kept = [w for k, w in enumerate(line_words, index) if k in chosen]
+            # Runs of adjacent kept words are joined by spaces; a gap where words were
+            # dropped is written as TEXT_GAP, so no new sentence appears to be said.
+            pieces: list[str] = []
+            run: list[str] = []
+            for k, w in enumerate(line_words, index):
+                if k in chosen:
+                    run.append(w)
+                elif run:
+                    pieces.append(" ".join(run))
+                    run = []
+            if run:
+                pieces.append(" ".join(run))
             index += len(line_words)
-            if kept:
-                out_lines.append(" ".join(kept))
+            if pieces:
+                out_lines.append(TEXT_GAP.join(pieces))
         while out_lines and not out_lines[-1]:
             out_lines.pop()
         body = "\n".join(out_lines) + "\n"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ..markers import TEXT_MARKER_PREFIX, text_marker
+from ..markers import TEXT_MARKER_PREFIX, is_text_marker, text_marker
 from ..relevance import distinctive_rank, identifier_hits
 from .base import Compressed, CompressorContext
 
@@ -59,10 +59,13 @@ def parse(lines: list[str]) -> tuple[dict[str, _File], list[int]] | None:
             path, number, is_match = heading[0], int(h.group(1)), h.group(2) == ":"
         else:
             c = _CONTEXT.match(line)
-            if c and c.group(1) in files:
+            # A context line before a file's first match names a file not seen yet.
+            if c and (c.group(1) in files or "/" in c.group(1) or "." in c.group(1)):
                 path, number = c.group(1), int(c.group(2))
         if path is None:
-            if line != "--" and " " not in line.strip() and ("/" in line or "." in line):
+            if line == "--":
+                parsed += 1  # grep's separator between context groups
+            elif " " not in line.strip() and ("/" in line or "." in line):
                 heading = (line.strip(), i)  # a --heading file name, if lines follow
             other.append(i)
             continue
@@ -73,6 +76,7 @@ def parse(lines: list[str]) -> tuple[dict[str, _File], list[int]] | None:
             if heading is not None and heading[0] == path:
                 entry.heading = heading[1]
                 other.remove(heading[1])
+                parsed += 1
         entry.lines.append((i, number, is_match))
         if is_match:
             entry.matches.append(i)
@@ -142,7 +146,7 @@ class SearchCompressor:
                 notes[last] = f"{TEXT_MARKER_PREFIX} {left:,} more matches in {f.path}]"
         # Lines that belong to no file (notes, blank separators) stay when they are few.
         if len(other) <= budget:
-            keep.update(i for i in other if not lines[i].lstrip().startswith(TEXT_MARKER_PREFIX))
+            keep.update(i for i in other if not is_text_marker(lines[i]))
 
         omitted = len(lines) - len(keep)
         if omitted <= 0:

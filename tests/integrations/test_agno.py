@@ -608,3 +608,20 @@ def test_extensions_see_each_provider_call_of_the_run(mode, store):
     first, second = events[1:9], events[9:]
     assert len({e.request_id for e in first}) == 1 and len({e.request_id for e in second}) == 1
     assert first[0].request_id != second[0].request_id
+
+
+def test_a_failing_provider_still_ends_the_lifecycle(store):
+    events: list[Any] = []
+
+    class Recorder:
+        def on_pipeline_event(self, event: Any) -> None:
+            events.append(event)
+
+    def down(messages: Any, index: int) -> Any:
+        raise ConnectionError("provider down")
+
+    model = HeadroomAgnoModel(ScriptedModel(script=down), store=store, extensions=[Recorder()])
+    with pytest.raises(ConnectionError):
+        model.invoke(messages=[Message(role="user", content="hi")])
+    assert [e.stage.name for e in events][-3:] == ["PRE_SEND", "POST_SEND", "RESPONSE_RECEIVED"]
+    assert events[-1].details["error"] == "ConnectionError: provider down"

@@ -667,3 +667,17 @@ def test_extensions_see_the_whole_request_lifecycle(how):
     assert len({e.request_id for e in request}) == 1
     assert [e.source for e in request] == ["compress"] * 5 + ["langchain"] * 3
     assert "pool exhausted" in str(request[-1].response)
+
+
+@pytest.mark.parametrize("how", ["invoke", "stream"])
+def test_a_failing_provider_still_ends_the_lifecycle(how):
+    def down(messages, kwargs):
+        raise ConnectionError("provider down")
+
+    rec = StageRecorder()
+    llm = HeadroomChatModel(scripted(down), extensions=[rec])
+    with pytest.raises(ConnectionError):
+        llm.invoke(conversation()) if how == "invoke" else list(llm.stream(conversation()))
+    stages = [e.stage.name for e in rec.events if e.stage.name != "SETUP"]
+    assert stages[-3:] == SEND_STAGES
+    assert rec.events[-1].details["error"] == "ConnectionError: provider down"
