@@ -146,7 +146,8 @@ def bm25_scores(
 
 
 @lru_cache(maxsize=256)
-def _identifier_pattern(ids: tuple[str, ...]) -> re.Pattern[str]:
+def whole_token_pattern(ids: tuple[str, ...]) -> re.Pattern[str]:
+    """Any of ``ids`` (lower-case) as a whole token of lower-cased text."""
     alternatives = "|".join(re.escape(i) for i in sorted(ids, key=len, reverse=True))
     # Whole tokens only: "req-4" must not match inside "req-40" or "xreq-4".
     return re.compile(rf"(?<![a-z0-9_])(?<![a-z0-9_][-.])(?:{alternatives})" + _TOKEN_END)
@@ -158,7 +159,7 @@ def identifier_hits(docs: Sequence[str], query: str | None) -> list[int]:
     ids = identifiers(query)
     if not ids or not docs:
         return []
-    return sorted(Joined(docs).docs_matching(_identifier_pattern(tuple(ids))))
+    return sorted(Joined(docs).docs_matching(whole_token_pattern(tuple(ids))))
 
 
 def ranked(docs: Sequence[str], query: str | None, limit: int) -> tuple[list[int], list[float]]:

@@ -26,6 +26,10 @@ class CompressorContext:
     bias: float = 1.0
     tool_name: str | None = None
 
+    def budget(self, base: int) -> int:
+        """``base`` scaled by the bias (clamped to [0.1, 10]), at least 1."""
+        return max(1, round(base * min(max(self.bias, 0.1), 10.0)))
+
 
 @dataclass(frozen=True)
 class Compressed:

@@ -226,7 +226,7 @@ class SmartCrusher:
             return None
         cfg = ctx.config
         bias = min(max(ctx.bias, 0.1), 10.0)
-        budget = max(1, round(cfg.max_items * bias))
+        budget = ctx.budget(cfg.max_items)
         keep_first = round(cfg.keep_first * bias)
         keep_last = round(cfg.keep_last * bias)
         try:

@@ -202,8 +202,7 @@ class LogCompressor:
         if n < 8:
             return None
         cfg = ctx.config
-        bias = min(max(ctx.bias, 0.1), 10.0)
-        budget = max(1, round(cfg.max_items * bias))
+        budget = ctx.budget(cfg.max_items)
         templates = _SPACES.sub(" ", _MASK.sub("#", text)).split("\n")
         lowered = text.lower().split("\n")
         joined = Joined(lowered)

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 
 from .. import ml
 from ..markers import TEXT_GAP, text_marker
-from ..relevance import bm25_scores, identifiers, query_terms
+from ..relevance import bm25_scores, identifiers, query_terms, whole_token_pattern
 from .base import Compressed, CompressorContext
 
 log = logging.getLogger("headroom")
@@ -222,7 +222,6 @@ def split_sentences(text: str) -> list[str]:
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?!\w)")
 _BACKTICKED = re.compile(r"`([^`\n]{2,80})`")
 _DOTTED = re.compile(r"[A-Za-z_][\w-]*(?:\.[\w-]+)+")
-_TOKEN_END = r"(?![a-z0-9_]|[-.][a-z0-9_])"
 
 
 def _needles(query: str | None) -> list[str]:
@@ -243,10 +242,7 @@ def _needles(query: str | None) -> list[str]:
 
 
 def _needle_pattern(needles: Sequence[str]) -> re.Pattern[str] | None:
-    if not needles:
-        return None
-    alternatives = "|".join(re.escape(n) for n in sorted(needles, key=len, reverse=True))
-    return re.compile(rf"(?<![a-z0-9_])(?<![a-z0-9_][-.])(?:{alternatives})" + _TOKEN_END)
+    return whole_token_pattern(tuple(needles)) if needles else None
 
 
 # ---------------------------------------------------------------- scoring

@@ -96,9 +96,8 @@ class SearchCompressor:
         if parsed is None:
             return None
         files, other = parsed
-        bias = min(max(ctx.bias, 0.1), 10.0)
-        budget = max(1, round(ctx.config.max_items * bias))
-        per_file = max(1, round(3 * bias))
+        budget = ctx.budget(ctx.config.max_items)
+        per_file = ctx.budget(3)
 
         match_lines = [i for f in files.values() for i in f.matches]
         lowered = [lines[i].lower() for i in match_lines]
