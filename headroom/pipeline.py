@@ -52,8 +52,10 @@ class PipelineEvent:
     """What an extension is told at one stage.
 
     ``request_id`` is the same for every stage of one request. ``details`` carries
-    what the stage knows: the routes at ``INPUT_ROUTED``, the prefix figures at
-    ``INPUT_CACHED``, the retrieval keys at ``INPUT_REMEMBERED``.
+    what the stage knows: the system prompt's volatile values and any moved date at
+    ``INPUT_CACHED``, the routes at ``INPUT_ROUTED``, the retrieval keys at
+    ``INPUT_REMEMBERED`` (whose ``result`` carries ``prefix_stability``), the error
+    of a failed provider call at ``RESPONSE_RECEIVED``.
     """
 
     stage: PipelineStage
