@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
 import logging
 import re
 import threading
@@ -67,6 +68,17 @@ def looks_like_diff(text: str) -> bool:
     return (
         head.startswith(("diff --git ", "--- ", "Index: ")) and len(_DIFF.findall(head)) >= 3
     ) or ("\n+++ " in head and "\n@@ " in head and head.count("\n--- ") >= 1)
+
+
+def looks_like_jsonl(text: str) -> bool:
+    """Two or more lines that each hold a whole JSON object."""
+    head = [line for line in text.split("\n", 3)[:3] if line.strip()]
+    if len(head) < 2:
+        return False
+    try:
+        return all(isinstance(json.loads(line), dict) for line in head[:2])
+    except ValueError:
+        return False
 
 
 def looks_like_diagnostics(lines: list[str]) -> bool:
@@ -171,7 +183,8 @@ class ContentRouter:
     def detect(self, text: str, use_ml: bool = True) -> tuple[str, str | None]:
         """The kind of ``text`` and, for source code, its language."""
         if jsonutil.looks_like_json(text):
-            return JSON, None
+            # JSON Lines (one record per line) is a log, not one document.
+            return (LOG if looks_like_jsonl(text) else JSON), None
         if looks_like_diff(text):
             return DIFF, None
         lines = _sample(text)

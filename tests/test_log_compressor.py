@@ -211,3 +211,20 @@ def test_consecutive_identical_errors_collapse_and_long_rules_are_cheap():
     kept = out.text.split("\n")
     assert kept.count("ERROR:app:database connection lost") == 1
     assert "[headroom: 99 more lines like this]" in kept
+
+
+def test_json_lines_are_a_log_and_crlf_logs_stay_crlf():
+    import json
+
+    rows = [
+        json.dumps({"ts": f"10:00:{i % 60:02d}", "level": "INFO", "msg": f"served {i}"})
+        for i in range(300)
+    ]
+    rows[150] = json.dumps({"ts": "10:02:30", "level": "ERROR", "msg": "db down"})
+    result = compress(openai_turn("\n".join(rows)))
+    assert result.outputs[-1].kind == "log" and rows[150] in result.messages[-1]["content"]
+
+    crlf = "\r\n".join(f"2025-01-07 10:00:{i % 60:02d} INFO step {i} ok" for i in range(300))
+    out, store = run(crlf)
+    assert all(line.endswith("\r") for line in out.text.split("\n")[:-1])
+    assert store.items[out.key] == crlf

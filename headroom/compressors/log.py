@@ -259,4 +259,8 @@ class LogCompressor:
             if more:
                 out.append(f"{TEXT_MARKER_PREFIX} {more:,} more line{'s' * (more != 1)} like this]")
         out.append(text_marker(omitted_total, n, key))
+        # Marker lines end like the input's lines (CRLF logs stay CRLF).
+        eol = "\r" if text.count("\r\n") * 2 > len(lines) else ""
+        if eol:
+            out = [line if line.endswith("\r") else line + eol for line in out]
         return Compressed("\n".join(out), key=key)

@@ -164,4 +164,8 @@ class SearchCompressor:
                 f"{omitted_in_dropped:,} matches omitted]"
             )
         out.append(text_marker(omitted, len(lines), key))
+        # Marker lines end like the input's lines (CRLF logs stay CRLF).
+        eol = "\r" if text.count("\r\n") * 2 > len(lines) else ""
+        if eol:
+            out = [line if line.endswith("\r") else line + eol for line in out]
         return Compressed("\n".join(out), key=key)
