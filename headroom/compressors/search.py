@@ -75,14 +75,14 @@ def parse(lines: list[str]) -> tuple[dict[str, _File], list[int]] | None:
             entry = files[path] = _File(path)
             if heading is not None and heading[0] == path:
                 entry.heading = heading[1]
-                other.remove(heading[1])
                 parsed += 1
         entry.lines.append((i, number, is_match))
         if is_match:
             entry.matches.append(i)
     if nonblank == 0 or parsed < 0.6 * nonblank or not any(f.matches for f in files.values()):
         return None
-    return files, other
+    headings = {f.heading for f in files.values() if f.heading is not None}
+    return files, [i for i in other if i not in headings]
 
 
 class SearchCompressor:
