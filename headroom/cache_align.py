@@ -260,10 +260,6 @@ def _move_out(msg: dict[str, Any]) -> tuple[dict[str, Any], str] | None:
     return None
 
 
-def _has_user_text(msg: Any) -> bool:
-    return bool(user_text(msg))
-
-
 def _append_line(msg: dict[str, Any], line: str) -> dict[str, Any]:
     content = msg.get("content")
     if isinstance(content, list):
@@ -314,7 +310,7 @@ def align_messages(messages: list[Any], *, move_dates: bool = False) -> Alignmen
 
     # The first user message: it is sent again unchanged on every later turn, so the
     # moved line breaks the cached prefix only when the date itself changes.
-    target = next((i for i, m in enumerate(messages) if _has_user_text(m)), None)
+    target = next((i for i, m in enumerate(messages) if user_text(m)), None)
     if target is None:
         return Alignment(messages=messages, warnings=_warnings(messages), moved=None)
 
