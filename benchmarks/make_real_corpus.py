@@ -1810,14 +1810,21 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="run nothing: rewrite manifest.json from the CASES and NEEDLES tables and check it",
     )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=OUT,
+        help="write the outputs and manifest.json here instead (to compare with the committed corpus)",
+    )
     args = parser.parse_args(argv)
+    out: Path = args.out
     wanted = set() if args.manifest_only else set(args.case or [c.id for c in CASES])
     unknown = wanted - {c.id for c in CASES}
     if unknown:
         parser.error(f"unknown case(s): {sorted(unknown)}")
     WORK.mkdir(parents=True, exist_ok=True)
-    OUT.mkdir(parents=True, exist_ok=True)
-    manifest_path = OUT / "manifest.json"
+    out.mkdir(parents=True, exist_ok=True)
+    manifest_path = out / "manifest.json"
     old: dict[str, dict[str, object]] = {}
     if manifest_path.exists():
         old = {r["id"]: r for r in json.loads(manifest_path.read_text())}
@@ -1833,11 +1840,11 @@ def main(argv: list[str] | None = None) -> int:
         data = scrub(data, hosts)
         if len(data) > MAX_BYTES:
             problems.append(f"{case.id}: {len(data)} bytes, over {MAX_BYTES}")
-        (OUT / f"{case.id}.{case.ext}").write_bytes(data)
+        (out / f"{case.id}.{case.ext}").write_bytes(data)
         records.append(record(case, code))
         print(f"{case.id:24} exit={code:<4} {len(data):>9,} bytes", flush=True)
     for rec in records:
-        text = (OUT / str(rec["file"])).read_bytes().decode("utf-8", errors="replace")
+        text = (out / str(rec["file"])).read_bytes().decode("utf-8", errors="replace")
         for needle in rec["needles"]:  # type: ignore[attr-defined]
             if needle not in text:
                 problems.append(f"{rec['id']}: needle not in output: {needle!r}")
@@ -1846,7 +1853,7 @@ def main(argv: list[str] | None = None) -> int:
     manifest_path.write_text(json.dumps(records, indent=2, ensure_ascii=False) + "\n")
     for problem in problems:
         print("CHECK:", problem)
-    total = sum((OUT / str(r["file"])).stat().st_size for r in records)
+    total = sum((out / str(r["file"])).stat().st_size for r in records)
     programs = len({r["program"] for r in records})
     print(f"{len(records)} cases, {programs} programs, {total:,} bytes")
     return 1 if problems else 0
