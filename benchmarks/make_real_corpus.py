@@ -894,6 +894,10 @@ def prep_encodings() -> None:
     )
 
 
+def prep_fresh_dl() -> None:
+    sh("rm -rf dl")  # else pip finds the file from the last run and shows no progress bar
+
+
 def prep_pydoc() -> None:
     sh("mkdir -p html")
 
@@ -1584,7 +1588,7 @@ CASES: list[Case] = [
         "pip",
         "script -qfec 'venv/bin/pip download --no-deps --no-cache-dir --progress-bar on -d dl pyarrow==24.0.0' /dev/null",
         "Did the pyarrow download finish, and which file was saved?",
-        prep=("venv",),
+        prep=("venv", "fresh_dl"),
     ),
     Case(
         "dd_progress",
