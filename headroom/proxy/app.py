@@ -21,7 +21,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._extras import require
 from ..config import HeadroomConfig
 from ..ledger import SavingsLedger
 from ..retrieval_policy import Action
@@ -41,6 +40,8 @@ from ..wire.formats import ANTHROPIC, OPENAI_CHAT, ToolCall
 from .config import ProxyConfig
 from .upstream import (
     Headers,
+    UpstreamClient,
+    UpstreamError,
     provider_for,
     request_headers,
     response_headers,
@@ -145,32 +146,17 @@ class HeadroomProxy:
 
     def __init__(self, config: ProxyConfig | None = None) -> None:
         self.config = config or ProxyConfig()
-        self.httpx = require("httpx", "proxy")
+        self.upstream = UpstreamClient(self.config)
         self.engine_config = HeadroomConfig(
             min_tokens_to_compress=self.config.min_tokens_to_compress
         )
         self.policy = self.config.policy
         self.ledger = SavingsLedger()
         self.stats = ProxyStats()
-        self.client: Any = None
 
     # ------------------------------------------------------------------ lifecycle
-    def _client(self) -> Any:
-        if self.client is None:
-            httpx = self.httpx
-            cfg = self.config
-            self.client = httpx.AsyncClient(
-                timeout=httpx.Timeout(cfg.timeout, connect=cfg.connect_timeout),
-                limits=httpx.Limits(max_connections=None, max_keepalive_connections=200),
-                follow_redirects=False,
-                trust_env=False,
-            )
-        return self.client
-
     async def aclose(self) -> None:
-        if self.client is not None:
-            await self.client.aclose()
-            self.client = None
+        await self.upstream.aclose()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -207,7 +193,7 @@ class HeadroomProxy:
         while True:
             msg = await receive()
             if msg["type"] == "lifespan.startup":
-                self._client()
+                self.upstream.session()
                 await send({"type": "lifespan.startup.complete"})
             elif msg["type"] == "lifespan.shutdown":
                 await self.aclose()
@@ -319,38 +305,34 @@ class HeadroomProxy:
         extra: Headers,
     ) -> None:
         """Sends the request and streams the upstream response back byte for byte."""
-        client = self._client()
         try:
-            req = client.build_request(method, url, headers=headers, content=content or None)
-            resp = await client.send(req, stream=True)
-        except self.httpx.HTTPError as exc:
+            resp = await self.upstream.send(method, url, headers, content)
+        except UpstreamError as exc:
             await self._unreachable(send, provider, exc)
             return
         try:
-            if resp.status_code >= 400:
+            if resp.status >= 400:
                 self.stats.add("upstream_errors")
             await send(
                 {
                     "type": "http.response.start",
-                    "status": resp.status_code,
-                    "headers": response_headers(resp.headers.raw, body_changed=False) + extra,
+                    "status": resp.status,
+                    "headers": response_headers(resp.headers, body_changed=False) + extra,
                 }
             )
-            async for chunk in resp.aiter_raw():
+            async for chunk in resp.chunks():
                 if chunk:
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b""})
         finally:
-            await resp.aclose()
+            resp.close()
 
-    async def _unreachable(self, send: Send, provider: str, exc: Exception) -> None:
+    async def _unreachable(self, send: Send, provider: str, exc: UpstreamError) -> None:
         self.stats.add("upstream_unreachable")
         fmt = ANTHROPIC if provider == "anthropic" else OPENAI_CHAT
-        kind = "timeout_error" if isinstance(exc, self.httpx.TimeoutException) else "api_error"
-        error = fmt.error_body(kind, f"headroom proxy: upstream unreachable ({type(exc).__name__})")
-        await _respond(
-            send, 504 if kind == "timeout_error" else 502, dumps_body(error), JSON_HEADERS
-        )
+        kind = "timeout_error" if exc.timeout else "api_error"
+        error = fmt.error_body(kind, f"headroom proxy: {exc}")
+        await _respond(send, 504 if exc.timeout else 502, dumps_body(error), JSON_HEADERS)
 
     async def _compressed(
         self,
@@ -401,25 +383,28 @@ class HeadroomProxy:
         provider: str,
     ) -> None:
         """Non-streamed: call, answer retrieval calls, call again; send the last answer."""
-        client = self._client()
         usages: list[Any] = []
         rounds = 0
         retrieval_tokens = 0
         while True:
             try:
-                resp = await client.post(url, headers=headers, content=data)
-            except self.httpx.HTTPError as exc:
+                resp = await self.upstream.send("POST", url, headers, data)
+                try:
+                    payload = await resp.read()
+                finally:
+                    resp.close()
+            except UpstreamError as exc:
                 await self._unreachable(send, provider, exc)
                 return
             try:
-                parsed = resp.json() if resp.status_code == 200 else None
+                parsed = json.loads(payload) if resp.status == 200 else None
             except ValueError:
                 parsed = None
             if not isinstance(parsed, dict):  # errors and odd answers reach the client as is
-                if resp.status_code >= 400:
+                if resp.status >= 400:
                     self.stats.add("upstream_errors")
-                hdrs = response_headers(resp.headers.raw, body_changed=True)
-                await _respond(send, resp.status_code, resp.content, hdrs + info)
+                hdrs = response_headers(resp.headers, body_changed=False)
+                await _respond(send, resp.status, payload, hdrs + info)
                 break
             usages.append(fmt.usage(parsed))
             calls = fmt.calls(parsed)
@@ -427,7 +412,7 @@ class HeadroomProxy:
             action = self.policy.decide(rounds, n_ours, len(calls) - n_ours)
             if action is not Action.ANSWER:
                 final = final_response(fmt, parsed, action, usages)
-                hdrs = response_headers(resp.headers.raw, body_changed=True)
+                hdrs = response_headers(resp.headers, body_changed=True)
                 if rounds:
                     hdrs.append((b"x-headroom-retrieval-rounds", str(rounds).encode()))
                 await _respond(send, 200, dumps_body(final), hdrs + info)
@@ -455,15 +440,13 @@ class HeadroomProxy:
         """Streamed: relay events as they come; splice hidden rounds into the stream."""
         splicer = splicer_for(fmt, self.policy)
         assert splicer is not None
-        client = self._client()
         started = False
         retrieval_tokens = 0
         try:
             while True:
                 try:
-                    req = client.build_request("POST", url, headers=headers, content=data)
-                    resp = await client.send(req, stream=True)
-                except self.httpx.HTTPError as exc:
+                    resp = await self.upstream.send("POST", url, headers, data)
+                except UpstreamError as exc:
                     if not started:
                         await self._unreachable(send, provider, exc)
                     else:
@@ -472,14 +455,13 @@ class HeadroomProxy:
                         )
                     return
                 try:
-                    ctype = resp.headers.get("content-type", "")
-                    if resp.status_code != 200 or "text/event-stream" not in ctype:
-                        payload = await resp.aread()
-                        if resp.status_code >= 400:
+                    if resp.status != 200 or "text/event-stream" not in resp.content_type:
+                        payload = await resp.read()
+                        if resp.status >= 400:
                             self.stats.add("upstream_errors")
                         if not started:
-                            hdrs = response_headers(resp.headers.raw, body_changed=True)
-                            await _respond(send, resp.status_code, payload, hdrs + info)
+                            hdrs = response_headers(resp.headers, body_changed=False)
+                            await _respond(send, resp.status, payload, hdrs + info)
                         else:
                             await _body(
                                 send, _stream_error(fmt, payload.decode("utf-8", "replace")), False
@@ -487,16 +469,16 @@ class HeadroomProxy:
                         return
                     if not started:
                         started = True
-                        hdrs = response_headers(resp.headers.raw, body_changed=True)
+                        hdrs = response_headers(resp.headers, body_changed=True)
                         await send(
                             {"type": "http.response.start", "status": 200, "headers": hdrs + info}
                         )
-                    async for chunk in resp.aiter_bytes():
+                    async for chunk in resp.chunks():
                         out = splicer.feed(chunk)
                         if out:
                             await _body(send, out, True)
                 finally:
-                    await resp.aclose()
+                    resp.close()
                 end = splicer.end_round()
                 if end.action is not Action.ANSWER:
                     await _body(send, splicer.finish(), False)

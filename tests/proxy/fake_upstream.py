@@ -380,3 +380,15 @@ def service_log(lines: int = 480, error_at: int = 311) -> str:
                 f"latency_ms={20 + i % 37} order=ord_{i:05d} region=eu-west-{1 + i % 3}"
             )
     return "\n".join(out)
+
+
+if __name__ == "__main__":  # python -m tests.proxy.fake_upstream PORT (for benchmarks)
+    import sys
+
+    uvicorn.run(
+        FakeUpstream().app(),
+        host="127.0.0.1",
+        port=int(sys.argv[1]),
+        log_level="warning",
+        access_log=False,
+    )
