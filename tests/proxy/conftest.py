@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("httpx", reason="the proxy extra is not installed (pip install '.[proxy]')")
+pytest.importorskip("aiohttp", reason="the proxy extra is not installed (pip install '.[proxy]')")
+pytest.importorskip("httpx", reason="the proxy tests' client (the dev extra)")
 pytest.importorskip("uvicorn", reason="the proxy extra is not installed (pip install '.[proxy]')")
 pytest.importorskip("starlette", reason="the fake upstream needs starlette (the dev extra)")
 
