@@ -6,7 +6,8 @@ other path with a small JSON echo. Each reply comes from ``script`` (a list cons
 order, or a callable of the request body); every request is recorded.
 
 A reply is a dict: ``text``; ``tools`` (a list of ``{"name", "input"}``); ``thinking``;
-``status`` with ``body`` for an error; ``delay`` seconds between streamed events.
+``status`` with ``body`` for an error; ``delay`` seconds between streamed events;
+``sleep`` seconds before answering.
 """
 
 from __future__ import annotations
@@ -73,17 +74,19 @@ class FakeUpstream:
                 )
             )
             path = request.url.path
-            try:
-                body = json.loads(raw) if raw else {}
-            except ValueError:
-                return JSONResponse({"error": {"message": "bad json"}}, status_code=400)
             if request.method != "POST" or path not in (
                 "/v1/messages",
                 "/v1/chat/completions",
                 "/v1/responses",
             ):
                 return JSONResponse({"path": path, "method": request.method, "echo": True})
+            try:
+                body = json.loads(raw) if raw else {}
+            except ValueError:
+                return JSONResponse({"error": {"message": "bad json"}}, status_code=400)
             reply = self.next_reply(body)
+            if reply.get("sleep"):
+                await asyncio.sleep(float(reply["sleep"]))
             if "status" in reply:
                 return JSONResponse(reply.get("body", {}), status_code=reply["status"])
             self.counter += 1

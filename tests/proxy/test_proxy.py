@@ -238,3 +238,35 @@ def test_responses_stateless_round_and_stateful_lossless(fake: FakeUpstream, pro
     raw = json.dumps(responses_body()).encode()
     post(proxy, "/v1/responses", raw)
     assert fake.received[-1].body == raw and len(fake.received) == n + 1
+
+
+def test_streamed_uploads_pass_through_whole(fake: FakeUpstream, proxy: Any) -> None:
+    parts = [bytes([65 + i]) * 70_000 for i in range(4)]
+    r = httpx.post(proxy.url + "/v1/files", content=iter(parts), headers={"x-api-key": "k"})
+    assert r.status_code == 200
+    assert fake.received[-1].body == b"".join(parts) and fake.received[-1].method == "POST"
+
+
+def test_upstream_timeout_is_a_504_in_the_provider_shape(
+    fake: FakeUpstream, start_proxy: Any
+) -> None:
+    proxy = start_proxy(timeout=0.3)
+    fake.script = [{"text": "late", "sleep": 2}]
+    r = post(proxy, "/v1/chat/completions", chat_body("short"))
+    assert r.status_code == 504 and r.json()["error"]["type"] == "timeout_error"
+
+
+def test_a_compression_failure_forwards_the_original(
+    fake: FakeUpstream, proxy: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import headroom.proxy.app as app
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("compressor bug")
+
+    monkeypatch.setattr(app, "compress_request", broken)
+    raw = json.dumps(anthropic_body()).encode()
+    r = post(proxy, "/v1/messages", raw)
+    assert r.status_code == 200 and r.headers["x-headroom-skipped"] == "error: RuntimeError"
+    assert fake.received[-1].body == raw
+    assert httpx.get(proxy.url + "/stats").json()["failed_open"] == 1
