@@ -164,7 +164,10 @@ def test_responses_function_call_output_is_compressed_when_stateless() -> None:
     assert len(item["output"]) < len(LOG) / 10
 
 
-@pytest.mark.parametrize("extra", [{}, {"store": True}, {"previous_response_id": "resp_1"}])
+@pytest.mark.parametrize(
+    "extra",
+    [{}, {"store": True}, {"previous_response_id": "resp_1"}, {"store": False, "stream": True}],
+)
 def test_stateful_responses_get_no_tool_and_lossless_only(extra: dict[str, Any]) -> None:
     out = compress_request(OPENAI_RESPONSES, responses_body(**extra))
     assert not out.tool_offered and out.lossless_only
