@@ -158,5 +158,5 @@ class SavingsLedger:
                 retrieval_rounds=self._rounds,
                 retrieval_tokens=self._retrieval_tokens,
                 net_tokens_saved=saved - self._retrieval_tokens,
-                compression_ratio=round(saved / self._before, 4) if self._before else 0.0,
+                compression_ratio=saved / self._before if self._before else 0.0,
             )
