@@ -83,8 +83,15 @@ class ProxyStats:
             setattr(self, name, getattr(self, name) + n)
 
     def as_dict(self) -> dict[str, int]:
+        """The counters, plus ``errors``: requests that failed open, were rejected, or
+        got an upstream error or no upstream at all."""
         with self._lock:
-            return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+            out = {k: v for k, v in vars(self).items() if not k.startswith("_")}
+        out["errors"] = (
+            out["failed_open"] + out["rejected"] + out["upstream_errors"]
+            + out["upstream_unreachable"]
+        )  # fmt: skip
+        return out
 
 
 class _Body:
@@ -359,9 +366,9 @@ class HeadroomProxy:
             return
         headers = with_header(headers, b"accept-encoding", b"identity")
         if splicer is None:
-            await self._rounds(fmt, url, headers, outcome.body, data, send, info, provider)
+            await self._rounds(fmt, url, headers, outcome, data, send, info, provider)
         else:
-            await self._stream_rounds(fmt, url, headers, outcome.body, data, send, info, provider)
+            await self._stream_rounds(fmt, url, headers, outcome, data, send, info, provider)
 
     async def _answer(self, calls: list[ToolCall], model: Any) -> tuple[Any, int]:
         def run() -> tuple[Any, int]:
@@ -376,13 +383,15 @@ class HeadroomProxy:
         fmt: WireFormat,
         url: str,
         headers: Headers,
-        body: dict[str, Any],
+        outcome: RequestCompression,
         data: bytes,
         send: Send,
         info: Headers,
         provider: str,
     ) -> None:
         """Non-streamed: call, answer retrieval calls, call again; send the last answer."""
+        body = outcome.body
+        outcome_after = outcome.tokens_after
         usages: list[Any] = []
         rounds = 0
         retrieval_tokens = 0
@@ -418,7 +427,8 @@ class HeadroomProxy:
                 await _respond(send, 200, dumps_body(final), hdrs + info)
                 break
             answers, tokens = await self._answer(calls, body.get("model"))
-            retrieval_tokens += tokens
+            # A hidden round re-sends the compressed request, plus the answers.
+            retrieval_tokens += outcome_after + tokens
             rounds += 1
             body = fmt.follow_up(body, parsed, answers)
             data = dumps_body(body)
@@ -431,13 +441,15 @@ class HeadroomProxy:
         fmt: WireFormat,
         url: str,
         headers: Headers,
-        body: dict[str, Any],
+        outcome: RequestCompression,
         data: bytes,
         send: Send,
         info: Headers,
         provider: str,
     ) -> None:
         """Streamed: relay events as they come; splice hidden rounds into the stream."""
+        body = outcome.body
+        outcome_after = outcome.tokens_after
         splicer = splicer_for(fmt, self.policy)
         assert splicer is not None
         started = False
@@ -484,7 +496,7 @@ class HeadroomProxy:
                     await _body(send, splicer.finish(), False)
                     return
                 answers, tokens = await self._answer(end.calls, body.get("model"))
-                retrieval_tokens += tokens
+                retrieval_tokens += outcome_after + tokens
                 body = fmt.follow_up(body, end.response, answers)
                 data = dumps_body(body)
                 headers = with_header(headers, b"content-length", str(len(data)).encode())
