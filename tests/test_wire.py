@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -409,3 +410,42 @@ def test_openai_mixed_calls_are_renumbered() -> None:
     idx = {tc["index"] for c in chunks for tc in c["choices"][0]["delta"].get("tool_calls") or ()}
     assert idx == {0} and RETRIEVE_TOOL_NAME not in out.decode()
     assert chunks[-1]["choices"][0]["finish_reason"] == "tool_calls"
+
+
+# ------------------------------------------------------------------ properties
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+def _spliced(make: Any, rounds: list[bytes], cuts: list[int]) -> bytes:
+    s = make()
+    out = b""
+    for n, data in enumerate(rounds):
+        points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
+        for a, b in itertools.pairwise(points):
+            out += s.feed(data[a:b])
+        end = s.end_round()
+        if end.action is not Action.ANSWER or n == len(rounds) - 1:
+            break
+        s.next_round()
+    return out + s.finish()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=10_000), max_size=12))
+def test_splicing_does_not_depend_on_how_the_bytes_arrive(cuts: list[int]) -> None:
+    a_rounds = [
+        b"".join(
+            anthropic_events({"thinking": "t", "text": "Let me see.", "tools": [RETRIEVE]}, 1)
+        ),
+        b"".join(
+            anthropic_events({"text": "Done: card_declined.", "tools": [{"name": "Bash"}]}, 2)
+        ),
+    ]
+    whole = _spliced(AnthropicSplicer, a_rounds, [])
+    assert _spliced(AnthropicSplicer, a_rounds, cuts) == whole
+    o_rounds = [
+        b"".join(openai_chunks({"text": "Hm.", "tools": [RETRIEVE]}, 1, True)),
+        b"".join(openai_chunks({"text": "Found it."}, 2, True)),
+    ]
+    assert _spliced(OpenAIChatSplicer, o_rounds, cuts) == _spliced(OpenAIChatSplicer, o_rounds, [])

@@ -485,8 +485,18 @@ class HeadroomProxy:
                         await send(
                             {"type": "http.response.start", "status": 200, "headers": hdrs + info}
                         )
-                    async for chunk in resp.chunks():
-                        out = splicer.feed(chunk)
+                    chunks = resp.chunks()
+                    async for chunk in chunks:
+                        try:
+                            out = splicer.feed(chunk)
+                        except Exception:  # a splicer bug: relay the rest as it comes
+                            log.exception("headroom proxy: stream splicing failed")
+                            self.stats.add("failed_open")
+                            await _body(send, chunk, True)
+                            async for rest in chunks:
+                                await _body(send, rest, True)
+                            await _body(send, b"", False)
+                            return
                         if out:
                             await _body(send, out, True)
                 finally:

@@ -275,3 +275,27 @@ def test_a_compression_failure_forwards_the_original(
     assert r.status_code == 200 and r.headers["x-headroom-skipped"] == "error: RuntimeError"
     assert fake.received[-1].body == raw
     assert httpx.get(proxy.url + "/stats").json()["failed_open"] == 1
+
+
+def test_thinking_of_a_hidden_round_never_reaches_the_client(
+    fake: FakeUpstream, proxy: Any
+) -> None:
+    inner = retrieving("The error is card_declined.")
+
+    def script(body: dict[str, Any]) -> dict[str, Any]:
+        return {**inner(body), "thinking": f"round {len(fake.received)}"}
+
+    fake.script = script
+    out = post(
+        proxy, "/v1/messages", anthropic_body(thinking={"type": "enabled", "budget_tokens": 1024})
+    ).json()
+    assert [b["type"] for b in out["content"]] == ["thinking", "text"]
+    assert out["content"][0] == {"type": "thinking", "thinking": "round 2", "signature": "sig2"}
+    # The hidden turn went back upstream whole: its thinking block and signature first.
+    hidden_turn = fake.received[-1].json()["messages"][-2]
+    assert hidden_turn["content"][0] == {
+        "type": "thinking",
+        "thinking": "round 1",
+        "signature": "sig1",
+    }
+    assert hidden_turn["content"][-1]["name"] == RETRIEVE_TOOL_NAME
