@@ -17,14 +17,16 @@ import contextlib
 import json
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import HeadroomConfig
 from ..ledger import SavingsLedger
+from ..messages import slots
 from ..retrieval_policy import Action
-from ..tokens import counter_for
+from ..tokens import content_digest, counter_for
 from ..wire import (
     RequestCompression,
     WireFormat,
@@ -57,6 +59,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 JSON_HEADERS: Headers = [(b"content-type", b"application/json")]
+_SEEN_ABOVE = 4096  # outputs smaller than this compress fast enough on the event loop
+_SEEN_LIMIT = 8192
 
 
 class _ClientGone(Exception):
@@ -160,6 +164,8 @@ class HeadroomProxy:
         self.policy = self.config.policy
         self.ledger = SavingsLedger()
         self.stats = ProxyStats()
+        # Digests of large tool outputs already compressed (touched on the event loop only).
+        self._seen: OrderedDict[bytes, None] = OrderedDict()
 
     # ------------------------------------------------------------------ lifecycle
     async def aclose(self) -> None:
@@ -276,7 +282,7 @@ class HeadroomProxy:
             )
 
         try:
-            if len(raw) > self.config.thread_above:
+            if len(raw) > self.config.thread_above and self._has_new_outputs(fmt, parsed):
                 outcome = await asyncio.to_thread(run)
             else:
                 outcome = run()
@@ -291,6 +297,28 @@ class HeadroomProxy:
                 source="proxy",
             )
         return outcome, ""
+
+    def _has_new_outputs(self, fmt: WireFormat, body: dict[str, Any]) -> bool:
+        """Whether the body holds a large tool output this process has not compressed
+        before. Seen ones come from the engine's memo in well under a millisecond, so
+        a request made only of them is compressed on the event loop (a thread hop costs
+        more); anything new goes to a worker thread."""
+        try:
+            messages = fmt.messages(body) or []
+            digests = [
+                content_digest(slot.text)
+                for slot in slots(messages)
+                if len(slot.text) > _SEEN_ABOVE
+            ]
+        except Exception:
+            return True
+        new = [d for d in digests if d not in self._seen]
+        for d in digests:
+            self._seen[d] = None
+            self._seen.move_to_end(d)
+        while len(self._seen) > _SEEN_LIMIT:
+            self._seen.popitem(last=False)
+        return bool(new)
 
     # ------------------------------------------------------------------ relaying
     async def _pass_through(
