@@ -26,7 +26,7 @@ from ..config import HeadroomConfig
 from ..ledger import SavingsLedger
 from ..messages import slots
 from ..retrieval_policy import Action
-from ..tokens import content_digest, counter_for
+from ..tokens import counter_for
 from ..wire import (
     RequestCompression,
     WireFormat,
@@ -165,7 +165,7 @@ class HeadroomProxy:
         self.ledger = SavingsLedger()
         self.stats = ProxyStats()
         # Digests of large tool outputs already compressed (touched on the event loop only).
-        self._seen: OrderedDict[bytes, None] = OrderedDict()
+        self._seen: OrderedDict[int, None] = OrderedDict()
 
     # ------------------------------------------------------------------ lifecycle
     async def aclose(self) -> None:
@@ -302,13 +302,15 @@ class HeadroomProxy:
         """Whether the body holds a large tool output this process has not compressed
         before. Seen ones come from the engine's memo in well under a millisecond, so
         a request made only of them is compressed on the event loop (a thread hop costs
-        more); anything new goes to a worker thread."""
+        more); anything new goes to a worker thread. Outputs are told apart by length and
+        ends, which costs nothing per byte: a rare mix-up only moves one compression
+        onto the event loop or off it, never changes what is sent."""
         try:
             messages = fmt.messages(body) or []
             digests = [
-                content_digest(slot.text)
-                for slot in slots(messages)
-                if len(slot.text) > _SEEN_ABOVE
+                hash((len(t), t[:256], t[-256:]))
+                for t in (slot.text for slot in slots(messages))
+                if len(t) > _SEEN_ABOVE
             ]
         except Exception:
             return True
