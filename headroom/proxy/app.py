@@ -61,6 +61,8 @@ Send = Callable[[Message], Awaitable[None]]
 JSON_HEADERS: Headers = [(b"content-type", b"application/json")]
 _SEEN_ABOVE = 4096  # outputs smaller than this compress fast enough on the event loop
 _SEEN_LIMIT = 8192
+# Even from the memo, a big body costs a few ms (hashing and counting): off the loop too.
+_INLINE_BELOW = 512 * 1024
 
 
 class _ClientGone(Exception):
@@ -282,7 +284,10 @@ class HeadroomProxy:
             )
 
         try:
-            if len(raw) > self.config.thread_above and self._has_new_outputs(fmt, parsed):
+            size = len(raw)
+            if size > self.config.thread_above and (
+                size > _INLINE_BELOW or self._has_new_outputs(fmt, parsed)
+            ):
                 outcome = await asyncio.to_thread(run)
             else:
                 outcome = run()
