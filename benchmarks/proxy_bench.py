@@ -153,10 +153,15 @@ async def rps(url: str, clients: int, seconds: float, data: bytes) -> float:
         return done / (time.perf_counter() - t)
 
 
+def _direct(rows: list[tuple[str, float, float, float, float]], name: str) -> float:
+    return next(r[1] for r in rows if r[0] == name)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer samples")
     ap.add_argument("--runs", type=int, default=3, help="report the best of N runs")
+    ap.add_argument("--gate", action="store_true", help="exit 1 when a latency target is missed")
     args = ap.parse_args()
     n = 60 if args.quick else 300
     n_big = 20 if args.quick else 60
@@ -170,6 +175,7 @@ def main() -> None:
         proxy + "/livez",
     )  # fmt: skip
     rows: list[tuple[str, float, float, float, float]] = []
+    missed: list[str] = []
     try:
         client = Client()
         small = body("a short tool output")
@@ -215,10 +221,22 @@ def main() -> None:
             )
         f50 = statistics.median(floor)
         new_added = rows[2][2] - rows[2][1]
+        targets = {
+            "pass-through": 2.0,
+            "50 KB, already seen": 2.0,
+            "50 KB, new output": 2 * f50 + 1,
+            "stream first byte": 2.0,
+        }
+        missed = [name for name, _, p50, _, _ in rows if p50 - _direct(rows, name) > targets[name]]
         print(f"\nengine floor (compress_request, new 50 KB output): p50 {f50:.2f} ms; "
               f"target for the new output: added <= 2 x floor + 1 = {2 * f50 + 1:.2f} ms "
               f"(measured {new_added:.2f} ms)")  # fmt: skip
 
+        print(
+            "targets (added p50, concurrency 1): "
+            + ", ".join(f"{k} <= {v:.2f} ms" for k, v in targets.items())
+            + (f"; MISSED: {', '.join(missed)}" if missed else "; all met")
+        )
         seconds = 1.5 if args.quick else 2.0
         print(f"\nrequests per second, pass-through, {seconds:.1f} s each\n")
         print("| clients | direct rps | proxy rps | proxy/direct |")
@@ -231,6 +249,8 @@ def main() -> None:
         for proc in (proxied, fake):
             proc.terminate()
             proc.wait(10)
+    if args.gate and missed:
+        sys.exit(1)
 
 
 if __name__ == "__main__":
