@@ -218,6 +218,23 @@ def test_anthropic_calls_follow_up_and_strip() -> None:
     assert only["stop_reason"] == "end_turn" and only["content"] == [{"type": "text", "text": "x"}]
 
 
+def test_the_opening_thinking_stays_with_the_final_answer() -> None:
+    first = anthropic_message({"thinking": "plan", "tools": [RETRIEVE]}, 1)
+    final = anthropic_message({"text": "ok", "tools": [{"name": "Bash"}]}, 2)
+    out = final_response(ANTHROPIC, final, Action.PASS, [first["usage"], final["usage"]], first)
+    assert [b["type"] for b in out["content"]] == ["thinking", "text", "tool_use"]
+    assert out["content"][0] == {"type": "thinking", "thinking": "plan", "signature": "sig1"}
+    # A final round that thinks again keeps its own blocks after the opening ones.
+    again = anthropic_message({"thinking": "more", "text": "ok"}, 2)
+    out = final_response(ANTHROPIC, again, Action.PASS, [], first)
+    assert [b.get("signature") for b in out["content"]] == ["sig1", "sig2", None]
+    # Without thinking nothing is added; other formats have no such rule.
+    plain = anthropic_message({"tools": [RETRIEVE]}, 1)
+    assert final_response(ANTHROPIC, final, Action.PASS, [], plain) == final
+    chat = openai_completion({"text": "x"}, 2)
+    assert final_response(OPENAI_CHAT, chat, Action.PASS, [], openai_completion({}, 1)) == chat
+
+
 def test_final_response_sums_usage() -> None:
     final = anthropic_message({"text": "ok"}, 2)
     out = final_response(ANTHROPIC, final, Action.PASS, [{"input_tokens": 100}, final["usage"]])
@@ -308,15 +325,16 @@ def test_anthropic_hidden_round_spliced_into_one_message() -> None:
     starts = [e for e in events if e["type"] == "content_block_start"]
     assert [e["index"] for e in starts] == list(range(len(starts)))
     blocks = [e["content_block"]["type"] for e in starts]
-    # Round 1's thinking was held until the retrieval call showed it hidden, then dropped.
-    assert blocks == ["thinking", "text"]
+    # The thinking that opened the turn was streamed at once and stays (Anthropic needs
+    # the turn to start with it); the hidden call and its result never appear.
+    assert blocks == ["thinking", "thinking", "text"]
     assert RETRIEVE_TOOL_NAME.encode() not in out
     sigs = [
         e["delta"]["signature"]
         for e in events
         if e.get("delta", {}).get("type") == "signature_delta"
     ]
-    assert sigs == ["sig2"]
+    assert sigs == ["sig1", "sig2"]
     final = events[-2]
     assert final["delta"]["stop_reason"] == "end_turn"
     assert final["usage"] == {"input_tokens": 300, "output_tokens": 30}

@@ -428,6 +428,7 @@ class HeadroomProxy:
         body = outcome.body
         outcome_after = outcome.tokens_after
         usages: list[Any] = []
+        first: dict[str, Any] | None = None
         rounds = 0
         retrieval_tokens = 0
         while True:
@@ -451,11 +452,12 @@ class HeadroomProxy:
                 await _respond(send, resp.status, payload, hdrs + info)
                 break
             usages.append(fmt.usage(parsed))
+            first = first or parsed
             calls = fmt.calls(parsed)
             n_ours = sum(1 for c in calls if c.is_retrieval)
             action = self.policy.decide(rounds, n_ours, len(calls) - n_ours)
             if action is not Action.ANSWER:
-                final = final_response(fmt, parsed, action, usages)
+                final = final_response(fmt, parsed, action, usages, first)
                 hdrs = response_headers(resp.headers, body_changed=True)
                 if rounds:
                     hdrs.append((b"x-headroom-retrieval-rounds", str(rounds).encode()))

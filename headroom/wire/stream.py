@@ -15,8 +15,9 @@ A splicer is fed the upstream bytes of one round at a time::
 
 Anthropic: ``message_start`` is the first round's; later rounds' content blocks are
 renumbered after the ones already sent; the final ``message_delta`` carries the usage
-summed over all rounds. Thinking blocks are held until the next block shows whether
-the round is a hidden one, so the caller never sees a hidden round's thinking.
+summed over all rounds. Blocks before the retrieval call (the thinking that opens the
+turn, any text) have already reached the caller and stay: Anthropic requires an
+assistant turn to start with its thinking block when thinking is enabled.
 OpenAI chat: later rounds' chunks take the first round's id; the usage chunk (when
 ``stream_options.include_usage`` asked for one) is summed.
 """
@@ -84,7 +85,6 @@ class AnthropicSplicer(Splicer):
         self.partial: dict[int, str] = {}
         self.client_index: dict[int, int] = {}
         self.retrieval: set[int] = set()
-        self.pending: list[SSEEvent] = []  # thinking blocks not yet known to be shown
         self.held: list[SSEEvent] = []
         self.holding = False
         self.start_usage: Any = None
@@ -109,11 +109,6 @@ class AnthropicSplicer(Splicer):
         if target == index:
             return ev.raw
         return encode_event({**data, "index": target}, ev.event or data.get("type"))
-
-    def _flush_pending(self) -> bytes:
-        out = b"".join(self._forward(e, e.json()) for e in self.pending)
-        self.pending = []
-        return out
 
     def _track(self, data: dict[str, Any]) -> None:
         kind = data.get("type")
@@ -170,24 +165,13 @@ class AnthropicSplicer(Splicer):
             btype = block.get("type") if isinstance(block, dict) else None
             if btype == "tool_use" and block.get("name") == RETRIEVE_TOOL_NAME:  # type: ignore[union-attr]
                 self.retrieval.add(index)
-                if not self.holding:
-                    self.holding = True
-                    self.held, self.pending = [*self.pending, ev], []
-                    return b""
+                self.holding = True
             if self.holding:
                 self.held.append(ev)
                 return b""
-            if btype in ("thinking", "redacted_thinking"):
-                self.pending.append(ev)
-                return b""
-            return self._flush_pending() + self._forward(ev, data)
+            return self._forward(ev, data)
         if self.holding:
             self.held.append(ev)
-            return b""
-        if isinstance(index, int) and any(e.json().get("index") == index for e in self.pending):
-            self.pending.append(ev)
-            return b""
-        if kind == "ping" and self.pending:
             return b""
         return self._forward(ev, data)
 
@@ -219,7 +203,7 @@ class AnthropicSplicer(Splicer):
     def finish(self) -> bytes:
         """The rest of the caller's stream: held blocks (minus ours), the final
         ``message_delta`` with summed usage, and ``message_stop``."""
-        out = [self._flush_pending()]
+        out: list[bytes] = []
         visible_calls = sum(
             1
             for i, b in self.blocks.items()
