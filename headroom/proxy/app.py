@@ -499,9 +499,7 @@ class HeadroomProxy:
                     if not started:
                         await self._unreachable(send, provider, exc)
                     else:
-                        await _body(
-                            send, _stream_error(fmt, f"upstream unreachable: {exc!r}"), False
-                        )
+                        await _body(send, _stream_error(fmt, str(exc).encode()), False)
                     return
                 try:
                     if resp.status != 200 or "text/event-stream" not in resp.content_type:
@@ -512,9 +510,7 @@ class HeadroomProxy:
                             hdrs = response_headers(resp.headers, body_changed=False)
                             await _respond(send, resp.status, payload, hdrs + info)
                         else:
-                            await _body(
-                                send, _stream_error(fmt, payload.decode("utf-8", "replace")), False
-                            )
+                            await _body(send, _stream_error(fmt, payload), False)
                         return
                     if not started:
                         started = True
@@ -553,9 +549,15 @@ class HeadroomProxy:
                 self.ledger.add_retrieval(splicer.rounds, retrieval_tokens)
 
 
-def _stream_error(fmt: WireFormat, message: str) -> bytes:
-    """An error event in the middle of a stream, as the provider sends one."""
-    error = fmt.error_body("api_error", message)
+def _stream_error(fmt: WireFormat, payload: bytes) -> bytes:
+    """An error event in the middle of a stream, as the provider sends one: the
+    upstream's own error body when it is one, else an ``api_error`` saying what failed."""
+    try:
+        error = json.loads(payload)
+    except ValueError:
+        error = None
+    if not isinstance(error, dict) or "error" not in error:
+        error = fmt.error_body("api_error", payload.decode("utf-8", "replace"))
     if fmt is ANTHROPIC:
         return f"event: error\ndata: {json.dumps(error)}\n\n".encode()
     return f"data: {json.dumps(error)}\n\n".encode()
