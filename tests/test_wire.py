@@ -17,6 +17,7 @@ from headroom.wire import (
     OPENAI_RESPONSES,
     AnthropicSplicer,
     OpenAIChatSplicer,
+    ResponsesSplicer,
     SSEParser,
     answer_calls,
     compress_request,
@@ -30,6 +31,7 @@ from tests.proxy.fake_upstream import (
     anthropic_message,
     openai_chunks,
     openai_completion,
+    responses_events,
     responses_object,
     service_log,
 )
@@ -165,10 +167,7 @@ def test_responses_function_call_output_is_compressed_when_stateless() -> None:
     assert len(item["output"]) < len(LOG) / 10
 
 
-@pytest.mark.parametrize(
-    "extra",
-    [{}, {"store": True}, {"previous_response_id": "resp_1"}, {"store": False, "stream": True}],
-)
+@pytest.mark.parametrize("extra", [{}, {"store": True}, {"previous_response_id": "resp_1"}])
 def test_stateful_responses_get_no_tool_and_lossless_only(extra: dict[str, Any]) -> None:
     out = compress_request(OPENAI_RESPONSES, responses_body(**extra))
     assert not out.tool_offered and out.lossless_only
@@ -467,3 +466,57 @@ def test_splicing_does_not_depend_on_how_the_bytes_arrive(cuts: list[int]) -> No
         b"".join(openai_chunks({"text": "Found it."}, 2, True)),
     ]
     assert _spliced(OpenAIChatSplicer, o_rounds, cuts) == _spliced(OpenAIChatSplicer, o_rounds, [])
+
+
+def run_responses(rounds: list[dict[str, Any]]) -> tuple[bytes, list[Action]]:
+    s = ResponsesSplicer()
+    out = b""
+    actions = []
+    for n, reply in enumerate(rounds, 1):
+        for ev in responses_events(reply, n):
+            out += s.feed(ev)
+        end = s.end_round()
+        actions.append(end.action)
+        if end.action is not Action.ANSWER:
+            break
+        s.next_round()
+    return out + s.finish(), actions
+
+
+def test_responses_pass_through_stream_is_byte_identical() -> None:
+    reply = {"text": "hello there", "tools": [{"name": "sh", "input": {"a": 1}}]}
+    out, actions = run_responses([reply])
+    assert actions == [Action.PASS] and out == b"".join(responses_events(reply, 1))
+
+
+def test_responses_hidden_round_spliced_into_one_response() -> None:
+    out, actions = run_responses(
+        [{"text": "Let me check.", "tools": [RETRIEVE]}, {"text": "Found."}]
+    )
+    assert actions == [Action.ANSWER, Action.PASS]
+    events = parse_stream(out)
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    kinds = [e["type"] for e in events]
+    assert kinds.count("response.created") == 1 and kinds[-1] == "response.completed"
+    added = [
+        (e["output_index"], e["item"]["type"])
+        for e in events
+        if e["type"] == "response.output_item.added"
+    ]
+    assert added == [(0, "message"), (1, "message")]
+    final = events[-1]["response"]
+    assert final["id"] == "resp_1" and [i["type"] for i in final["output"]] == [
+        "message",
+        "message",
+    ]
+    assert final["usage"] == {"input_tokens": 300, "output_tokens": 30, "total_tokens": 330}
+    assert RETRIEVE_TOOL_NAME not in out.decode()
+
+
+def test_responses_mixed_calls_strip_ours() -> None:
+    out, actions = run_responses([{"tools": [{"name": "sh", "input": {}}, RETRIEVE]}])
+    assert actions == [Action.STRIP]
+    events = parse_stream(out)
+    assert RETRIEVE_TOOL_NAME not in out.decode()
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    assert [i["name"] for i in events[-1]["response"]["output"]] == ["sh"]

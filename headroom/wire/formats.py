@@ -313,7 +313,6 @@ class OpenAIResponses(WireFormat):
     With ``previous_response_id`` or ``store`` (on unless ``store: false``) the
     conversation lives on OpenAI's servers, so a hidden round would leave turns the
     caller never saw there: no retrieval tool is offered, compression is lossless only.
-    Streamed responses are treated the same way: their events are not spliced.
     """
 
     name = "openai_responses"
@@ -323,8 +322,7 @@ class OpenAIResponses(WireFormat):
         return bool(body.get("previous_response_id")) or body.get("store") is not False
 
     def can_answer(self, body: dict[str, Any]) -> bool:
-        # Responses streams are not spliced (yet): they get lossless compression only.
-        return not self.stateful(body) and not body.get("stream")
+        return not self.stateful(body)
 
     def tool_definition(self) -> dict[str, Any]:
         return {

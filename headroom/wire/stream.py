@@ -399,10 +399,157 @@ def _args(raw: str) -> Any:
         return raw
 
 
+class ResponsesSplicer(Splicer):
+    """OpenAI Responses streams: ``response.*`` events with ``sequence_number`` and
+    ``output_index``. Later rounds skip ``response.created``/``in_progress``, continue the
+    sequence numbers and output indexes, and one ``response.completed`` ends the stream
+    with the first round's id, every item the caller saw, and the summed usage."""
+
+    _FINAL = ("response.completed", "response.incomplete", "response.failed")
+
+    def __init__(self, policy: RetrievalPolicy | None = None) -> None:
+        super().__init__(policy)
+        self.response_id: str | None = None
+        self.next_seq: int | None = None  # the next sequence number the caller expects
+        self.shown: dict[int, dict[str, Any]] = {}  # caller's output index -> finished item
+        self.announced = 0  # output items the caller has been told about
+        self._new_round()
+
+    def _new_round(self) -> None:
+        self.items: dict[int, dict[str, Any]] = {}
+        self.retrieval: set[int] = set()
+        self.client_index: dict[int, int] = {}
+        self.held: list[tuple[SSEEvent, dict[str, Any]]] = []
+        self.holding = False
+        self.final: tuple[SSEEvent, dict[str, Any]] | None = None
+        self.tail: list[bytes] = []
+
+    def next_round(self) -> None:
+        super().next_round()
+        self._new_round()
+
+    def _emit(self, ev: SSEEvent, data: dict[str, Any], force: bool = False) -> bytes:
+        """The event for the caller: output index and sequence number continued."""
+        changes: dict[str, Any] = {}
+        kind = data.get("type")
+        index = data.get("output_index")
+        if isinstance(index, int):
+            if kind == "response.output_item.added" and index not in self.client_index:
+                self.client_index[index] = self.announced
+                self.announced += 1
+            target = self.client_index.get(index, index)
+            if kind == "response.output_item.done" and isinstance(data.get("item"), dict):
+                self.shown[target] = data["item"]
+            if target != index:
+                changes["output_index"] = target
+        seq = data.get("sequence_number")
+        if isinstance(seq, int):
+            if self.next_seq is not None and seq != self.next_seq:
+                changes["sequence_number"] = self.next_seq
+            self.next_seq = (self.next_seq if self.next_seq is not None else seq) + 1
+        if not changes and not force:
+            return ev.raw
+        return encode_event(
+            {**data, **changes}, ev.event or (kind if isinstance(kind, str) else None)
+        )
+
+    def _event(self, ev: SSEEvent) -> bytes:
+        data = ev.json()
+        if not isinstance(data, dict):
+            return b"" if self.holding else ev.raw
+        kind = data.get("type", ev.event)
+        if kind in ("response.created", "response.in_progress"):
+            resp = data.get("response")
+            if self.response_id is None and isinstance(resp, dict):
+                self.response_id = resp.get("id")
+            return self._emit(ev, data) if self.rounds == 0 else b""
+        if kind in self._FINAL:
+            self.final = (ev, data)
+            return b""
+        if kind == "error":
+            self.tail.append(ev.raw)
+            return b""
+        index = data.get("output_index")
+        item = data.get("item")
+        if (
+            kind == "response.output_item.added"
+            and isinstance(index, int)
+            and (
+                isinstance(item, dict)
+                and item.get("type") == "function_call"
+                and item.get("name") == RETRIEVE_TOOL_NAME
+            )
+        ):
+            self.retrieval.add(index)
+            self.holding = True
+        if (
+            kind == "response.output_item.done"
+            and isinstance(index, int)
+            and isinstance(item, dict)
+        ):
+            self.items[index] = item
+        if self.holding:
+            self.held.append((ev, data))
+            return b""
+        return self._emit(ev, data)
+
+    def end_round(self) -> RoundEnd:
+        for ev in self.parser.close():
+            rest = self._event(ev)
+            if rest:
+                self.tail.append(rest)
+        resp = self.final[1].get("response") if self.final is not None else None
+        resp = resp if isinstance(resp, dict) else {}
+        self.usages.append(resp.get("usage"))
+        output = resp.get("output")
+        if not isinstance(output, list):
+            output = [self.items[i] for i in sorted(self.items)]
+        calls = [
+            ToolCall(
+                str(i.get("call_id", "")),
+                str(i.get("name", "")),
+                _args(str(i.get("arguments") or "")),
+            )
+            for i in output
+            if isinstance(i, dict) and i.get("type") == "function_call"
+        ]
+        n_ours = sum(1 for c in calls if c.is_retrieval)
+        completed = self.final is not None and self.final[1].get("type") == "response.completed"
+        if not completed or self.tail:
+            action = Action.OVER_LIMIT if n_ours else Action.PASS
+        else:
+            action = self.policy.decide(self.rounds, n_ours, len(calls) - n_ours)
+        return RoundEnd(action, calls, {"output": output})
+
+    def finish(self) -> bytes:
+        out: list[bytes] = []
+        for ev, data in self.held:
+            if data.get("output_index") not in self.retrieval:
+                out.append(self._emit(ev, data))
+        out.extend(self.tail)
+        if self.final is not None:
+            ev, data = self.final
+            resp = data.get("response")
+            if isinstance(resp, dict) and (self.rounds > 0 or self.retrieval):
+                resp = dict(resp)
+                if self.response_id:
+                    resp["id"] = self.response_id
+                resp["output"] = [self.shown[i] for i in sorted(self.shown)]
+                total = self.total_usage()
+                if total is not None:
+                    resp["usage"] = total
+                out.append(self._emit(ev, {**data, "response": resp}, force=True))
+            else:
+                out.append(self._emit(ev, data))
+        return b"".join(out)
+
+
 def splicer_for(fmt: WireFormat, policy: RetrievalPolicy | None = None) -> Splicer | None:
     """The splicer for a format's streams (None: the format's streams pass through)."""
     if fmt.name == "anthropic":
         return AnthropicSplicer(policy)
     if fmt.name == "openai_chat":
         return OpenAIChatSplicer(policy)
+    if fmt.name == "openai_responses":
+        return ResponsesSplicer(policy)
     return None

@@ -213,3 +213,18 @@ def test_a_failing_hidden_round_ends_the_stream_with_an_error_event(
         for _ in stream:
             pass
     assert "busy" in str(err.value) and "overloaded_error" in str(err.value.body)
+
+
+def test_openai_responses_stream_with_a_hidden_round(fake: FakeUpstream, proxy: Any) -> None:
+    from tests.test_wire import responses_body
+
+    fake.script = retrieving("ok, card_declined")
+    body = responses_body(store=False)
+    with gpt(proxy).responses.stream(model="gpt-4o", input=body["input"], store=False) as stream:
+        kinds = [event.type for event in stream]
+        final = stream.get_final_response()
+    assert kinds.count("response.created") == 1 and kinds[-1] == "response.completed"
+    assert final.output_text.endswith("ok, card_declined")
+    assert not any(i.type == "function_call" for i in final.output)
+    assert final.usage.input_tokens == 300
+    assert fake.received[-1].json()["input"][-1]["output"] == LOG
