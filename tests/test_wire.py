@@ -466,6 +466,11 @@ def test_splicing_does_not_depend_on_how_the_bytes_arrive(cuts: list[int]) -> No
         b"".join(openai_chunks({"text": "Found it."}, 2, True)),
     ]
     assert _spliced(OpenAIChatSplicer, o_rounds, cuts) == _spliced(OpenAIChatSplicer, o_rounds, [])
+    r_rounds = [
+        b"".join(responses_events({"text": "Hm.", "tools": [RETRIEVE]}, 1)),
+        b"".join(responses_events({"text": "Found it.", "tools": [{"name": "sh"}]}, 2)),
+    ]
+    assert _spliced(ResponsesSplicer, r_rounds, cuts) == _spliced(ResponsesSplicer, r_rounds, [])
 
 
 def run_responses(rounds: list[dict[str, Any]]) -> tuple[bytes, list[Action]]:
