@@ -18,6 +18,7 @@ _DELEGATES = {
         "MCP server for Claude Code / Desktop (serve, install, uninstall)",
     ),
     "evals": ("headroom.evals.cli", "evaluate what compression keeps (quick, benchmark)"),
+    "proxy": ("headroom.proxy.server", "HTTP proxy for Claude Code and OpenAI/Anthropic clients"),
 }
 
 

@@ -48,6 +48,7 @@ from agno.tools.toolkit import Toolkit  # noqa: E402
 from headroom.config import HeadroomConfig  # noqa: E402
 from headroom.engine import compress  # noqa: E402
 from headroom.hooks import CompressionHooks  # noqa: E402
+from headroom.ledger import SavingsLedger  # noqa: E402
 from headroom.messages import function_name  # noqa: E402
 from headroom.pipeline import RequestLifecycle  # noqa: E402
 from headroom.result import CompressResult  # noqa: E402
@@ -57,6 +58,7 @@ from headroom.retrieval import (  # noqa: E402
     answer_tool_call,
     retrieve_tool,
 )
+from headroom.retrieval_policy import Action, RetrievalPolicy  # noqa: E402
 from headroom.tokens import count_tokens, resolve_model  # noqa: E402
 
 __all__ = [
@@ -85,6 +87,8 @@ _OWN = frozenset(
         "_lock",
         "_history",
         "_totals",
+        "_ledger",
+        "_policy",
     }
 )
 
@@ -404,10 +408,14 @@ class HeadroomAgnoModel(Model):
         own(self, "_token_model_override", token_model)
         own(self, "_lock", threading.Lock())
         own(self, "_history", deque(maxlen=max(1, int(history_size))))
+        # Savings live in the shared ledger; retrieval calls answered and errors are
+        # this wrapper's own counts. ``retrieval=False`` is the shared "tool" mode.
+        own(self, "_ledger", SavingsLedger(keep=0))
+        own(self, "_totals", {"retrievals": 0, "errors": 0})
         own(
             self,
-            "_totals",
-            {"calls": 0, "tokens_without": 0, "tokens_sent": 0, "retrievals": 0, "errors": 0},
+            "_policy",
+            RetrievalPolicy("auto" if retrieval else "tool", max(0, int(max_retrieval_rounds))),
         )
 
     # ----------------------------------------------------------- delegation
@@ -495,8 +503,9 @@ class HeadroomAgnoModel(Model):
 
     @property
     def total_tokens_saved(self) -> int:
-        with self._lock:
-            return int(self._totals["tokens_without"] - self._totals["tokens_sent"])
+        """Tokens saved net of what retrieval rounds re-sent (the ledger's
+        ``net_tokens_saved``)."""
+        return self._ledger.summary().net_tokens_saved
 
     @property
     def metrics_history(self) -> list[AgnoCallMetrics]:
@@ -505,12 +514,18 @@ class HeadroomAgnoModel(Model):
             return list(self._history)
 
     def get_savings_summary(self) -> dict[str, Any]:
+        """The ledger's schema, with this wrapper's documented keys on top:
+        ``tokens_without_headroom`` (the ledger's ``tokens_before``), ``tokens_sent``
+        (``tokens_after`` plus ``retrieval_tokens``), ``total_tokens_saved``
+        (``net_tokens_saved``) and ``compression_ratio``, which here is net as documented."""
+        ledger = self._ledger.summary()
         with self._lock:
             totals = dict(self._totals)
             exact = all(m.tokens_exact for m in self._history)
-        without, sent = totals["tokens_without"], totals["tokens_sent"]
+        without = ledger.tokens_before
+        sent = ledger.tokens_after + ledger.retrieval_tokens
         return {
-            "calls": totals["calls"],
+            **ledger.as_dict(),
             "tokens_without_headroom": without,
             "tokens_sent": sent,
             "total_tokens_saved": without - sent,
@@ -522,6 +537,7 @@ class HeadroomAgnoModel(Model):
         }
 
     def reset(self) -> None:
+        self._ledger.reset()
         with self._lock:
             self._history.clear()
             for key in self._totals:
@@ -550,11 +566,12 @@ class HeadroomAgnoModel(Model):
             duration_ms=(time.perf_counter() - call.started) * 1000.0,
             error=call.error,
         )
+        after = result.tokens_after if result is not None else 0
+        self._ledger.record(without, after, model=call.model, source="agno")
+        if sent > after:  # the tool definition and every re-sent retrieval exchange
+            self._ledger.add_retrieval(max(0, call.rounds - 1), sent - after)
         with self._lock:
             self._history.append(entry)
-            self._totals["calls"] += 1
-            self._totals["tokens_without"] += without
-            self._totals["tokens_sent"] += sent
             self._totals["retrievals"] += call.answered
             self._totals["errors"] += 1 if call.error else 0
 
@@ -585,12 +602,8 @@ class HeadroomAgnoModel(Model):
             call.error = f"{type(exc).__name__}: {exc}"
             return call
         has_own_tool = any(function_name(t) == RETRIEVE_TOOL_NAME for t in (tools or ()))
-        if (
-            self._retrieval
-            and self._max_retrieval_rounds > 0
-            and result.retrieval_keys
-            and not has_own_tool
-            and isinstance(tools, list)
+        if self._policy.offers_tool(bool(result.retrieval_keys), has_own_tool) and isinstance(
+            tools, list
         ):
             try:
                 extra = self._inner._format_tools([headroom_retrieve_function(self._store)])
@@ -640,7 +653,8 @@ class HeadroomAgnoModel(Model):
         if not ours:
             return False, None
         others = [c for c in calls if function_name(c) != RETRIEVE_TOOL_NAME]
-        if others or call.rounds > self._max_retrieval_rounds:
+        # call.rounds counts the round in flight: call.rounds - 1 rounds were answered.
+        if self._policy.decide(call.rounds - 1, len(ours), len(others)) is not Action.ANSWER:
             return False, others
         assistant = Message(
             role=self._inner.assistant_message_role,

@@ -27,7 +27,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from headroom._extras import require
@@ -70,13 +70,16 @@ from headroom import (  # noqa: E402
     Store,
     answer_tool_call,
     compress,
+    count_tokens,
     retrieve_tool,
     shared_store,
 )
+from headroom.ledger import SavingsLedger  # noqa: E402
 from headroom.messages import function_name  # noqa: E402
 from headroom.pipeline import RequestLifecycle  # noqa: E402
 from headroom.relevance import ranked  # noqa: E402
 from headroom.retrieval import RETRIEVE_TOOL_DESCRIPTION  # noqa: E402
+from headroom.retrieval_policy import Action, RetrievalPolicy  # noqa: E402
 
 __all__ = [
     "CallRecord",
@@ -114,23 +117,19 @@ class CallRecord:
     tokens_exact: bool
 
 
-@dataclass
 class _Metrics:
-    """Thread-safe running totals plus a bounded history. One object is shared by a
-    wrapper and every copy made by ``bind_tools`` / ``with_structured_output``."""
+    """Savings in the shared ``SavingsLedger``, plus what only this wrapper reports:
+    per-call records with transforms and timings, retrieval calls answered, failures.
+    One object is shared by a wrapper and every copy made by ``bind_tools`` /
+    ``with_structured_output``."""
 
-    history_limit: int = 1000
-    calls: int = 0
-    tokens_before: int = 0
-    tokens_after: int = 0
-    retrieval_calls: int = 0
-    failures: int = 0
-    duration_ms: float = 0.0
-    history: deque[CallRecord] = field(default_factory=deque)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def __post_init__(self) -> None:
-        self.history = deque(maxlen=max(1, self.history_limit))
+    def __init__(self, history_limit: int = 1000) -> None:
+        self.ledger = SavingsLedger(keep=0)
+        self.history: deque[CallRecord] = deque(maxlen=max(1, history_limit))
+        self.retrieval_calls = 0
+        self.failures = 0
+        self.duration_ms = 0.0
+        self.lock = threading.Lock()
 
     def record(self, result: CompressResult) -> CallRecord:
         rec = CallRecord(
@@ -144,10 +143,8 @@ class _Metrics:
             duration_ms=result.duration_ms,
             tokens_exact=result.tokens_exact,
         )
+        self.ledger.record_result(result, source="langchain")
         with self.lock:
-            self.calls += 1
-            self.tokens_before += rec.tokens_before
-            self.tokens_after += rec.tokens_after
             self.duration_ms += rec.duration_ms
             self.history.append(rec)
         return rec
@@ -156,31 +153,31 @@ class _Metrics:
         with self.lock:
             self.failures += 1
 
-    def count_retrieval(self) -> None:
+    def count_retrieval(self, calls: int, tokens: int) -> None:
+        """One answered round of ``calls`` retrieval calls whose answers took ``tokens``."""
+        self.ledger.add_retrieval(1, tokens)
         with self.lock:
-            self.retrieval_calls += 1
+            self.retrieval_calls += calls
 
     @property
     def saved(self) -> int:
-        with self.lock:
-            return self.tokens_before - self.tokens_after
+        return self.ledger.total_tokens_saved
 
     def snapshot(self) -> list[CallRecord]:
         with self.lock:
             return list(self.history)
 
     def summary(self) -> dict[str, Any]:
+        """The ledger's schema, plus this wrapper's documented keys (``savings_ratio`` is
+        the ledger's ``compression_ratio``)."""
+        totals = self.ledger.summary()
         with self.lock:
-            saved = self.tokens_before - self.tokens_after
             return {
-                "calls": self.calls,
-                "tokens_before": self.tokens_before,
-                "tokens_after": self.tokens_after,
-                "tokens_saved": saved,
-                "savings_ratio": saved / self.tokens_before if self.tokens_before else 0.0,
+                **totals.as_dict(),
+                "savings_ratio": totals.compression_ratio,
                 "retrieval_calls": self.retrieval_calls,
                 "compression_failures": self.failures,
-                "average_compress_ms": self.duration_ms / self.calls if self.calls else 0.0,
+                "average_compress_ms": self.duration_ms / totals.calls if totals.calls else 0.0,
             }
 
 
@@ -483,7 +480,7 @@ class HeadroomChatModel(_SavingsMixin, BaseChatModel):
     def _with_retrieve_tool(self, keys: list[str], kwargs: dict[str, Any]) -> dict[str, Any]:
         """``kwargs`` with headroom_retrieve added to the bound tools, in the inner model's
         own tool format; unchanged when retrieval is off or impossible."""
-        if not keys or not self.enable_retrieval or self.max_retrieval_rounds == 0:
+        if not self._policy().offers_tool(bool(keys)):
             return kwargs
         try:
             binding = self.wrapped_model.bind_tools([retrieve_tool("openai")])
@@ -498,21 +495,27 @@ class HeadroomChatModel(_SavingsMixin, BaseChatModel):
             return kwargs
         return {**kwargs, "tools": [*existing, *extra]}
 
+    def _policy(self) -> RetrievalPolicy:
+        """``enable_retrieval=False`` is the shared ``"tool"`` mode: lossy, nothing added."""
+        return RetrievalPolicy(
+            "auto" if self.enable_retrieval else "tool", self.max_retrieval_rounds
+        )
+
     def _retrieval_round(
         self, msg: AIMessage, round_no: int
     ) -> list[tuple[dict[str, Any], str]] | None:
-        """The retrieve calls to answer, or None when the model's answer goes to the user."""
+        """The retrieve calls to answer, or None when the model's answer goes to the user
+        (mixed with the user's tools or over the limit: ours are dropped from it)."""
         calls = msg.tool_calls
-        if round_no >= self.max_retrieval_rounds or not calls:
+        ours = sum(1 for c in calls if c["name"] == RETRIEVE_TOOL_NAME)
+        if self._policy().decide(round_no, ours, len(calls) - ours) is not Action.ANSWER:
             return None
-        if any(c["name"] != RETRIEVE_TOOL_NAME for c in calls):
-            return None  # mixed with the user's tools: those go to the user, ours are dropped
         return [(dict(c.get("args") or {}), c.get("id") or "") for c in calls]
 
     def _answer(self, msg: AIMessage, calls: list[tuple[dict[str, Any], str]]) -> list[BaseMessage]:
         replies: list[BaseMessage] = [msg]
+        answered_tokens = 0
         for args, call_id in calls:
-            self._metrics.count_retrieval()
             try:
                 answer = answer_tool_call(args, store=self._store())
                 content, is_error = answer.content, answer.is_error
@@ -526,6 +529,8 @@ class HeadroomChatModel(_SavingsMixin, BaseChatModel):
                     status="error" if is_error else "success",
                 )
             )
+            answered_tokens += count_tokens(content, self.model)
+        self._metrics.count_retrieval(len(calls), answered_tokens)
         return replies
 
     def _answer_later(

@@ -1,0 +1,7 @@
+"""``python -m headroom.proxy``."""
+
+import sys
+
+from .server import main
+
+sys.exit(main())

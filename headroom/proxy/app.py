@@ -1,0 +1,587 @@
+"""The proxy as a plain ASGI application (served by uvicorn).
+
+Routes:
+- ``POST /v1/messages``, ``/v1/chat/completions`` (and ``/chat/completions``),
+  ``/v1/responses``: compress tool outputs, answer hidden retrieval rounds, relay.
+- ``/livez``, ``/readyz``, ``/stats``: operations.
+- everything else: passed through unchanged, streamed both ways.
+
+Written against ASGI directly rather than a framework's request objects: the hot path
+is "read bytes, maybe rewrite, forward bytes", and every layer in between costs latency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config import HeadroomConfig
+from ..ledger import SavingsLedger
+from ..messages import slots
+from ..retrieval_policy import Action
+from ..tokens import counter_for
+from ..wire import (
+    RequestCompression,
+    WireFormat,
+    answer_calls,
+    compress_request,
+    dumps_body,
+    final_response,
+    format_for_path,
+    may_hold_tool_output,
+    splicer_for,
+)
+from ..wire.formats import ANTHROPIC, OPENAI_CHAT, ToolCall
+from .config import ProxyConfig
+from .upstream import (
+    Headers,
+    UpstreamClient,
+    UpstreamError,
+    provider_for,
+    request_headers,
+    response_headers,
+    upstream_url,
+    with_header,
+)
+
+log = logging.getLogger("headroom.proxy")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+JSON_HEADERS: Headers = [(b"content-type", b"application/json")]
+_SEEN_ABOVE = 4096  # outputs smaller than this compress fast enough on the event loop
+_SEEN_LIMIT = 8192
+# Even from the memo, a big body costs a few ms (hashing and counting): off the loop too.
+_INLINE_BELOW = 512 * 1024
+
+
+class _ClientGone(Exception):
+    """The client disconnected while the proxy was reading its request."""
+
+
+@dataclass
+class ProxyStats:
+    """Counters for ``/stats`` (the savings live in the ledger)."""
+
+    requests: int = 0
+    compressed: int = 0
+    passed_through: int = 0
+    bypassed: int = 0
+    failed_open: int = 0
+    upstream_errors: int = 0
+    upstream_unreachable: int = 0
+    rejected: int = 0
+    disconnects: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            setattr(self, name, getattr(self, name) + n)
+
+    def as_dict(self) -> dict[str, int]:
+        """The counters, plus ``errors``: requests that failed open, were rejected, or
+        got an upstream error or no upstream at all."""
+        with self._lock:
+            out = {k: v for k, v in vars(self).items() if not k.startswith("_")}
+        out["errors"] = (
+            out["failed_open"] + out["rejected"] + out["upstream_errors"]
+            + out["upstream_unreachable"]
+        )  # fmt: skip
+        return out
+
+
+class _Body:
+    """The client's request body, read through ``receive``; afterwards ``receive`` is
+    watched for a disconnect."""
+
+    def __init__(self, receive: Receive) -> None:
+        self.receive = receive
+        self.done = asyncio.Event()
+
+    async def read(self, limit: int) -> bytes | None:
+        """The whole body, or None when it exceeds ``limit`` bytes."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            msg = await self.receive()
+            if msg["type"] == "http.disconnect":
+                raise _ClientGone
+            chunk = msg.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                return None
+            chunks.append(chunk)
+            if not msg.get("more_body", False):
+                self.done.set()
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    async def first(self) -> tuple[bytes, bool]:
+        """The first chunk and whether more follow."""
+        msg = await self.receive()
+        if msg["type"] == "http.disconnect":
+            raise _ClientGone
+        more = bool(msg.get("more_body", False))
+        if not more:
+            self.done.set()
+        return msg.get("body", b""), more
+
+    async def rest(self, first: bytes) -> AsyncIterator[bytes]:
+        yield first
+        while True:
+            msg = await self.receive()
+            if msg["type"] == "http.disconnect":
+                raise _ClientGone
+            yield msg.get("body", b"")
+            if not msg.get("more_body", False):
+                self.done.set()
+                return
+
+    async def disconnected(self) -> None:
+        await self.done.wait()
+        while True:
+            msg = await self.receive()
+            if msg["type"] == "http.disconnect":
+                return
+
+
+class HeadroomProxy:
+    """The ASGI app. ``ledger`` holds the savings; ``stats`` the request counters."""
+
+    def __init__(self, config: ProxyConfig | None = None) -> None:
+        self.config = config or ProxyConfig()
+        self.upstream = UpstreamClient(self.config)
+        self.engine_config = HeadroomConfig(
+            min_tokens_to_compress=self.config.min_tokens_to_compress
+        )
+        self.policy = self.config.policy
+        self.ledger = SavingsLedger()
+        self.stats = ProxyStats()
+        # Digests of large tool outputs already compressed (touched on the event loop only).
+        self._seen: OrderedDict[int, None] = OrderedDict()
+
+    # ------------------------------------------------------------------ lifecycle
+    async def aclose(self) -> None:
+        await self.upstream.aclose()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":  # websockets: not ours to serve
+            return
+        path: str = scope["path"]
+        if path in ("/livez", "/readyz", "/stats"):
+            await self._ops(path, send)
+            return
+        self.stats.add("requests")
+        body = _Body(receive)
+        finished = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal finished
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                finished = True
+
+        work = asyncio.ensure_future(self._handle(scope, body, tracked))
+        watch = asyncio.ensure_future(body.disconnected())
+        try:
+            done, _ = await asyncio.wait({work, watch}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            work.cancel()
+            watch.cancel()
+            raise
+        if work in done or finished:  # done, or only bookkeeping left after the response
+            watch.cancel()
+            with contextlib.suppress(_ClientGone):
+                await work
+            return
+        # The client went away: cancelling the work closes the upstream call.
+        self.stats.add("disconnects")
+        work.cancel()
+        with contextlib.suppress(asyncio.CancelledError, _ClientGone, Exception):
+            await work
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            msg = await receive()
+            if msg["type"] == "lifespan.startup":
+                self.upstream.session()
+                await send({"type": "lifespan.startup.complete"})
+            elif msg["type"] == "lifespan.shutdown":
+                await self.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _ops(self, path: str, send: Send) -> None:
+        if path == "/livez":
+            payload: dict[str, Any] = {"status": "ok"}
+        elif path == "/readyz":
+            payload = {"status": "ready"}
+        else:
+            payload = {**self.stats.as_dict(), **self.ledger.summary().as_dict()}
+        await _respond(send, 200, dumps_body(payload), JSON_HEADERS)
+
+    # ------------------------------------------------------------------ requests
+    async def _handle(self, scope: Scope, body: _Body, send: Send) -> None:
+        path: str = scope["path"]
+        method: str = scope["method"]
+        raw_headers: Headers = list(scope.get("headers") or ())
+        headers, ours = request_headers(raw_headers)
+        provider = provider_for(path, headers)
+        url = upstream_url(
+            self.config,
+            provider,
+            scope.get("raw_path") or path.encode("latin-1"),
+            scope.get("query_string", b""),
+        )
+        fmt = format_for_path(path) if method == "POST" else None
+        if fmt is None:
+            await self._pass_through(method, url, headers, body, send, provider)
+            return
+        raw = await body.read(self.config.max_body_bytes)
+        if raw is None:
+            self.stats.add("rejected")
+            limit = self.config.max_body_bytes
+            error = fmt.error_body(
+                "request_too_large", f"Request body exceeds the proxy's limit of {limit} bytes."
+            )
+            await _respond(send, 413, dumps_body(error), JSON_HEADERS)
+            return
+        extra: Headers = []
+        if ours.get(b"x-headroom-bypass", b"").strip().lower() in (b"true", b"1", b"yes"):
+            self.stats.add("bypassed")
+            extra = [(b"x-headroom-skipped", b"bypass")]
+        elif may_hold_tool_output(raw):
+            outcome, reason = await self._compress(fmt, raw)
+            if reason:
+                self.stats.add("failed_open")
+                extra = [(b"x-headroom-skipped", reason.encode("ascii", "replace"))]
+            elif outcome is not None and outcome.changed:
+                await self._compressed(fmt, method, url, headers, outcome, send)
+                return
+        self.stats.add("passed_through")
+        await self._forward(method, url, headers, raw, send, provider, extra)
+
+    async def _compress(self, fmt: WireFormat, raw: bytes) -> tuple[RequestCompression | None, str]:
+        """(the compression, "") or (None, why it failed open)."""
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            return None, ""  # not ours to judge: the provider answers bad JSON itself
+        if not isinstance(parsed, dict):
+            return None, ""
+
+        def run() -> RequestCompression:
+            return compress_request(
+                fmt,
+                parsed,
+                config=self.engine_config,
+                policy=self.policy,
+                store=self.config.store,
+            )
+
+        try:
+            size = len(raw)
+            if size > self.config.thread_above and (
+                size > _INLINE_BELOW or self._has_new_outputs(fmt, parsed)
+            ):
+                outcome = await asyncio.to_thread(run)
+            else:
+                outcome = run()
+        except Exception as exc:  # never worse than no proxy: send the original
+            log.warning("headroom proxy: compression failed, forwarding the original: %r", exc)
+            return None, f"error: {type(exc).__name__}"
+        if outcome.result is not None:
+            self.ledger.record(
+                outcome.tokens_before,
+                outcome.tokens_after,
+                model=outcome.result.model,
+                source="proxy",
+            )
+        return outcome, ""
+
+    def _has_new_outputs(self, fmt: WireFormat, body: dict[str, Any]) -> bool:
+        """Whether the body holds a large tool output this process has not compressed
+        before. Seen ones come from the engine's memo in well under a millisecond, so
+        a request made only of them is compressed on the event loop (a thread hop costs
+        more); anything new goes to a worker thread. Outputs are told apart by length and
+        ends, which costs nothing per byte: a rare mix-up only moves one compression
+        onto the event loop or off it, never changes what is sent."""
+        try:
+            messages = fmt.messages(body) or []
+            digests = [
+                hash((len(t), t[:256], t[-256:]))
+                for t in (slot.text for slot in slots(messages))
+                if len(t) > _SEEN_ABOVE
+            ]
+        except Exception:
+            return True
+        new = [d for d in digests if d not in self._seen]
+        for d in digests:
+            self._seen[d] = None
+            self._seen.move_to_end(d)
+        while len(self._seen) > _SEEN_LIMIT:
+            self._seen.popitem(last=False)
+        return bool(new)
+
+    # ------------------------------------------------------------------ relaying
+    async def _pass_through(
+        self, method: str, url: str, headers: Headers, body: _Body, send: Send, provider: str
+    ) -> None:
+        self.stats.add("passed_through")
+        first, more = await body.first()
+        content: Any = body.rest(first) if more else first
+        await self._forward(method, url, headers, content, send, provider, [])
+
+    async def _forward(
+        self,
+        method: str,
+        url: str,
+        headers: Headers,
+        content: Any,
+        send: Send,
+        provider: str,
+        extra: Headers,
+    ) -> None:
+        """Sends the request and streams the upstream response back byte for byte."""
+        try:
+            resp = await self.upstream.send(method, url, headers, content)
+        except UpstreamError as exc:
+            await self._unreachable(send, provider, exc)
+            return
+        try:
+            if resp.status >= 400:
+                self.stats.add("upstream_errors")
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": resp.status,
+                    "headers": response_headers(resp.headers, body_changed=False) + extra,
+                }
+            )
+            async for chunk in resp.chunks():
+                if chunk:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            resp.close()
+
+    async def _unreachable(self, send: Send, provider: str, exc: UpstreamError) -> None:
+        self.stats.add("upstream_unreachable")
+        fmt = ANTHROPIC if provider == "anthropic" else OPENAI_CHAT
+        kind = "timeout_error" if exc.timeout else "api_error"
+        error = fmt.error_body(kind, f"headroom proxy: {exc}")
+        await _respond(send, 504 if exc.timeout else 502, dumps_body(error), JSON_HEADERS)
+
+    async def _compressed(
+        self,
+        fmt: WireFormat,
+        method: str,
+        url: str,
+        headers: Headers,
+        outcome: RequestCompression,
+        send: Send,
+    ) -> None:
+        self.stats.add("compressed")
+        info: Headers = [
+            (b"x-headroom-compressed", b"true"),
+            (b"x-headroom-tokens-before", str(outcome.tokens_before).encode()),
+            (b"x-headroom-tokens-after", str(outcome.tokens_after).encode()),
+            (b"x-headroom-tokens-saved", str(outcome.tokens_saved).encode()),
+        ]
+        data = dumps_body(outcome.body)
+        headers = with_header(headers, b"content-length", str(len(data)).encode())
+        provider = "anthropic" if fmt is ANTHROPIC else "openai"
+        splicer = splicer_for(fmt, self.policy) if outcome.body.get("stream") else None
+        if not outcome.tool_offered or (outcome.body.get("stream") and splicer is None):
+            await self._forward(method, url, headers, data, send, provider, info)
+            return
+        headers = with_header(headers, b"accept-encoding", b"identity")
+        if splicer is None:
+            await self._rounds(fmt, url, headers, outcome, data, send, info, provider)
+        else:
+            await self._stream_rounds(fmt, url, headers, outcome, data, send, info, provider)
+
+    async def _answer(self, calls: list[ToolCall], model: Any) -> tuple[Any, int]:
+        def run() -> tuple[Any, int]:
+            answers = answer_calls(calls, self.config.store)
+            counter = counter_for(model if isinstance(model, str) else None)
+            return answers, sum(counter.count(a.content) for _, a in answers)
+
+        return await asyncio.to_thread(run)
+
+    async def _rounds(
+        self,
+        fmt: WireFormat,
+        url: str,
+        headers: Headers,
+        outcome: RequestCompression,
+        data: bytes,
+        send: Send,
+        info: Headers,
+        provider: str,
+    ) -> None:
+        """Non-streamed: call, answer retrieval calls, call again; send the last answer."""
+        body = outcome.body
+        outcome_after = outcome.tokens_after
+        usages: list[Any] = []
+        first: dict[str, Any] | None = None
+        rounds = 0
+        retrieval_tokens = 0
+        while True:
+            try:
+                resp = await self.upstream.send("POST", url, headers, data)
+                try:
+                    payload = await resp.read()
+                finally:
+                    resp.close()
+            except UpstreamError as exc:
+                await self._unreachable(send, provider, exc)
+                return
+            try:
+                parsed = json.loads(payload) if resp.status == 200 else None
+            except ValueError:
+                parsed = None
+            if not isinstance(parsed, dict):  # errors and odd answers reach the client as is
+                if resp.status >= 400:
+                    self.stats.add("upstream_errors")
+                hdrs = response_headers(resp.headers, body_changed=False)
+                await _respond(send, resp.status, payload, hdrs + info)
+                break
+            usages.append(fmt.usage(parsed))
+            first = first or parsed
+            calls = fmt.calls(parsed)
+            n_ours = sum(1 for c in calls if c.is_retrieval)
+            action = self.policy.decide(rounds, n_ours, len(calls) - n_ours)
+            if action is not Action.ANSWER:
+                final = final_response(fmt, parsed, action, usages, first)
+                hdrs = response_headers(resp.headers, body_changed=True)
+                if rounds:
+                    hdrs.append((b"x-headroom-retrieval-rounds", str(rounds).encode()))
+                await _respond(send, 200, dumps_body(final), hdrs + info)
+                break
+            answers, tokens = await self._answer(calls, body.get("model"))
+            # A hidden round re-sends the compressed request, plus the answers.
+            retrieval_tokens += outcome_after + tokens
+            rounds += 1
+            body = fmt.follow_up(body, parsed, answers)
+            data = dumps_body(body)
+            headers = with_header(headers, b"content-length", str(len(data)).encode())
+        if rounds:
+            self.ledger.add_retrieval(rounds, retrieval_tokens)
+
+    async def _stream_rounds(
+        self,
+        fmt: WireFormat,
+        url: str,
+        headers: Headers,
+        outcome: RequestCompression,
+        data: bytes,
+        send: Send,
+        info: Headers,
+        provider: str,
+    ) -> None:
+        """Streamed: relay events as they come; splice hidden rounds into the stream."""
+        body = outcome.body
+        outcome_after = outcome.tokens_after
+        splicer = splicer_for(fmt, self.policy)
+        assert splicer is not None
+        started = False
+        retrieval_tokens = 0
+        try:
+            while True:
+                try:
+                    resp = await self.upstream.send("POST", url, headers, data)
+                except UpstreamError as exc:
+                    if not started:
+                        await self._unreachable(send, provider, exc)
+                    else:
+                        await _body(send, _stream_error(fmt, str(exc).encode()), False)
+                    return
+                try:
+                    if resp.status != 200 or "text/event-stream" not in resp.content_type:
+                        payload = await resp.read()
+                        if resp.status >= 400:
+                            self.stats.add("upstream_errors")
+                        if not started:
+                            hdrs = response_headers(resp.headers, body_changed=False)
+                            await _respond(send, resp.status, payload, hdrs + info)
+                        else:
+                            await _body(send, _stream_error(fmt, payload), False)
+                        return
+                    if not started:
+                        started = True
+                        hdrs = response_headers(resp.headers, body_changed=True)
+                        await send(
+                            {"type": "http.response.start", "status": 200, "headers": hdrs + info}
+                        )
+                    chunks = resp.chunks()
+                    async for chunk in chunks:
+                        try:
+                            out = splicer.feed(chunk)
+                        except Exception:  # a splicer bug: relay the rest as it comes
+                            log.exception("headroom proxy: stream splicing failed")
+                            self.stats.add("failed_open")
+                            await _body(send, chunk, True)
+                            async for rest in chunks:
+                                await _body(send, rest, True)
+                            await _body(send, b"", False)
+                            return
+                        if out:
+                            await _body(send, out, True)
+                finally:
+                    resp.close()
+                end = splicer.end_round()
+                if end.action is not Action.ANSWER:
+                    await _body(send, splicer.finish(), False)
+                    return
+                answers, tokens = await self._answer(end.calls, body.get("model"))
+                retrieval_tokens += outcome_after + tokens
+                body = fmt.follow_up(body, end.response, answers)
+                data = dumps_body(body)
+                headers = with_header(headers, b"content-length", str(len(data)).encode())
+                splicer.next_round()
+        finally:
+            if splicer.rounds:
+                self.ledger.add_retrieval(splicer.rounds, retrieval_tokens)
+
+
+def _stream_error(fmt: WireFormat, payload: bytes) -> bytes:
+    """An error event in the middle of a stream, as the provider sends one: the
+    upstream's own error body when it is one, else an ``api_error`` saying what failed."""
+    try:
+        error = json.loads(payload)
+    except ValueError:
+        error = None
+    if not isinstance(error, dict) or "error" not in error:
+        error = fmt.error_body("api_error", payload.decode("utf-8", "replace"))
+    if fmt is ANTHROPIC:
+        return f"event: error\ndata: {json.dumps(error)}\n\n".encode()
+    return f"data: {json.dumps(error)}\n\n".encode()
+
+
+async def _body(send: Send, data: bytes, more: bool) -> None:
+    await send({"type": "http.response.body", "body": data, "more_body": more})
+
+
+async def _respond(send: Send, status: int, body: bytes, headers: Headers) -> None:
+    hdrs = [(k, v) for k, v in headers if k != b"content-length"]
+    hdrs.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": hdrs})
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_app(config: ProxyConfig | None = None) -> HeadroomProxy:
+    """The proxy's ASGI app (serve it with uvicorn, or mount it in tests)."""
+    return HeadroomProxy(config)

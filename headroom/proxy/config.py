@@ -1,0 +1,47 @@
+"""The proxy's settings: one frozen dataclass the CLI fills in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..retrieval_policy import RetrievalPolicy
+
+ANTHROPIC_API = "https://api.anthropic.com"
+OPENAI_API = "https://api.openai.com"
+
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    """Attributes:
+    host, port: where to listen (loopback by default).
+    anthropic_url, openai_url: upstream bases without ``/v1``; request paths are
+        appended as received.
+    timeout: seconds to wait for upstream reads and writes (a stream may take longer
+        in total; this bounds the silence between chunks). ``connect_timeout``: to connect.
+    max_body_bytes: larger request bodies on the compressing routes get a 413 in the
+        provider's error shape.
+    retrieval: ``"auto"`` (answer ``headroom_retrieve`` inside), ``"tool"`` or ``"off"``.
+    max_retrieval_rounds: hidden rounds per client request.
+    min_tokens_to_compress: tool outputs below this many tokens are left alone.
+    store: where originals go (see ``HeadroomConfig.store``); None: the default store.
+    thread_above: bodies above this many bytes are compressed in a worker thread so the
+        event loop keeps serving other requests.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8787
+    anthropic_url: str = ANTHROPIC_API
+    openai_url: str = OPENAI_API
+    timeout: float = 600.0
+    connect_timeout: float = 10.0
+    max_body_bytes: int = 32 * 1024 * 1024
+    retrieval: str = "auto"
+    max_retrieval_rounds: int = 3
+    min_tokens_to_compress: int = 250
+    store: Any = None
+    thread_above: int = 32 * 1024
+
+    @property
+    def policy(self) -> RetrievalPolicy:
+        return RetrievalPolicy(self.retrieval, self.max_retrieval_rounds)

@@ -1,0 +1,33 @@
+"""Answering ``headroom_retrieve`` calls and assembling what the caller finally sees."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..retrieval import ToolAnswer, answer_tool_call
+from ..retrieval_policy import Action
+from .formats import ToolCall, WireFormat, sum_usage
+
+
+def answer_calls(calls: list[ToolCall], store: Any = None) -> list[tuple[ToolCall, ToolAnswer]]:
+    """An answer for every call of the model's turn, in order. Only ``headroom_retrieve``
+    calls are answered; ``Action.ANSWER`` guarantees there are no others."""
+    return [(c, answer_tool_call(c.arguments, store)) for c in calls if c.is_retrieval]
+
+
+def final_response(
+    fmt: WireFormat,
+    response: dict[str, Any],
+    action: Action,
+    usages: list[Any],
+    first: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The whole (non-streamed) response the caller sees: the last round's, without our
+    calls, with usage summed over every round; ``first`` (the first round's response,
+    when there were hidden rounds) lends it the blocks that must open the turn."""
+    out = fmt.strip(response) if action in (Action.STRIP, Action.OVER_LIMIT) else response
+    if first is not None and first is not response:
+        out = fmt.keep_opening(first, out)
+    if len(usages) > 1:
+        out = fmt.with_usage(out, sum_usage(usages))
+    return out
