@@ -404,11 +404,12 @@ class TokenCounter:
     """
 
     _MEMO_LIMIT = 50_000
-    _SMALL = 64  # strings shorter than this are cheaper to encode than to hash
+    _SMALL = 256  # shorter strings are memoized by themselves: no digest to compute
 
     def __init__(self, model: str | None = None) -> None:
         self.info = resolve_model(model)
         self._memo: OrderedDict[bytes, int] = OrderedDict()
+        self._small: dict[str, int] = {}
         self._lock = threading.Lock()
 
     @property
@@ -434,7 +435,15 @@ class TokenCounter:
         if not text:
             return 0
         if len(text) < self._SMALL:
-            return self._encode_len(text)
+            # A str caches its own hash, so a repeat costs one dict lookup.
+            n = self._small.get(text)
+            if n is None:
+                n = self._encode_len(text)
+                with self._lock:
+                    self._small[text] = n
+                    if len(self._small) > self._MEMO_LIMIT:
+                        del self._small[next(iter(self._small))]
+            return n
         digest = content_digest(text)
         with self._lock:
             cached = self._memo.get(digest)
@@ -468,6 +477,7 @@ def clear_token_memo() -> None:
     for counter in list(_counters.values()):
         with counter._lock:
             counter._memo.clear()
+            counter._small.clear()
     with _digest_lock:
         _digests.clear()
         _digest_chars = 0
