@@ -30,6 +30,7 @@ DDL_SENTENCE = (
 )
 COUNTER = counter_for("gpt-4o")
 LEXICAL_ONLY = {"use_ml": False}
+WITH_MINILM = {"use_ml": True}
 
 
 def run(text=DOC, query=None, bias=1.0, **options):
@@ -78,7 +79,7 @@ def needs_ml():
 
 
 MODES = [
-    pytest.param(({}, "prose"), id="minilm"),
+    pytest.param((WITH_MINILM, "prose"), id="minilm"),
     pytest.param((LEXICAL_ONLY, "prose-lexical"), id="lexical"),
 ]
 
@@ -268,9 +269,10 @@ def test_lexical_label_when_the_extra_is_missing(monkeypatch):
     assert SLOT_SENTENCE in result.text
 
 
-def test_minilm_and_lexical_labels_differ():
+def test_minilm_is_opt_in_and_labels_differ():
     needs_ml()
-    assert run(query=SLOT_QUERY)[0].label == "prose"
+    assert run(query=SLOT_QUERY, use_ml=True)[0].label == "prose"
+    assert run(query=SLOT_QUERY)[0].label == "prose-lexical"  # the default
     assert run(query=SLOT_QUERY, use_ml=False)[0].label == "prose-lexical"
 
 
@@ -280,14 +282,14 @@ def test_a_broken_embedder_falls_back_with_the_lexical_label(monkeypatch):
 
     monkeypatch.setattr(ml, "ml_available", lambda: True)
     monkeypatch.setattr(ml, "sentence_embedder", broken)
-    result, _ = run(query=SLOT_QUERY)
+    result, _ = run(query=SLOT_QUERY, use_ml=True)
     assert result.label == "prose-lexical"
 
 
 def test_very_long_texts_use_the_lexical_scorer(monkeypatch):
     monkeypatch.setattr(prose, "MAX_ML_SENTENCES", 50)
     monkeypatch.setattr(prose, "MAX_MMR_SENTENCES", 50)
-    result, _ = run(query=SLOT_QUERY)
+    result, _ = run(query=SLOT_QUERY, use_ml=True)
     assert result.label == "prose-lexical"
     assert_verbatim(DOC, result.text)
 
