@@ -405,9 +405,10 @@ def test_token_classifier_path(classifier_path):
     assert COUNTER.count(result.text) < 0.2 * COUNTER.count(DOC)
 
 
-def test_token_classifier_respects_use_ml_false(classifier_path):
-    result, _ = run(query=SLOT_QUERY, token_classifier_path=classifier_path, use_ml=False)
-    assert result.label == "prose-lexical"
+def test_a_named_token_classifier_runs_whatever_use_ml_says(classifier_path):
+    for use_ml in (False, True):
+        result, _ = run(query=SLOT_QUERY, token_classifier_path=classifier_path, use_ml=use_ml)
+        assert result.label == "prose-tokens"
 
 
 def test_token_classifier_without_the_extra_selects_sentences_lexically(monkeypatch, tmp_path):

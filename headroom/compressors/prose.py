@@ -30,8 +30,8 @@ With ``token_classifier_path`` set (label ``prose-tokens``), a token-classificat
 model scores every whitespace-separated word instead; the best-scoring share of
 words (plus words naming a query identifier or number) is kept, in order, line by
 line, joined by single spaces. A path that does not hold a usable model raises
-ConfigError. The model is used whenever a path is given (``use_ml=False`` turns it
-off); a missing ``ml`` extra selects sentences lexically.
+ConfigError. The model is used whenever a path is given (``use_ml`` is about the
+bundled models only); a missing ``ml`` extra selects sentences lexically.
 """
 
 from __future__ import annotations
@@ -477,7 +477,7 @@ class ProseCompressor:
         ratio = min(1.0, ctx.config.prose_keep_ratio * max(ctx.bias, 0.0))
         if not text or not text.strip() or ratio >= 1.0:
             return None
-        if ctx.config.token_classifier_path and ctx.config.use_ml is not False:
+        if ctx.config.token_classifier_path:
             if ml.ml_available():
                 return self._by_tokens(text, ctx, ratio, ctx.config.token_classifier_path)
             global _warned_no_classifier
@@ -499,7 +499,7 @@ class ProseCompressor:
         texts = [text[u.start : u.end] for u in units]
         label = LABEL_LEXICAL
         scored: tuple[list[float], Redundancy | None] | None = None
-        if ctx.config.use_ml is True and n <= MAX_ML_SENTENCES and ml.ml_available():
+        if ctx.config.use_ml and n <= MAX_ML_SENTENCES and ml.ml_available():
             try:
                 scored = _embedding_scores(texts, ctx.query)
                 label = LABEL_ML
