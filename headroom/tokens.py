@@ -384,7 +384,7 @@ def content_digest(text: str) -> bytes:
         if hit is not None and hit[0] is text:
             return hit[1]
     digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
-    if _DIGEST_MIN <= len(text) <= _DIGEST_CHARS // 4:
+    if _DIGEST_MIN <= len(text) <= _DIGEST_CHARS:
         global _digest_chars
         with _digest_lock:
             if id(text) not in _digests:

@@ -46,3 +46,57 @@ def test_memoized_counts_equal_a_fresh_encode(text):
     assert counter.count(text) == expected
     assert counter.count(text) == expected  # from the memo
     assert counter.count("".join(list(text))) == expected  # an equal, separate string
+
+
+# ------------------------------------------------------------ prefix stability by message
+
+message_lists = st.lists(
+    st.fixed_dictionaries(
+        {"role": st.sampled_from(["user", "assistant", "tool"])},
+        optional={"content": st.text(max_size=40) | json_values, "name": st.text(max_size=5)},
+    ),
+    max_size=6,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(message_lists, message_lists, st.integers(0, 6))
+def test_per_message_figures_equal_the_serialized_ones(a, b, shared):
+    from headroom.cache_align import PrefixTracker
+
+    second = a[:shared] + b  # often a common head, as in a growing conversation
+    by_bytes, by_message = PrefixTracker(), PrefixTracker()
+    for messages in (a, second):
+        expected = by_bytes.observe("s", request_prefix(messages))
+        assert by_message.observe_messages("s", messages) == expected
+
+
+def test_a_big_changed_message_is_undercounted_never_overstated():
+    from headroom.cache_align import PrefixTracker
+
+    head = {"role": "system", "content": "Be brief."}
+    before = [head, {"role": "tool", "content": "x" * 10_000 + "a"}]
+    after = [head, {"role": "tool", "content": "x" * 10_000 + "b"}]
+    by_bytes, by_message = PrefixTracker(), PrefixTracker()
+    for messages in (before, after):
+        exact = by_bytes.observe("s", request_prefix(messages))
+        approx = by_message.observe_messages("s", messages)
+    assert (approx.previous_bytes, approx.total_bytes) == (exact.previous_bytes, exact.total_bytes)
+    assert approx.stable_bytes == len(request_prefix([head])) and approx.stable_bytes < (
+        exact.stable_bytes
+    )
+
+
+def test_message_digests_follow_content_not_identity():
+    from headroom.cache_align import message_digests
+
+    big = "line of output\n" * 1000
+    one = [{"role": "tool", "content": big, "tool_call_id": "a"}]
+    copy = json.loads(json.dumps(one))
+    assert message_digests(one) == message_digests(copy)
+    copy[0]["content"] += "!"
+    assert message_digests(one) != message_digests(copy)
+    assert message_digests([{"a": 1}]) != message_digests([{"a": True}])
+    assert message_digests([{"a": 1}]) != message_digests([{"a": 1.0}])
+    odd = [{1: b"raw", "k": (1, 2)}, None, 5, object()]
+    assert len(message_digests(odd)) == 4  # never raises
