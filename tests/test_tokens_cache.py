@@ -213,3 +213,11 @@ def test_huge_texts_count_the_same_on_several_threads():
     counter = tokens.TokenCounter("gpt-4o")
     serial = sum(len(tokens.get_encoding(O200K).encode_ordinary(c)) for c in tokens._chunks(text))
     assert counter.count(text) == serial == len(tokens.get_encoding(O200K).encode_ordinary(text))
+
+
+def test_preload_builds_the_encoder_in_the_background():
+    thread = tokens.preload("gpt-4")
+    thread.join(120)
+    assert not thread.is_alive()
+    assert tokens._encodings[CL100K] is tokens.get_encoding(CL100K)
+    assert tokens.count_tokens("Hello world", "gpt-4") == 2
