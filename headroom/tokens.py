@@ -337,7 +337,7 @@ def _chunks(text: str) -> list[str]:
     return out
 
 
-_PARALLEL_MIN = 1024 * 1024  # below this, handing chunks to threads costs more than it saves
+_PARALLEL_MIN = 1024 * 1024  # below this, threads cost more than they save
 _pool_lock = threading.Lock()
 _executor: Any = None
 
@@ -349,19 +349,41 @@ def _workers() -> int:
         return os.cpu_count() or 1
 
 
-def _pool() -> Any:
-    """A small shared thread pool for counting huge texts, or None on one core."""
+_MAX_WORKERS = 4
+
+
+def _spare_workers() -> int:
+    """How many threads a huge count should use: one, plus one per core that the load
+    average says is idle (at most four). Threads pay only on idle cores: on a busy
+    machine they add switching and cache contention for no gain in time."""
+    cores = _workers()
+    if cores < 2:
+        return 1
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # pragma: no cover - not on this platform
+        return 1
+    return max(1, min(_MAX_WORKERS, int(cores - load)))
+
+
+def _count_chunks(enc: Any, chunks: list[str], workers: int) -> int:
+    """Tokens in ``chunks``, counted on ``workers`` threads (tiktoken releases the GIL
+    while it encodes). Each thread takes every ``workers``-th chunk."""
+    if workers < 2 or len(chunks) < 2:
+        return sum(len(enc.encode_ordinary(chunk)) for chunk in chunks)
     global _executor
     if _executor is None:
-        workers = min(4, _workers())
-        if workers < 2:
-            return None
         from concurrent.futures import ThreadPoolExecutor
 
         with _pool_lock:
             if _executor is None:
-                _executor = ThreadPoolExecutor(workers, thread_name_prefix="headroom-count")
-    return _executor
+                _executor = ThreadPoolExecutor(_MAX_WORKERS, thread_name_prefix="headroom-count")
+
+    def count(group: list[str]) -> int:
+        return sum(len(enc.encode_ordinary(chunk)) for chunk in group)
+
+    groups = [chunks[i::workers] for i in range(min(workers, len(chunks)))]
+    return sum(_executor.map(count, groups))
 
 
 _DIGEST_MIN = 4096  # shorter strings hash faster than a cache lookup pays off
@@ -425,11 +447,8 @@ class TokenCounter:
         if len(text) <= _CHUNK:
             return len(enc.encode_ordinary(text))
         chunks = _chunks(text)
-        pool = _pool() if len(text) >= _PARALLEL_MIN else None
-        if pool is None:
-            return sum(len(enc.encode_ordinary(chunk)) for chunk in chunks)
-        # tiktoken releases the GIL while it encodes, so the chunks count on every core.
-        return sum(pool.map(lambda chunk: len(enc.encode_ordinary(chunk)), chunks))
+        workers = _spare_workers() if len(text) >= _PARALLEL_MIN else 1
+        return _count_chunks(enc, chunks, workers)
 
     def count(self, text: str) -> int:
         if not text:
