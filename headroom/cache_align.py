@@ -461,9 +461,20 @@ class MessageDigest:
 
 _KEEP_BYTES = 4096  # a message this short keeps its bytes, for byte-exact comparison
 _BIG_STRING = 4096  # a string this long is known by its content digest in signatures
-_MEMO_LIMIT = 8192
-_message_memo: OrderedDict[Any, MessageDigest] = OrderedDict()
+_MEMO_LIMIT = 8192  # messages
+_MEMO_CHARS = 16_000_000  # text held by the memo's keys
+_message_memo: OrderedDict[Any, tuple[MessageDigest, int]] = OrderedDict()
+_memo_chars = 0
 _message_lock = threading.Lock()
+
+
+def _key_chars(key: Any) -> int:
+    """Characters of text a signature holds (its short strings)."""
+    if isinstance(key, str):
+        return len(key)
+    if isinstance(key, tuple):
+        return sum(_key_chars(k) for k in key)
+    return 0
 
 
 class _Unkeyable(Exception):
@@ -512,21 +523,36 @@ def message_digests(messages: Any) -> tuple[MessageDigest, ...]:
             hash(key)
         except (_Unkeyable, TypeError):
             key = None
-        entry = _message_memo.get(key) if key is not None else None
-        if entry is None:
-            data = request_prefix([message])[1:-1]  # the message's part of the list
-            entry = MessageDigest(
-                len(data),
-                hashlib.blake2b(data, digest_size=16).digest(),
-                data if len(data) <= _KEEP_BYTES else None,
-            )
-            if key is not None:
-                with _message_lock:
-                    _message_memo[key] = entry
-                    if len(_message_memo) > _MEMO_LIMIT:
-                        _message_memo.popitem(last=False)
+        hit = _message_memo.get(key) if key is not None else None
+        if hit is not None:
+            out.append(hit[0])
+            continue
+        data = request_prefix([message])[1:-1]  # the message's part of the list
+        entry = MessageDigest(
+            len(data),
+            hashlib.blake2b(data, digest_size=16).digest(),
+            data if len(data) <= _KEEP_BYTES else None,
+        )
+        if key is not None:
+            _remember(key, entry)
         out.append(entry)
     return tuple(out)
+
+
+def _remember(key: Any, entry: MessageDigest) -> None:
+    global _memo_chars
+    chars = _key_chars(key) + (entry.size if entry.data is not None else 0)
+    if chars > _MEMO_CHARS // 4:
+        return
+    with _message_lock:
+        old = _message_memo.pop(key, None)
+        if old is not None:
+            _memo_chars -= old[1]
+        _message_memo[key] = (entry, chars)
+        _memo_chars += chars
+        while _message_memo and (len(_message_memo) > _MEMO_LIMIT or _memo_chars > _MEMO_CHARS):
+            _, (_, dropped) = _message_memo.popitem(last=False)
+            _memo_chars -= dropped
 
 
 def _serialized_size(digests: tuple[MessageDigest, ...]) -> int:

@@ -100,3 +100,13 @@ def test_message_digests_follow_content_not_identity():
     assert message_digests([{"a": 1}]) != message_digests([{"a": 1.0}])
     odd = [{1: b"raw", "k": (1, 2)}, None, 5, object()]
     assert len(message_digests(odd)) == 4  # never raises
+
+
+def test_the_message_memo_is_bounded_by_text():
+    from headroom import cache_align
+
+    many = [{"role": "tool", "content": [f"{i} " + "y" * 4000] * 3} for i in range(1500)]
+    cache_align.message_digests(many)
+    assert cache_align._memo_chars <= cache_align._MEMO_CHARS
+    assert len(cache_align._message_memo) <= cache_align._MEMO_LIMIT
+    assert cache_align._memo_chars == sum(c for _, c in cache_align._message_memo.values())
