@@ -539,6 +539,14 @@ def message_digests(messages: Any) -> tuple[MessageDigest, ...]:
     return tuple(out)
 
 
+def clear_message_memo() -> None:
+    """Forget the memoized message digests."""
+    global _memo_chars
+    with _message_lock:
+        _message_memo.clear()
+        _memo_chars = 0
+
+
 def _remember(key: Any, entry: MessageDigest) -> None:
     global _memo_chars
     chars = _key_chars(key) + (entry.size if entry.data is not None else 0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -50,6 +51,9 @@ def clear_memo() -> None:
     with _memo_lock:
         _memo.clear()
     clear_token_memo()
+    aligner = sys.modules.get(__package__ + ".cache_align")  # imported on first compress()
+    if aligner is not None:
+        aligner.clear_message_memo()
 
 
 def _resolve_store(store: Any, config: HeadroomConfig) -> Store:
