@@ -16,6 +16,7 @@ every request into a cache miss.
 from __future__ import annotations
 
 import bisect
+import hashlib
 import json
 import re
 import threading
@@ -24,14 +25,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from .messages import is_system, text_parts, user_text
+from .tokens import content_digest
 
 __all__ = [
     "Alignment",
+    "MessageDigest",
     "PrefixStability",
     "PrefixTracker",
     "VolatileToken",
     "align_messages",
     "find_volatile",
+    "message_digests",
     "request_prefix",
 ]
 
@@ -389,39 +393,204 @@ class PrefixTracker:
     def __init__(self, max_scopes: int = 256, max_bytes: int = 64 * 1024 * 1024) -> None:
         self._max_scopes = max(1, max_scopes)
         self._max_bytes = max(0, max_bytes)
-        self._last: OrderedDict[str, bytes] = OrderedDict()
+        self._last: OrderedDict[str, bytes | tuple[MessageDigest, ...]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def observe(self, scope: str, prefix: bytes) -> PrefixStability:
-        """Record ``prefix`` as the latest of ``scope`` and compare it with the one before."""
-        data = _as_bytes(prefix)
+    def _swap(self, scope: str, value: bytes | tuple[MessageDigest, ...], size: int) -> Any:
+        """Stores ``value`` (taking ``size`` bytes) for ``scope``; returns the one before."""
         with self._lock:
             previous = self._last.pop(scope, None)
             if previous is not None:
-                self._bytes -= len(previous)
-            if len(data) <= self._max_bytes:
-                self._last[scope] = data
-                self._bytes += len(data)
+                self._bytes -= _held(previous)
+            if size <= self._max_bytes:
+                self._last[scope] = value
+                self._bytes += size
             while self._last and (
                 len(self._last) > self._max_scopes or self._bytes > self._max_bytes
             ):
                 _, old = self._last.popitem(last=False)
-                self._bytes -= len(old)
-        if previous is None:
+                self._bytes -= _held(old)
+        return previous
+
+    def observe(self, scope: str, prefix: bytes) -> PrefixStability:
+        """Record ``prefix`` as the latest of ``scope`` and compare it with the one before."""
+        data = _as_bytes(prefix)
+        previous = self._swap(scope, data, len(data))
+        if not isinstance(previous, bytes):
             return PrefixStability(0, 0, len(data))
         return PrefixStability(_common_prefix(previous, data), len(previous), len(data))
+
+    def observe_messages(self, scope: str, messages: Any) -> PrefixStability:
+        """Like ``observe(scope, request_prefix(messages))``, from per-message digests
+        (see :func:`message_digests`), so a repeated message costs a lookup rather
+        than a serialization. The figures are the same bytes of the same serialization;
+        only inside the first message that changed, and when either version of it is
+        over 4 KB, the common part of that message is counted as zero (an undercount,
+        never an overstatement)."""
+        current = message_digests(messages)
+        previous = self._swap(scope, current, _held(current))
+        total = _serialized_size(current)
+        if not isinstance(previous, tuple):
+            return PrefixStability(0, 0, total)
+        return PrefixStability(
+            _common_digests(previous, current), _serialized_size(previous), total
+        )
 
     def forget(self, scope: str) -> None:
         """Drop what is remembered for ``scope``."""
         with self._lock:
             old = self._last.pop(scope, None)
             if old is not None:
-                self._bytes -= len(old)
+                self._bytes -= _held(old)
 
     def __len__(self) -> int:
         with self._lock:
             return len(self._last)
+
+
+@dataclass(frozen=True)
+class MessageDigest:
+    """One message's canonical serialization, summarized: its length in bytes, a
+    BLAKE2b digest, and the bytes themselves when they are short."""
+
+    size: int
+    digest: bytes
+    data: bytes | None
+
+
+_KEEP_BYTES = 4096  # a message this short keeps its bytes, for byte-exact comparison
+_BIG_STRING = 4096  # a string this long is known by its content digest in signatures
+_MEMO_LIMIT = 8192  # messages
+_MEMO_CHARS = 16_000_000  # text held by the memo's keys
+_message_memo: OrderedDict[Any, tuple[MessageDigest, int]] = OrderedDict()
+_memo_chars = 0
+_message_lock = threading.Lock()
+
+
+def _key_chars(key: Any) -> int:
+    """Characters of text a signature holds (its short strings)."""
+    if isinstance(key, str):
+        return len(key)
+    if isinstance(key, tuple):
+        return sum(_key_chars(k) for k in key)
+    return 0
+
+
+class _Unkeyable(Exception):
+    pass
+
+
+def _signature(value: Any, depth: int = 0) -> Any:
+    """A hashable key that determines ``value``'s canonical serialization. Long strings
+    enter by their content digest, which ``headroom.tokens`` remembers per string
+    object, so a message seen before is recognized without reading its text again."""
+    kind = type(value)
+    if kind is str:
+        return value if len(value) < _BIG_STRING else (b"#", content_digest(value))
+    if kind is dict:
+        if depth > 50:
+            raise _Unkeyable
+        return (
+            dict,
+            *(
+                (
+                    k if type(k) is str else (type(k), k),
+                    v if type(v) is str and len(v) < _BIG_STRING else _signature(v, depth + 1),
+                )
+                for k, v in value.items()
+            ),
+        )
+    if value is None or kind is bool or kind is int or kind is float:
+        return (kind, value)
+    if isinstance(value, str):  # a str subclass serializes as its text
+        return _signature(str(value), depth)
+    if depth > 50:
+        raise _Unkeyable
+    if isinstance(value, (list, tuple)):
+        return (list, *(_signature(v, depth + 1) for v in value))
+    raise _Unkeyable
+
+
+def message_digests(messages: Any) -> tuple[MessageDigest, ...]:
+    """The :class:`MessageDigest` of each message of a list, memoized by content."""
+    if not isinstance(messages, list):
+        messages = [messages]
+    out: list[MessageDigest] = []
+    for message in messages:
+        try:
+            key: Any = _signature(message)
+            hash(key)
+        except (_Unkeyable, TypeError):
+            key = None
+        hit = _message_memo.get(key) if key is not None else None
+        if hit is not None:
+            out.append(hit[0])
+            continue
+        data = request_prefix([message])[1:-1]  # the message's part of the list
+        entry = MessageDigest(
+            len(data),
+            hashlib.blake2b(data, digest_size=16).digest(),
+            data if len(data) <= _KEEP_BYTES else None,
+        )
+        if key is not None:
+            _remember(key, entry)
+        out.append(entry)
+    return tuple(out)
+
+
+def clear_message_memo() -> None:
+    """Forget the memoized message digests."""
+    global _memo_chars
+    with _message_lock:
+        _message_memo.clear()
+        _memo_chars = 0
+
+
+def _remember(key: Any, entry: MessageDigest) -> None:
+    global _memo_chars
+    chars = _key_chars(key) + (entry.size if entry.data is not None else 0)
+    if chars > _MEMO_CHARS // 4:
+        return
+    with _message_lock:
+        old = _message_memo.pop(key, None)
+        if old is not None:
+            _memo_chars -= old[1]
+        _message_memo[key] = (entry, chars)
+        _memo_chars += chars
+        while _message_memo and (len(_message_memo) > _MEMO_LIMIT or _memo_chars > _MEMO_CHARS):
+            _, (_, dropped) = _message_memo.popitem(last=False)
+            _memo_chars -= dropped
+
+
+def _serialized_size(digests: tuple[MessageDigest, ...]) -> int:
+    """Bytes of ``[m0,m1,…]`` given each message's size."""
+    return 2 + sum(d.size for d in digests) + max(0, len(digests) - 1)
+
+
+def _common_digests(previous: tuple[MessageDigest, ...], current: tuple[MessageDigest, ...]) -> int:
+    """The common prefix, in bytes, of the two serializations ``[m0,m1,…]``."""
+    pos = 1  # "["
+    if not previous or not current:
+        return 2 if len(previous) == len(current) else 1  # "[]" against "[…"
+    for i, (a, b) in enumerate(zip(previous, current, strict=False)):
+        if a.digest != b.digest or a.size != b.size:
+            if a.data is not None and b.data is not None:
+                pos += _common_prefix(a.data, b.data)
+            return pos
+        pos += a.size
+        more_a, more_b = i + 1 < len(previous), i + 1 < len(current)
+        if more_a != more_b:
+            return pos  # "," against "]"
+        pos += 1  # the same "," (or the closing "]")
+    return pos
+
+
+def _held(value: bytes | tuple[MessageDigest, ...]) -> int:
+    """Bytes a remembered value keeps alive, roughly."""
+    if isinstance(value, bytes):
+        return len(value)
+    return sum(64 + (len(d.data) if d.data is not None else 0) for d in value)
 
 
 def _plain(value: Any, depth: int = 0) -> Any:
@@ -437,13 +606,33 @@ def _plain(value: Any, depth: int = 0) -> Any:
     return repr(value)
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
 def request_prefix(messages: Any) -> bytes:
     """A deterministic serialization of a message list (canonical JSON: sorted keys,
     compact separators, UTF-8), for measuring with ``PrefixTracker``."""
     try:
-        text = json.dumps(
-            _plain(messages), sort_keys=True, ensure_ascii=False, separators=(",", ":")
-        )
+        # Messages off the wire are plain JSON data: the C encoder serializes them as
+        # _plain would, at half the cost. Anything else takes the careful path.
+        text = _CANONICAL.encode(messages) if _is_wire_data(messages) else None
     except (TypeError, ValueError, RecursionError):
-        text = repr(messages)
+        text = None
+    if text is None:
+        try:
+            text = json.dumps(
+                _plain(messages), sort_keys=True, ensure_ascii=False, separators=(",", ":")
+            )
+        except (TypeError, ValueError, RecursionError):
+            text = repr(messages)
     return text.encode("utf-8", "surrogatepass")
+
+
+def _is_wire_data(messages: Any) -> bool:
+    """True when the top level is a list of dicts with string keys only (what JSON
+    parsing gives). Deeper oddities make the C encoder raise, which falls back too:
+    only keys that are bool or None would serialize differently, and wire data has
+    none."""
+    return isinstance(messages, list) and all(
+        isinstance(m, dict) and all(isinstance(k, str) for k in m) for m in messages
+    )

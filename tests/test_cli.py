@@ -13,6 +13,8 @@ def test_demo_reports_every_check(capsys):
     assert "buried FATAL entry (PG-5523) survived inline: yes" in out
     assert out.count("returns the original byte-exact: yes") == 3
     assert "router:smart_crusher" in out
+    # The cold first call (tokenizer load) and a warm repeat are reported apart.
+    assert "time: first call " in out and "the same turn again " in out
 
 
 def test_compress_raw_file_json_then_retrieve(tmp_path, capsys):

@@ -30,6 +30,7 @@ DDL_SENTENCE = (
 )
 COUNTER = counter_for("gpt-4o")
 LEXICAL_ONLY = {"use_ml": False}
+WITH_MINILM = {"use_ml": True}
 
 
 def run(text=DOC, query=None, bias=1.0, **options):
@@ -78,7 +79,7 @@ def needs_ml():
 
 
 MODES = [
-    pytest.param(({}, "prose"), id="minilm"),
+    pytest.param((WITH_MINILM, "prose"), id="minilm"),
     pytest.param((LEXICAL_ONLY, "prose-lexical"), id="lexical"),
 ]
 
@@ -268,9 +269,10 @@ def test_lexical_label_when_the_extra_is_missing(monkeypatch):
     assert SLOT_SENTENCE in result.text
 
 
-def test_minilm_and_lexical_labels_differ():
+def test_minilm_is_opt_in_and_labels_differ():
     needs_ml()
-    assert run(query=SLOT_QUERY)[0].label == "prose"
+    assert run(query=SLOT_QUERY, use_ml=True)[0].label == "prose"
+    assert run(query=SLOT_QUERY)[0].label == "prose-lexical"  # the default
     assert run(query=SLOT_QUERY, use_ml=False)[0].label == "prose-lexical"
 
 
@@ -280,14 +282,14 @@ def test_a_broken_embedder_falls_back_with_the_lexical_label(monkeypatch):
 
     monkeypatch.setattr(ml, "ml_available", lambda: True)
     monkeypatch.setattr(ml, "sentence_embedder", broken)
-    result, _ = run(query=SLOT_QUERY)
+    result, _ = run(query=SLOT_QUERY, use_ml=True)
     assert result.label == "prose-lexical"
 
 
 def test_very_long_texts_use_the_lexical_scorer(monkeypatch):
     monkeypatch.setattr(prose, "MAX_ML_SENTENCES", 50)
     monkeypatch.setattr(prose, "MAX_MMR_SENTENCES", 50)
-    result, _ = run(query=SLOT_QUERY)
+    result, _ = run(query=SLOT_QUERY, use_ml=True)
     assert result.label == "prose-lexical"
     assert_verbatim(DOC, result.text)
 
@@ -403,9 +405,10 @@ def test_token_classifier_path(classifier_path):
     assert COUNTER.count(result.text) < 0.2 * COUNTER.count(DOC)
 
 
-def test_token_classifier_respects_use_ml_false(classifier_path):
-    result, _ = run(query=SLOT_QUERY, token_classifier_path=classifier_path, use_ml=False)
-    assert result.label == "prose-lexical"
+def test_a_named_token_classifier_runs_whatever_use_ml_says(classifier_path):
+    for use_ml in (False, True):
+        result, _ = run(query=SLOT_QUERY, token_classifier_path=classifier_path, use_ml=use_ml)
+        assert result.label == "prose-tokens"
 
 
 def test_token_classifier_without_the_extra_selects_sentences_lexically(monkeypatch, tmp_path):

@@ -4,11 +4,14 @@ Documentation pages, articles, READMEs and long explanations are cut into
 paragraphs (blank lines) and sentences; a fenced code block counts as one unit.
 Each sentence gets a relevance score:
 
-- ``prose``: with the ``ml`` extra (and ``use_ml``), the cosine similarity of its
+- ``prose-lexical`` (the default): BM25 against the query terms mixed with a
+  word-frequency salience score, in milliseconds;
+- ``prose``: with ``use_ml=True`` and the ``ml`` extra, the cosine similarity of its
   MiniLM embedding to the query's, or, without a query, to the document's mean
-  embedding (how central the sentence is);
-- ``prose-lexical``: otherwise (or for very long texts), BM25 against the query
-  terms mixed with a word-frequency salience score.
+  embedding (how central the sentence is). It is opt-in: embedding a 3,000-token
+  output costs about half a second of CPU, and on our prose cases it keeps no more
+  of what matters than the lexical scorer (see ``benchmarks/bench.py``). Very long
+  texts are scored lexically either way.
 
 The first sentence of the text and of each paragraph, and the last sentence, get a
 small bonus. Sentences are then picked by maximal marginal relevance (relevance
@@ -27,7 +30,8 @@ With ``token_classifier_path`` set (label ``prose-tokens``), a token-classificat
 model scores every whitespace-separated word instead; the best-scoring share of
 words (plus words naming a query identifier or number) is kept, in order, line by
 line, joined by single spaces. A path that does not hold a usable model raises
-ConfigError; ``use_ml=False`` or a missing ``ml`` extra selects sentences lexically.
+ConfigError. The model is used whenever a path is given (``use_ml`` is about the
+bundled models only); a missing ``ml`` extra selects sentences lexically.
 """
 
 from __future__ import annotations
@@ -473,7 +477,7 @@ class ProseCompressor:
         ratio = min(1.0, ctx.config.prose_keep_ratio * max(ctx.bias, 0.0))
         if not text or not text.strip() or ratio >= 1.0:
             return None
-        if ctx.config.token_classifier_path and ctx.config.use_ml:
+        if ctx.config.token_classifier_path:
             if ml.ml_available():
                 return self._by_tokens(text, ctx, ratio, ctx.config.token_classifier_path)
             global _warned_no_classifier

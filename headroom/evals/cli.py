@@ -119,7 +119,7 @@ def _llm_section(cases: list[EvalCase], model: str, limit: int) -> dict[str, Any
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from . import report
-    from .runner import SAVINGS_THRESHOLDS, run_suite
+    from .runner import SAVINGS_THRESHOLDS, run_suite, unjudged_kinds
 
     try:
         cases = _load(args)
@@ -132,6 +132,12 @@ def main(argv: list[str] | None = None) -> int:
     builtin = args.command == "quick" or args.dataset == "builtin"
     dataset = "builtin" if args.command == "quick" else args.dataset
     progress = sys.stderr.isatty() if args.progress is None else args.progress
+    thresholds = dict(SAVINGS_THRESHOLDS) if builtin else {}
+    # Judge only what this install can do: a kind whose extra is missing is reported
+    # with its savings, but not gated.
+    for kind, why in unjudged_kinds({c.kind for c in cases}).items():
+        if thresholds.pop(kind, None) is not None:
+            print(f"headroom evals: not judging {kind}: {why}", file=sys.stderr)
     result = run_suite(
         args.command,
         cases,
@@ -144,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "quick"
         else (10, 100, 1000, 5000, 20000),
         inline_threshold=0.95 if builtin else None,
-        savings_thresholds=SAVINGS_THRESHOLDS if builtin else {},
+        savings_thresholds=thresholds,
     )
     if dataset == "bfcl":
         from .bfcl import summary

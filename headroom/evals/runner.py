@@ -6,7 +6,7 @@ import copy
 import json
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +31,29 @@ SAVINGS_THRESHOLDS: dict[str, float] = {
     "diff": 0.10,
     "prose": 0.0,
 }
+
+
+# Kinds whose compressor needs an optional extra: (extra, the module that shows it is
+# installed). Without it the compressor keeps everything, which says nothing about it.
+KIND_EXTRAS: dict[str, tuple[str, str]] = {"code": ("code", "tree_sitter")}
+
+
+def unjudged_kinds(kinds: Iterable[str] | None = None) -> dict[str, str]:
+    """The kinds that can't be judged on this install, each with the reason."""
+    import importlib.util
+
+    out: dict[str, str] = {}
+    for kind in kinds if kinds is not None else KIND_EXTRAS:
+        if kind not in KIND_EXTRAS:
+            continue
+        extra, module = KIND_EXTRAS[kind]
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            out[kind] = f'the {extra} extra is not installed (pip install ".[{extra}]")'
+    return out
 
 
 def engine_compress(model: str = "gpt-4o", **options: Any) -> CompressFn:

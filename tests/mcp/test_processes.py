@@ -1,12 +1,12 @@
 """The server as a real process: stdio, streamable HTTP with a bearer token, restarts,
-sharing the store with the library in another process, and startup time."""
+and sharing the store with the library in another process. (Start-up time is a figure
+of benchmarks/bench.py, not an assertion: wall-clock limits fail on a loaded machine.)"""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
@@ -97,11 +97,9 @@ async def test_server_uses_store_flag(tmp_path, data_dir):
     assert not retrieve(key).found  # not in the default store
 
 
-def test_stdio_stdout_is_protocol_only_and_startup_is_fast(data_dir):
-    """Time from process start to the initialize response; stdout carries JSON-RPC only."""
-    timings = []
-    for _ in range(3):
-        started = time.perf_counter()
+def test_stdio_stdout_is_protocol_only(data_dir):
+    """The initialize response is the first line; stdout carries JSON-RPC only."""
+    for _ in range(2):
         proc = subprocess.Popen(
             [sys.executable, "-m", "headroom.mcp_server", "--log-level", "DEBUG"],
             stdin=subprocess.PIPE,
@@ -112,7 +110,6 @@ def test_stdio_stdout_is_protocol_only_and_startup_is_fast(data_dir):
         proc.stdin.write((json.dumps(INITIALIZE) + "\n").encode())
         proc.stdin.flush()
         line = proc.stdout.readline()
-        timings.append(time.perf_counter() - started)
         proc.stdin.close()
         rest = proc.stdout.read()
         proc.wait(10)
@@ -120,7 +117,6 @@ def test_stdio_stdout_is_protocol_only_and_startup_is_fast(data_dir):
         reply = json.loads(line)
         assert reply["id"] == 1 and reply["result"]["serverInfo"]["name"] == "headroom"
         assert rest == b""  # nothing else on stdout, even at DEBUG
-    assert min(timings) < 1.0, f"startup to initialize took {timings}"
 
 
 def test_tokenizer_is_not_loaded_before_the_first_call():
