@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 import math
 import os
@@ -14,7 +16,7 @@ from typing import Any
 
 from .compressors.base import Compressed, Compressor, CompressorContext
 from .config import HeadroomConfig
-from .errors import HeadroomError
+from .errors import HeadroomError, StoreError
 from .hooks import CompressContext, CompressEvent, CompressionHooks
 from .messages import (
     TextSlot,
@@ -56,7 +58,7 @@ def _resolve_store(store: Any, config: HeadroomConfig) -> Store:
     chosen = store if store is not None else config.store
     if chosen is None:
         return default_store()
-    return shared_store(chosen, ttl=config.store_ttl_seconds)
+    return shared_store(chosen, ttl=config.store_ttl_seconds, timeout=config.store_timeout_seconds)
 
 
 class _LazyStore:
@@ -76,6 +78,10 @@ class _LazyStore:
         key = key_for(text)
         self.get().put(key, text, ttl=self._config.store_ttl_seconds)
         return key
+
+    def down(self) -> bool:
+        """The store is known to be unreachable now (its circuit breaker is open)."""
+        return self._store is not None and bool(getattr(self._store, "circuit_open", False))
 
 
 def _call_hook(hooks: CompressionHooks | None, name: str, default: Any, *args: Any) -> Any:
@@ -362,6 +368,20 @@ def _classifier_stamp(cfg: HeadroomConfig) -> tuple[int, int] | None:
     return (st.st_size, st.st_mtime_ns)
 
 
+# Passes over an output that compressing it costs whatever the query (routing, masking,
+# signatures, trouble scans, joining, token counting), for the work budget.
+_BASE_PASSES = 8
+
+
+@functools.lru_cache(maxsize=64)
+def _passes(query: str | None) -> int:
+    """Passes over an output: the fixed ones plus one per query term and identifier
+    (both bounded, see ``relevance.MAX_QUERY_TERMS``)."""
+    from .relevance import identifiers, query_terms
+
+    return _BASE_PASSES + len(query_terms(query)) + len(identifiers(query))
+
+
 def _plan(
     work: list[dict[str, Any]],
     queries: list[str | None],
@@ -383,6 +403,8 @@ def _plan(
             plan.skipped = "below min_tokens_to_compress"
         elif len(slot.text) > cfg.max_input_chars:
             plan.skipped = "above max_input_chars"
+        elif (units := len(slot.text) * _passes(query)) > cfg.max_work:
+            plan.skipped = f"above the work budget ({units:,} > max_work {cfg.max_work:,})"
         if plan.skipped:
             continue
         plan.memo_key = (*fingerprint, query, bias, content_digest(slot.text))
@@ -393,12 +415,24 @@ def _plan(
         if plan.hit is not None:
             plan.kind, plan.name = plan.hit[0], plan.hit[1]
             continue
-        plan.kind, plan.compressor = _router.route(slot.text, cfg)
+        try:
+            plan.kind, plan.compressor = _router.route(slot.text, cfg)
+        except Exception:  # a routing bug must never break the user's agent
+            log.exception("headroom: routing failed on message %d", slot.message_index)
+            plan.skipped = "routing error"
+            continue
         if plan.compressor is None:
             plan.skipped = f"{plan.kind} is left as is (compress_code=True compresses code)"
         else:
             plan.name = plan.compressor.name
     return plans
+
+
+def _lossless_only(cfg: HeadroomConfig) -> HeadroomConfig:
+    """Options under which compressors keep every item (the store can't hold originals):
+    a lossless form wins whatever its size; anything that needs the store fails and
+    keeps the output as it is."""
+    return cfg.with_options(lossless_slack=1e9)
 
 
 def _run(
@@ -434,8 +468,9 @@ def _run(
                 return skipped("store unavailable")
     else:
         assert plan.compressor is not None
+        degraded = lazy.down()
         ctx = CompressorContext(
-            config=cfg,
+            config=_lossless_only(cfg) if degraded else cfg,
             counter=counter,
             remember=lazy.remember,
             query=plan.query,
@@ -443,7 +478,15 @@ def _run(
             tool_name=slot.tool_name,
         )
         try:
-            compressed = plan.compressor.compress(slot.text, ctx)
+            try:
+                compressed = plan.compressor.compress(slot.text, ctx)
+            except StoreError:
+                if degraded:
+                    raise
+                # The store failed on this output: try once more without storing.
+                degraded = True
+                ctx = dataclasses.replace(ctx, config=_lossless_only(cfg))
+                compressed = plan.compressor.compress(slot.text, ctx)
         except (HeadroomError, OSError) as exc:
             warnings.append(f"message {slot.message_index}: {exc}; output kept unchanged")
             return skipped(f"error: {exc}")
@@ -453,10 +496,15 @@ def _run(
         n_after = counter.count(compressed.text) if compressed is not None else n_before
         if compressed is not None and n_after >= n_before:
             compressed, n_after = None, n_before  # never larger
-        with _memo_lock:
-            _memo[plan.memo_key] = (kind, name, compressed, n_after)
-            if len(_memo) > _MEMO_LIMIT:
-                _memo.popitem(last=False)
+        if degraded:  # not memoized: the full compression returns with the store
+            note = "store unavailable: outputs are compressed losslessly only"
+            if note not in warnings:
+                warnings.append(note)
+        else:
+            with _memo_lock:
+                _memo[plan.memo_key] = (kind, name, compressed, n_after)
+                if len(_memo) > _MEMO_LIMIT:
+                    _memo.popitem(last=False)
 
     if compressed is None:
         return skipped("no savings")

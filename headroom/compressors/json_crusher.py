@@ -204,7 +204,8 @@ def _compact(text: str) -> str:
     if len(minified) > _TABLE_MAX_CHARS:
         return minified
     try:
-        tabled, changed = _tabulate(jsonutil.loads(minified))
+        # Strict: a record that repeats a key would lose a value in the table.
+        tabled, changed = _tabulate(jsonutil.loads_strict(minified))
         if changed:
             candidate = jsonutil.dumps(tabled)
             if len(candidate) <= len(minified) * _TABLE_GAIN:
