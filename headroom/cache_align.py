@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from .messages import is_system, text_parts, user_text
+from .messages import is_system, safe_json, text_parts, user_text
 
 __all__ = [
     "Alignment",
@@ -450,8 +450,8 @@ class PrefixTracker:
 
 def _plain(value: Any, depth: int = 0) -> Any:
     """``value`` as plain JSON data: string keys, lists for tuples, text for the rest."""
-    if depth > 200:
-        return repr(value)
+    if depth > 200:  # deeper data (or a cycle) is cut off: repr() would recurse too
+        return "[headroom: nested too deeply]"
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
     if isinstance(value, dict):
@@ -469,5 +469,5 @@ def request_prefix(messages: Any) -> bytes:
             _plain(messages), sort_keys=True, ensure_ascii=False, separators=(",", ":")
         )
     except (TypeError, ValueError, RecursionError):
-        text = repr(messages)
+        text = safe_json(messages)
     return text.encode("utf-8", "surrogatepass")

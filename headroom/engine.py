@@ -22,6 +22,7 @@ from .messages import (
     TextSlot,
     countable_strings,
     is_system,
+    safe_json,
     set_text,
     slots,
     tool_names,
@@ -157,6 +158,7 @@ def compress(
 
     scope = _conversation_scope(model_name, work)
     queries = _queries(work, cfg)  # before alignment: a moved date is no question
+    unaligned = work
     aligned = align_messages(work, move_dates=cfg.cache_align)
     warnings.extend(aligned.warnings)
     if aligned.moved is not None:
@@ -181,18 +183,27 @@ def compress(
         ]
         pipe.emit(PipelineStage.INPUT_ROUTED, rid, model=model_name, details={"routes": routes})
     reports: list[OutputReport] = []
+    rewritten: list[tuple[TextSlot, str]] = []
     for plan in plans:
         report, new_text = _run(plan, cfg, counter, lazy, warnings)
         reports.append(report)
         if new_text is not None:
             i = plan.slot.message_index
             out[i] = set_text(out[i], plan.slot.path, new_text)
+            rewritten.append((plan.slot, new_text))
 
     transforms.extend(t for r in reports if (t := r.transform) is not None)
     keys = list(dict.fromkeys(r.key for r in reports if r.key and r.transform is not None))
     tokens_after = tokens_before - sum(r.tokens_saved for r in reports if r.transform is not None)
     if aligned.moved is not None:  # the moved sentence is counted where it now stands
         tokens_after = sum(counter.count(s) for m in out for s in countable_strings(m))
+        if tokens_after > tokens_before:  # never larger: undo the move
+            undone = _unalign(out, unaligned, aligned.messages, rewritten)
+            if undone is not None:
+                out = undone
+                tokens_after = sum(counter.count(s) for m in out for s in countable_strings(m))
+                transforms.remove("cache_align:date_moved")
+                warnings.append("cache_align: the date stays put (moving it would add tokens)")
     if cfg.model_limit is not None:
         out, tokens_after = _fit(out, cfg, counter, biases, lazy, tokens_after, transforms,
                                  keys, warnings)  # fmt: skip
@@ -239,6 +250,28 @@ def compress(
     return result
 
 
+def _unalign(
+    out: list[dict[str, Any]],
+    unaligned: list[dict[str, Any]],
+    aligned: list[dict[str, Any]],
+    rewritten: list[tuple[TextSlot, str]],
+) -> list[dict[str, Any]] | None:
+    """``out`` with the messages that alignment changed as they were before it, their
+    compressed tool outputs written in again; None when a changed message had other
+    text rewritten (a user message compressed with the moved sentence in it)."""
+    changed = {i for i, (a, b) in enumerate(zip(unaligned, aligned, strict=True)) if a is not b}
+    if any(slot.message_index in changed and slot.role != "tool" for slot, _ in rewritten):
+        return None
+    restored = list(out)
+    for i in changed:
+        restored[i] = unaligned[i]
+    for slot, text in rewritten:
+        if slot.message_index in changed:
+            i = slot.message_index
+            restored[i] = set_text(restored[i], slot.path, text)
+    return restored
+
+
 def _prefix_tracker() -> Any:
     global _prefixes
     if _prefixes is None:
@@ -258,7 +291,11 @@ def _conversation_scope(model: str, messages: list[dict[str, Any]]) -> str:
         (m for m in messages if isinstance(m, dict) and not is_system(m)),
         None,
     )
-    return f"{model}:{content_digest(repr(opener)).hex()}"
+    try:
+        seen = repr(opener)
+    except RecursionError:  # absurdly deep tool-call arguments
+        seen = safe_json(opener)
+    return f"{model}:{content_digest(seen).hex()}"
 
 
 def _received(
