@@ -81,7 +81,9 @@ def shape(name: str, size: int) -> str:
 _LOG_HEAD = "\n".join(
     f"2024-01-01 12:00:{i % 60:02d} INFO worker {i} processed job {i * 7}" for i in range(400)
 )
-_GREP_HEAD = "\n".join(f"src/mod{i % 30}/file{i}.py:{i + 1}:    value_{i} = run({i})" for i in range(300))
+_GREP_HEAD = "\n".join(
+    f"src/mod{i % 30}/file{i}.py:{i + 1}:    value_{i} = run({i})" for i in range(300)
+)
 _PROSE_HEAD = " ".join(
     f"The service number {i} answered every request it was given within the agreed time."
     for i in range(60)
@@ -109,7 +111,9 @@ def _tool(content: str, question: str | None = None) -> list[dict[str, Any]]:
 
 
 def _grep_of(size: int) -> str:
-    lines = [f"src/mod{i % 30}/file{i}.py:{i + 1}:    value_{i} = run({i})" for i in range(size // 40)]
+    lines = [
+        f"src/mod{i % 30}/file{i}.py:{i + 1}:    value_{i} = run({i})" for i in range(size // 40)
+    ]
     return "\n".join(lines)
 
 
