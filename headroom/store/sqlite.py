@@ -149,9 +149,13 @@ class SQLiteStore:
                 conn = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None)
             else:
                 conn = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None)
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-                conn.execute("PRAGMA busy_timeout=30000")
+                try:
+                    conn.execute("PRAGMA journal_mode=WAL")
+                    conn.execute("PRAGMA synchronous=NORMAL")
+                    conn.execute("PRAGMA busy_timeout=30000")
+                except sqlite3.Error:
+                    conn.close()  # don't leak the file handle (a read-only mount stays busy)
+                    raise
             self._local.conn = conn
             with self._lock:
                 self._connections.append(conn)
