@@ -6,13 +6,15 @@ content kind through ``compress()`` and fed straight into each regex-bearing hel
 by the time the tokenizer needs to count the same text, in the same run. That ratio
 may grow at most ``MAX_GROWTH`` times from 10 KB to 100 KB: linear work keeps it
 flat, a quadratic regex multiplies it by ten. Timings are minimums of several runs
-with the memos cleared; nothing is compared with an absolute time.
+with the memos cleared, in CPU time of the calling thread (so a loaded machine that
+preempts the test distorts nothing); nothing is compared with an absolute time.
 
 Run with ``-s`` to print the worst pair per kind.
 """
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable
 from typing import Any
@@ -29,8 +31,11 @@ from tests.adversarial import KINDS, SHAPES, _grep_of, carry, countable, shape
 
 SMALL, LARGE = 10_000, 100_000
 MAX_GROWTH = 1.5
+# A helper alone is a C-speed scan: at 100 KB it leaves the CPU's fastest caches, which
+# the tokenizer's heavier work per byte hardly notices. Quadratic work still grows 10x.
+HELPER_GROWTH = 3.0
 RUNS = 3
-RETRIES = 2  # a failing pair is measured again (more runs) before it counts
+RETRIES = 3  # a failing pair is measured again (more runs) before it counts
 
 COUNTER = counter_for("gpt-4o")
 KIND_NAMES = list(KINDS)
@@ -68,36 +73,58 @@ def _best(fn: Callable[[], Any], runs: int) -> float:
     for _ in range(runs):
         clear_memo()
         _clear_caches()
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
+        gc.disable()  # a collection triggered by earlier tests is no cost of this call
+        try:
+            start = time.thread_time()
+            fn()
+            best = min(best, time.thread_time() - start)
+        finally:
+            gc.enable()
     return max(best, 1e-7)
 
 
-def _count_time(text: str, runs: int) -> float:
-    return _best(lambda: COUNTER.count(text), runs)
+MIN_TIMED = 0.002  # seconds: a faster call is repeated, at both sizes alike
 
 
 def _growth(make: Callable[[int], tuple[Callable[[], Any], str]], runs: int) -> float:
-    ratios = []
-    for size in (SMALL, LARGE):
-        fn, text = make(size)
-        fn()  # warm: imports, compiled patterns, the tokenizer
-        ratios.append(_best(fn, runs) / _count_time(text, runs))
-    return ratios[1] / ratios[0]
+    """(time / count time) at LARGE over the same at SMALL. The four timings take turns
+    run by run, so a burst of load from elsewhere hits both sizes alike."""
+    (fn_s, text_s), (fn_l, text_l) = make(SMALL), make(LARGE)
+    fn_s(), fn_l()  # warm: imports, compiled patterns, the tokenizer
+    repeat = max(1, min(200, round(MIN_TIMED / _best(fn_s, 1))))
+
+    def timed(fn: Callable[[], Any]) -> Callable[[], None]:
+        def run() -> None:
+            for _ in range(repeat):
+                fn()
+
+        return run
+
+    best = [float("inf")] * 4
+    jobs = [timed(fn_s), lambda: COUNTER.count(text_s), timed(fn_l), lambda: COUNTER.count(text_l)]
+    for _ in range(runs):
+        for i, job in enumerate(jobs):
+            best[i] = min(best[i], _best(job, 1))
+    t_s, c_s, t_l, c_l = best
+    return (t_l / c_l) / (t_s / c_s)
 
 
-def _check(label: str, group: str, make: Callable[[int], tuple[Callable[[], Any], str]]) -> None:
+def _check(
+    label: str,
+    group: str,
+    make: Callable[[int], tuple[Callable[[], Any], str]],
+    limit: float = MAX_GROWTH,
+) -> None:
     growth = _growth(make, RUNS)
     for attempt in range(RETRIES):
-        if growth <= MAX_GROWTH:
+        if growth <= limit:
             break
         growth = min(growth, _growth(make, RUNS + 2 * (attempt + 1)))
     if growth > _worst.get(group, (0.0, ""))[0]:
         _worst[group] = (growth, label)
-    assert growth <= MAX_GROWTH, (
+    assert growth <= limit, (
         f"{label}: (time / token-count time) grew {growth:.2f}x from {SMALL:,} to "
-        f"{LARGE:,} characters (limit {MAX_GROWTH}x): super-linear work"
+        f"{LARGE:,} characters (limit {limit}x): super-linear work"
     )
 
 
@@ -114,13 +141,15 @@ def test_compress_scales_linearly(shape_name: str, kind: str) -> None:
     def make(size: int) -> tuple[Callable[[], Any], str]:
         messages, options = carry(kind, shape(shape_name, size))
         options.setdefault("store", "memory")
+        # The regex paths are under test: the ONNX models (prose embeddings, Magika)
+        # cost seconds per 100 KB and would only slow this module down.
+        options.setdefault("use_ml", False)
         return (lambda: headroom.compress(messages, **options)), countable(messages)
 
     _check(f"{shape_name} as {kind}", kind, make)
 
 
 _ROUTER = ContentRouter()
-HELPER_REPEAT = 5
 
 
 def _signature(body: str) -> Any:
@@ -131,8 +160,11 @@ def _markers(body: str) -> Any:
     return [markers.is_text_marker(line) for line in body.split("\n")], markers.keys_in(body)
 
 
+_GREP_LINES = _grep_of(2 * LARGE).split("\n")
+
+
 def _relevance(body: str) -> Any:
-    docs = _grep_of(len(body)).split("\n")
+    docs = _GREP_LINES[: len(body) // 40]  # the output grows with the question
     return relevance.rank(docs, body, 10), relevance.matching(docs, body)
 
 
@@ -154,10 +186,6 @@ def test_helpers_scale_linearly(helper: str, shape_name: str) -> None:
     def make(size: int) -> tuple[Callable[[], Any], str]:
         body = shape(shape_name, size)
 
-        def run() -> None:
-            for _ in range(HELPER_REPEAT):  # sturdier timings: helpers are fast
-                fn(body)
+        return (lambda: fn(body)), body
 
-        return run, body
-
-    _check(f"{shape_name} in {helper}", helper, make)
+    _check(f"{shape_name} in {helper}", helper, make, HELPER_GROWTH)
