@@ -22,9 +22,10 @@ import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from .messages import is_system, text_parts, user_text
+from .messages import is_system, safe_json, text_parts, user_text
 from .tokens import content_digest
 
 __all__ = [
@@ -65,12 +66,15 @@ _PATTERNS: dict[str, re.Pattern[str]] = {
         r"(?![A-Za-z0-9_-])"
     ),
     # Ids with a request/trace prefix (req_8f3a…), or the value after a request-id
-    # label ("X-Request-ID: …", "trace_id=…"). The value must contain a digit.
+    # label ("X-Request-ID: …", "trace_id=…"). The value must contain a digit within
+    # its first 64 characters: an unbounded lookahead rescanned the rest of a text like
+    # "req-id:req-id:…" once per label (quadratic time).
     "request_id": re.compile(
         r"(?<![A-Za-z0-9])(?:req|request|trace|span|corr(?:elation)?)[_-]"
         r"(?=[A-Za-z0-9]*\d)[A-Za-z0-9]{6,}(?![A-Za-z0-9])"
         r"|(?i:(?<![A-Za-z0-9])(?:x-)?(?:request|req|trace|correlation|span)[-_ ]?id)"
-        r"(?:\s*[:=]\s*|\s+)[\"']?(?P<value>(?=[A-Za-z0-9._:/+-]*\d)[A-Za-z0-9][A-Za-z0-9._:/+-]{5,})"
+        r"(?:\s*[:=]\s*|\s+)[\"']?"
+        r"(?P<value>(?=[A-Za-z0-9._:/+-]{0,64}\d)[A-Za-z0-9][A-Za-z0-9._:/+-]{5,})"
     ),
     "uuid": re.compile(
         r"(?<![0-9A-Za-z])[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}"
@@ -147,6 +151,12 @@ def _candidates(text: str) -> list[VolatileToken]:
     return found
 
 
+@lru_cache(maxsize=32)
+def _volatile_cached(text: str) -> tuple[VolatileToken, ...]:
+    """find_volatile, remembered: the same system prompt comes with every request."""
+    return tuple(find_volatile(text))
+
+
 def find_volatile(text: str) -> list[VolatileToken]:
     """Every volatile value in ``text``, ordered by position and never overlapping.
 
@@ -156,18 +166,26 @@ def find_volatile(text: str) -> list[VolatileToken]:
     """
     if not isinstance(text, str) or not text:
         return []
-    rank = {kind: i for i, kind in enumerate(_PRIORITY)}
-    ordered = sorted(_candidates(text), key=lambda t: (rank[t.kind], -(t.end - t.start), t.start))
-    starts: list[int] = []  # the chosen tokens, kept sorted by start (they never overlap)
+    by_kind: dict[str, list[VolatileToken]] = {kind: [] for kind in _PRIORITY}
+    for token in _candidates(text):
+        by_kind[token.kind].append(token)
+    # One kind's matches never overlap each other (finditer), so a kind only has to
+    # give way to the kinds before it: one sorted sweep per kind, no per-token inserts.
     chosen: list[VolatileToken] = []
-    for token in ordered:
-        at = bisect.bisect_left(starts, token.start)
-        if at > 0 and chosen[at - 1].end > token.start:
+    for kind in _PRIORITY:
+        fresh = by_kind[kind]
+        if not fresh:
             continue
-        if at < len(chosen) and chosen[at].start < token.end:
-            continue
-        starts.insert(at, token.start)
-        chosen.insert(at, token)
+        fresh.sort(key=lambda t: t.start)
+        kept: list[VolatileToken] = []
+        j = 0
+        for token in fresh:
+            while j < len(chosen) and chosen[j].end <= token.start:
+                j += 1
+            if j < len(chosen) and chosen[j].start < token.end:
+                continue  # overlaps a more specific value
+            kept.append(token)
+        chosen = sorted(chosen + kept, key=lambda t: t.start) if chosen else kept
     return chosen
 
 
@@ -199,22 +217,25 @@ def _shorten(text: str) -> str:
     return text[:28] + "…" + text[-12:]
 
 
-def _last_boundary(text: str, tokens: list[VolatileToken]) -> int:
+def _last_boundary(text: str, tokens: list[VolatileToken], floor: int = 0) -> int:
     """Where the last sentence starts: after the last ``.!?`` + whitespace or newline
     that is not inside a volatile value ("Jan. 7", "3:45 p.m."); 0 if there is none.
-    Only the end of ``text`` matters, so it is searched from the back."""
-    spans = [(t.start, t.end) for t in tokens]
-    end = len(text)
-    while end > 0:
-        cut = max(text.rfind("\n", 0, end), *(text.rfind(c, 0, end) for c in ".!?"))
-        if cut < 0:
+    Only the end of ``text`` matters, so it is searched from the back, each mark's
+    last position found once (linear time even for "a.a.a.…"), and no further back
+    than ``floor`` (0 is returned then)."""
+    starts = [t.start for t in tokens]  # tokens are sorted and never overlap
+    last = {c: text.rfind(c) for c in "\n.!?"}
+    while True:
+        cut = max(last.values())
+        if cut < 0 or cut < floor:
             return 0
         spot = cut + 1
         on_mark = text[cut] == "\n" or (spot < len(text) and text[spot].isspace())
-        if on_mark and not any(a < spot < b for a, b in spans):
-            return spot
-        end = cut
-    return 0
+        if on_mark:
+            at = bisect.bisect_left(starts, spot) - 1  # the last value starting before spot
+            if at < 0 or tokens[at].end <= spot:
+                return spot
+        last[text[cut]] = text.rfind(text[cut], 0, cut)
 
 
 def _trailing_date_sentence(text: str) -> tuple[str, str] | None:
@@ -224,8 +245,11 @@ def _trailing_date_sentence(text: str) -> tuple[str, str] | None:
     trailing_ws = text[len(body) :]
     if not body:
         return None
-    tokens = find_volatile(body)
-    start = _last_boundary(body, tokens)
+    tokens = list(_volatile_cached(body))
+    # A boundary at or before ``floor`` (the last non-blank character in front of the
+    # final _MAX_SENTENCE characters) starts a sentence too long to move anyway.
+    floor = len(body[: max(0, len(body) - _MAX_SENTENCE)].rstrip()) - 1
+    start = _last_boundary(body, tokens, floor)
     while start < len(body) and body[start].isspace():
         start += 1
     sentence = body[start:]
@@ -282,7 +306,7 @@ def _warnings(messages: list[Any]) -> list[str]:
             continue
         for path, text in text_parts(msg.get("content")):
             where = f"message {index}, part {path[0]}" if path else f"message {index}"
-            for token in find_volatile(text):
+            for token in _volatile_cached(text):
                 if len(out) >= _MAX_WARNINGS:
                     more += 1
                     continue
@@ -595,8 +619,8 @@ def _held(value: bytes | tuple[MessageDigest, ...]) -> int:
 
 def _plain(value: Any, depth: int = 0) -> Any:
     """``value`` as plain JSON data: string keys, lists for tuples, text for the rest."""
-    if depth > 200:
-        return repr(value)
+    if depth > 200:  # deeper data (or a cycle) is cut off: repr() would recurse too
+        return "[headroom: nested too deeply]"
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
     if isinstance(value, dict):
@@ -624,7 +648,7 @@ def request_prefix(messages: Any) -> bytes:
                 _plain(messages), sort_keys=True, ensure_ascii=False, separators=(",", ":")
             )
         except (TypeError, ValueError, RecursionError):
-            text = repr(messages)
+            text = safe_json(messages)
     return text.encode("utf-8", "surrogatepass")
 
 

@@ -46,11 +46,20 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _read(path: str) -> str:
-    """The file's text; bytes that aren't UTF-8 survive as surrogate escapes."""
+    """The file's text, byte-exact: read as bytes (so CRLF stays CRLF), and bytes that
+    aren't UTF-8 survive as surrogate escapes."""
     if path == "-":
         return sys.stdin.buffer.read().decode("utf-8", "surrogateescape")
-    with open(path, encoding="utf-8", errors="surrogateescape") as fh:
-        return fh.read()
+    with open(path, "rb") as fh:
+        return fh.read().decode("utf-8", "surrogateescape")
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _out(text: str, end: str = "\n") -> None:
@@ -70,7 +79,7 @@ def _as_messages(text: str) -> tuple[list[dict[str, Any]], bool]:
     """A messages list if the file is one; otherwise the text as a single tool output."""
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deeply to parse
         data = None
     if isinstance(data, dict) and isinstance(data.get("messages"), list):
         data = data["messages"]
@@ -86,6 +95,13 @@ def _cmd_compress(args: argparse.Namespace) -> int:
         text = _read(args.file)
     except OSError as exc:
         print(f"headroom: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    if args.json and not _is_utf8(text):
+        print(
+            f"headroom: {args.file} is not UTF-8 text, which JSON output cannot carry "
+            "byte-exact; run without --json to compress it as it is",
+            file=sys.stderr,
+        )
         return 2
     messages, is_messages = _as_messages(text)
     options: dict[str, Any] = {}

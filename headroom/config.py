@@ -38,6 +38,14 @@ class HeadroomConfig:
             else the SQLite default), ``"memory"``, ``"sqlite:///path"``,
             ``"redis://host:port/db"``, or a store object.
         store_ttl_seconds: how long stored originals stay retrievable.
+        store_timeout_seconds: how long one call to a remote store (Redis) may
+            wait. After repeated failures a circuit breaker refuses calls for a
+            few seconds; meanwhile outputs are only compressed losslessly.
+        max_work: the per-output work budget, in characters scanned: the
+            output's length times the passes its compression needs (a few
+            fixed ones, plus one per query term and identifier). Larger
+            outputs pass through, with the reason in ``outputs[i].skipped``.
+            Deterministic: the same input is always treated the same way.
         compress_code: also compress source code (tree-sitter; the ``code``
             extra). Off by default: agents often edit the code they read.
         prose_keep_ratio: the share of a prose output's tokens the prose
@@ -76,6 +84,8 @@ class HeadroomConfig:
     max_input_chars: int = 64 * 1024 * 1024
     store: Any = field(default=None, compare=False)
     store_ttl_seconds: int = 7 * 24 * 3600
+    store_timeout_seconds: float = 0.25
+    max_work: int = 1024 * 1024 * 1024
     compress_code: bool = False
     prose_keep_ratio: float = 0.4
     token_classifier_path: str | None = None
@@ -95,6 +105,7 @@ class HeadroomConfig:
             "max_items",
             "output_reserve",
             "keep_last_turns",
+            "max_work",
         ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -114,6 +125,13 @@ class HeadroomConfig:
             )
         if self.store_ttl_seconds <= 0:
             raise ConfigError("store_ttl_seconds must be positive")
+        if not (
+            isinstance(self.store_timeout_seconds, (int, float))
+            and 0 < self.store_timeout_seconds < float("inf")
+        ):
+            raise ConfigError(
+                f"store_timeout_seconds must be a positive number, got {self.store_timeout_seconds!r}"
+            )
 
     def with_options(self, **changes: Any) -> HeadroomConfig:
         """A copy with some fields changed (unknown names raise ConfigError)."""
@@ -133,6 +151,7 @@ class HeadroomConfig:
         """A short hash of every option that changes compressed output (for memo keys)."""
         data = asdict(self)
         data.pop("store")
+        data.pop("store_timeout_seconds")  # where originals go, not what output looks like
         data["excluded_tools"] = sorted(self.excluded_tools)
         blob = json.dumps(data, sort_keys=True, default=str).encode()
         return hashlib.blake2b(blob, digest_size=8).hexdigest()

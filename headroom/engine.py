@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 import math
 import os
@@ -15,12 +17,13 @@ from typing import Any
 
 from .compressors.base import Compressed, Compressor, CompressorContext
 from .config import HeadroomConfig
-from .errors import HeadroomError
+from .errors import HeadroomError, StoreError
 from .hooks import CompressContext, CompressEvent, CompressionHooks
 from .messages import (
     TextSlot,
     countable_strings,
     is_system,
+    safe_json,
     set_text,
     slots,
     tool_names,
@@ -60,7 +63,7 @@ def _resolve_store(store: Any, config: HeadroomConfig) -> Store:
     chosen = store if store is not None else config.store
     if chosen is None:
         return default_store()
-    return shared_store(chosen, ttl=config.store_ttl_seconds)
+    return shared_store(chosen, ttl=config.store_ttl_seconds, timeout=config.store_timeout_seconds)
 
 
 class _LazyStore:
@@ -80,6 +83,10 @@ class _LazyStore:
         key = key_for(text)
         self.get().put(key, text, ttl=self._config.store_ttl_seconds)
         return key
+
+    def down(self) -> bool:
+        """The store is known to be unreachable now (its circuit breaker is open)."""
+        return self._store is not None and bool(getattr(self._store, "circuit_open", False))
 
 
 def _call_hook(hooks: CompressionHooks | None, name: str, default: Any, *args: Any) -> Any:
@@ -155,6 +162,7 @@ def compress(
 
     scope = _conversation_scope(model_name, work)
     queries = _queries(work, cfg)  # before alignment: a moved date is no question
+    unaligned = work
     aligned = align_messages(work, move_dates=cfg.cache_align)
     warnings.extend(aligned.warnings)
     if aligned.moved is not None:
@@ -179,18 +187,27 @@ def compress(
         ]
         pipe.emit(PipelineStage.INPUT_ROUTED, rid, model=model_name, details={"routes": routes})
     reports: list[OutputReport] = []
+    rewritten: list[tuple[TextSlot, str]] = []
     for plan in plans:
         report, new_text = _run(plan, cfg, counter, lazy, warnings)
         reports.append(report)
         if new_text is not None:
             i = plan.slot.message_index
             out[i] = set_text(out[i], plan.slot.path, new_text)
+            rewritten.append((plan.slot, new_text))
 
     transforms.extend(t for r in reports if (t := r.transform) is not None)
     keys = list(dict.fromkeys(r.key for r in reports if r.key and r.transform is not None))
     tokens_after = tokens_before - sum(r.tokens_saved for r in reports if r.transform is not None)
     if aligned.moved is not None:  # the moved sentence is counted where it now stands
         tokens_after = sum(counter.count(s) for m in out for s in countable_strings(m))
+        if tokens_after > tokens_before:  # never larger: undo the move
+            undone = _unalign(out, unaligned, aligned.messages, rewritten)
+            if undone is not None:
+                out = undone
+                tokens_after = sum(counter.count(s) for m in out for s in countable_strings(m))
+                transforms.remove("cache_align:date_moved")
+                warnings.append("cache_align: the date stays put (moving it would add tokens)")
     if cfg.model_limit is not None:
         out, tokens_after = _fit(out, cfg, counter, biases, lazy, tokens_after, transforms,
                                  keys, warnings)  # fmt: skip
@@ -237,6 +254,28 @@ def compress(
     return result
 
 
+def _unalign(
+    out: list[dict[str, Any]],
+    unaligned: list[dict[str, Any]],
+    aligned: list[dict[str, Any]],
+    rewritten: list[tuple[TextSlot, str]],
+) -> list[dict[str, Any]] | None:
+    """``out`` with the messages that alignment changed as they were before it, their
+    compressed tool outputs written in again; None when a changed message had other
+    text rewritten (a user message compressed with the moved sentence in it)."""
+    changed = {i for i, (a, b) in enumerate(zip(unaligned, aligned, strict=True)) if a is not b}
+    if any(slot.message_index in changed and slot.role != "tool" for slot, _ in rewritten):
+        return None
+    restored = list(out)
+    for i in changed:
+        restored[i] = unaligned[i]
+    for slot, text in rewritten:
+        if slot.message_index in changed:
+            i = slot.message_index
+            restored[i] = set_text(restored[i], slot.path, text)
+    return restored
+
+
 def _prefix_tracker() -> Any:
     global _prefixes
     if _prefixes is None:
@@ -256,7 +295,11 @@ def _conversation_scope(model: str, messages: list[dict[str, Any]]) -> str:
         (m for m in messages if isinstance(m, dict) and not is_system(m)),
         None,
     )
-    return f"{model}:{content_digest(repr(opener)).hex()}"
+    try:
+        seen = repr(opener)
+    except RecursionError:  # absurdly deep tool-call arguments
+        seen = safe_json(opener)
+    return f"{model}:{content_digest(seen).hex()}"
 
 
 def _received(
@@ -366,6 +409,20 @@ def _classifier_stamp(cfg: HeadroomConfig) -> tuple[int, int] | None:
     return (st.st_size, st.st_mtime_ns)
 
 
+# Passes over an output that compressing it costs whatever the query (routing, masking,
+# signatures, trouble scans, joining, token counting), for the work budget.
+_BASE_PASSES = 8
+
+
+@functools.lru_cache(maxsize=64)
+def _passes(query: str | None) -> int:
+    """Passes over an output: the fixed ones plus one per query term and identifier
+    (both bounded, see ``relevance.MAX_QUERY_TERMS``)."""
+    from .relevance import identifiers, query_terms
+
+    return _BASE_PASSES + len(query_terms(query)) + len(identifiers(query))
+
+
 def _plan(
     work: list[dict[str, Any]],
     queries: list[str | None],
@@ -387,6 +444,8 @@ def _plan(
             plan.skipped = "below min_tokens_to_compress"
         elif len(slot.text) > cfg.max_input_chars:
             plan.skipped = "above max_input_chars"
+        elif (units := len(slot.text) * _passes(query)) > cfg.max_work:
+            plan.skipped = f"above the work budget ({units:,} > max_work {cfg.max_work:,})"
         if plan.skipped:
             continue
         plan.memo_key = (*fingerprint, query, bias, content_digest(slot.text))
@@ -397,12 +456,24 @@ def _plan(
         if plan.hit is not None:
             plan.kind, plan.name = plan.hit[0], plan.hit[1]
             continue
-        plan.kind, plan.compressor = _router.route(slot.text, cfg)
+        try:
+            plan.kind, plan.compressor = _router.route(slot.text, cfg)
+        except Exception:  # a routing bug must never break the user's agent
+            log.exception("headroom: routing failed on message %d", slot.message_index)
+            plan.skipped = "routing error"
+            continue
         if plan.compressor is None:
             plan.skipped = f"{plan.kind} is left as is (compress_code=True compresses code)"
         else:
             plan.name = plan.compressor.name
     return plans
+
+
+def _lossless_only(cfg: HeadroomConfig) -> HeadroomConfig:
+    """Options under which compressors keep every item (the store can't hold originals):
+    a lossless form wins whatever its size; anything that needs the store fails and
+    keeps the output as it is."""
+    return cfg.with_options(lossless_slack=1e9)
 
 
 def _run(
@@ -438,8 +509,9 @@ def _run(
                 return skipped("store unavailable")
     else:
         assert plan.compressor is not None
+        degraded = lazy.down()
         ctx = CompressorContext(
-            config=cfg,
+            config=_lossless_only(cfg) if degraded else cfg,
             counter=counter,
             remember=lazy.remember,
             query=plan.query,
@@ -447,7 +519,15 @@ def _run(
             tool_name=slot.tool_name,
         )
         try:
-            compressed = plan.compressor.compress(slot.text, ctx)
+            try:
+                compressed = plan.compressor.compress(slot.text, ctx)
+            except StoreError:
+                if degraded:
+                    raise
+                # The store failed on this output: try once more without storing.
+                degraded = True
+                ctx = dataclasses.replace(ctx, config=_lossless_only(cfg))
+                compressed = plan.compressor.compress(slot.text, ctx)
         except (HeadroomError, OSError) as exc:
             warnings.append(f"message {slot.message_index}: {exc}; output kept unchanged")
             return skipped(f"error: {exc}")
@@ -457,10 +537,15 @@ def _run(
         n_after = counter.count(compressed.text) if compressed is not None else n_before
         if compressed is not None and n_after >= n_before:
             compressed, n_after = None, n_before  # never larger
-        with _memo_lock:
-            _memo[plan.memo_key] = (kind, name, compressed, n_after)
-            if len(_memo) > _MEMO_LIMIT:
-                _memo.popitem(last=False)
+        if degraded:  # not memoized: the full compression returns with the store
+            note = "store unavailable: outputs are compressed losslessly only"
+            if note not in warnings:
+                warnings.append(note)
+        else:
+            with _memo_lock:
+                _memo[plan.memo_key] = (kind, name, compressed, n_after)
+                if len(_memo) > _MEMO_LIMIT:
+                    _memo.popitem(last=False)
 
     if compressed is None:
         return skipped("no savings")

@@ -23,8 +23,51 @@ class Number(str):
         return float(self)
 
 
+def _int_or_negative_zero(literal: str) -> int | Number:
+    # ``-0`` has no int of its own: keep its literal, or it would come back as ``0``.
+    return Number(literal) if literal == "-0" else int(literal)
+
+
 def loads(text: str) -> Any:
-    return json.loads(text, parse_float=Number, parse_constant=Number)
+    """Parse JSON, keeping number literals that Python's types would change.
+
+    Nesting too deep for the parser raises ``ValueError``, like any other bad input.
+    """
+    # The int hook costs a Python call per integer, so it is used only when the text
+    # may hold a -0 at all.
+    parse_int = _int_or_negative_zero if "-0" in text else None
+    try:
+        return json.loads(text, parse_float=Number, parse_constant=Number, parse_int=parse_int)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
+class DuplicateKeyError(ValueError):
+    """An object names the same key twice, so a parsed value would lose data."""
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise DuplicateKeyError("JSON object has duplicate keys")
+    return out
+
+
+def loads_strict(text: str) -> Any:
+    """:func:`loads` that raises :class:`DuplicateKeyError` when an object repeats a key
+    (the parsed value would keep only the last one). Slower: use it before claiming that
+    a rewritten document is lossless."""
+    parse_int = _int_or_negative_zero if "-0" in text else None
+    try:
+        return json.loads(
+            text,
+            parse_float=Number,
+            parse_constant=Number,
+            parse_int=parse_int,
+            object_pairs_hook=_unique_pairs,
+        )
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
 
 
 _encode_str = json.JSONEncoder(ensure_ascii=False).encode

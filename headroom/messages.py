@@ -160,7 +160,48 @@ def countable_strings(msg: Any) -> Iterator[str]:
                 if isinstance(value, str):
                     yield value
                 elif value is not None:
-                    yield json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+                    yield safe_json(value)
+
+
+_MAX_DEPTH = 100
+
+
+def _bounded(value: Any, depth: int, seen: set[int]) -> Any:
+    """``value`` as plain JSON data, with a cycle or nesting deeper than _MAX_DEPTH
+    written as a short marker string instead."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if depth >= _MAX_DEPTH:
+        return "[headroom: nested too deeply]"
+    if id(value) in seen:
+        return "[headroom: circular reference]"
+    if isinstance(value, dict):
+        seen.add(id(value))
+        out: Any = {str(k): _bounded(v, depth + 1, seen) for k, v in value.items()}
+    elif isinstance(value, (list, tuple)):
+        seen.add(id(value))
+        out = [_bounded(v, depth + 1, seen) for v in value]
+    else:
+        return str(value)
+    seen.discard(id(value))
+    return out
+
+
+def safe_json(value: Any) -> str:
+    """``value`` as JSON text for counting its tokens (sorted keys, non-ASCII as is).
+
+    Never raises: circular or absurdly deep data (tool-call arguments built by code)
+    is written with a marker where the cycle or the excess depth starts."""
+    try:
+        return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    except (ValueError, TypeError, RecursionError):
+        pass
+    try:
+        return json.dumps(
+            _bounded(value, 0, set()), ensure_ascii=False, sort_keys=True, default=str
+        )
+    except (ValueError, TypeError, RecursionError):
+        return "null"
 
 
 def _block_strings(block: Any) -> Iterator[str]:
@@ -173,7 +214,7 @@ def _block_strings(block: Any) -> Iterator[str]:
         if kind == "tool_use":
             if isinstance(block.get("name"), str):
                 yield block["name"]
-            yield json.dumps(block.get("input"), ensure_ascii=False, sort_keys=True, default=str)
+            yield safe_json(block.get("input"))
         elif kind == "tool_result":
             inner = block.get("content")
             if isinstance(inner, str):

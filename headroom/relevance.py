@@ -28,27 +28,49 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
+# A query is the last user message, which may be a whole pasted file. Scoring costs
+# about one scan of the output per term, so only this many distinct terms (and as
+# many identifiers) count: the first half and the last half, where the question
+# usually stands. Longer terms are no words anyone searches for.
+MAX_QUERY_TERMS = 32
+MAX_TERM_CHARS = 128
+
+
+def _bounded(items: list[str]) -> list[str]:
+    if len(items) <= MAX_QUERY_TERMS:
+        return items
+    half = MAX_QUERY_TERMS // 2
+    return items[:half] + items[-half:]
+
+
 def query_terms(query: str | None) -> list[str]:
-    """Distinct content words of a query, in order, without stopwords."""
+    """Distinct content words of a query, in order, without stopwords (at most
+    ``MAX_QUERY_TERMS``: the first and the last ones)."""
     if not query:
         return []
     seen: dict[str, None] = {}
     for word in words(query):
-        if word not in _STOPWORDS and len(word) > 1:
+        if word not in _STOPWORDS and 1 < len(word) <= MAX_TERM_CHARS:
             seen.setdefault(word, None)
-    return list(seen)
+    return _bounded(list(seen))
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:/-]*[A-Za-z0-9_]")
 
 
 def identifiers(query: str | None) -> list[str]:
     """Query tokens that look like identifiers: they mix letters with digits or ``_``/``-``,
-    or are long runs of digits. These must match exactly, wherever they appear."""
+    or are long runs of digits. These must match exactly, wherever they appear (at most
+    ``MAX_QUERY_TERMS``: the first and the last ones)."""
     out: dict[str, None] = {}
-    for token in re.findall(r"[A-Za-z0-9_][A-Za-z0-9_.:/-]*[A-Za-z0-9_]", query or ""):
+    for token in _IDENTIFIER.findall(query or ""):
+        if len(token) > MAX_TERM_CHARS:
+            continue
         has_digit = any(c.isdigit() for c in token)
         has_alpha = any(c.isalpha() for c in token)
         if (has_digit and (has_alpha or len(token) >= 4)) or ("_" in token and has_alpha):
             out.setdefault(token.lower(), None)
-    return list(out)
+    return _bounded(list(out))
 
 
 class Joined:
@@ -96,28 +118,24 @@ class Joined:
 _TOKEN_END = r"(?![a-z0-9_]|[-.][a-z0-9_])"
 
 
-@lru_cache(maxsize=256)
-def _term_pattern(term: str) -> re.Pattern[str]:
-    """Whole-token occurrences of ``term``, with the same edges as ``_WORD``'s tokens.
-
-    The literal comes first so the regex engine can use its fast substring search; the
-    lookbehinds after it reject a term glued to a word on its left (``xterm``, ``a.term``),
-    the lookahead one that continues on the right (``terms``, ``term-2``).
-    """
-    t = re.escape(term)
-    return re.compile(t + r"(?<![a-z0-9_]" + t + r")(?<![a-z0-9_][-.]" + t + ")" + _TOKEN_END)
-
-
 def term_counts(docs: Sequence[str], terms: Sequence[str]) -> dict[int, Counter[str]]:
     """For lower-cased documents: how often each term occurs as a whole ``words()`` token.
 
-    Equal to counting ``words(doc)``, without splitting every document into words.
+    Equal to counting ``words(doc)``, without splitting every document into words: one
+    scan of all documents finds every term at once.
     """
-    joined = Joined(docs)
+    wanted = tuple(sorted(set(terms)))
     counts: dict[int, Counter[str]] = {}
-    for term in dict.fromkeys(terms):
-        for doc, n in joined.doc_counts(_term_pattern(term)).items():
-            counts.setdefault(doc, Counter())[term] = n
+    if not wanted or not docs:
+        return counts
+    joined = Joined(docs)
+    starts = joined.starts
+    for match in whole_token_pattern(wanted).finditer(joined.text):
+        doc = bisect_right(starts, match.start()) - 1
+        counter = counts.get(doc)
+        if counter is None:
+            counts[doc] = counter = Counter()
+        counter[match.group()] += 1
     return counts
 
 
@@ -183,9 +201,12 @@ def distinctive_rank(
     "build", that word says nothing about which lines matter."""
     if limit <= 0 or not query or not lowered:
         return []
-    text = "\n".join(lowered)
     cap = max_share * len(lowered)
-    terms = [t for t in query_terms(query) if len(_term_pattern(t).findall(text)) <= cap]
+    counts = term_counts(lowered, query_terms(query))
+    total: Counter[str] = Counter()
+    for c in counts.values():
+        total.update(c)
+    terms = [t for t in query_terms(query) if total[t] <= cap]
     scores = bm25_scores(lowered, terms) if terms else []
     order = sorted((i for i, s in enumerate(scores) if s > 0), key=lambda i: (-scores[i], i))
     return order[:limit]

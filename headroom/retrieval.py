@@ -163,7 +163,7 @@ def answer_tool_call(arguments: Any, store: Store | str | None = None) -> ToolAn
     if isinstance(arguments, str):
         try:
             arguments = json.loads(arguments) if arguments.strip() else {}
-        except ValueError:
+        except (ValueError, RecursionError):
             return ToolAnswer("headroom_retrieve: arguments are not valid JSON", True)
     if not isinstance(arguments, dict):
         return ToolAnswer("headroom_retrieve: arguments must be an object with a 'key'", True)

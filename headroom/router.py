@@ -77,7 +77,7 @@ def looks_like_jsonl(text: str) -> bool:
         return False
     try:
         return all(isinstance(json.loads(line), dict) for line in head[:2])
-    except ValueError:
+    except (ValueError, RecursionError):  # a line nested deeper than the parser goes
         return False
 
 

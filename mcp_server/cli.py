@@ -17,9 +17,11 @@ from typing import Any
 TOKEN_ENV = "HEADROOM_MCP_TOKEN"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8788
-# The streamable-HTTP request body limit: large enough that oversized content reaches
-# the tool and gets a clear tool error rather than a bare HTTP 413.
-MAX_HTTP_BODY = 256 * 1024 * 1024
+# The streamable-HTTP request body limit (--max-body-mb). A request that declares a
+# larger body gets a 413 before any of it is read; one that streams more is cut off
+# at the limit. 32 MB carries the tool's 16 M-character content limit in ASCII.
+DEFAULT_MAX_BODY_MB = 32
+MAX_HTTP_BODY = DEFAULT_MAX_BODY_MB * 1024 * 1024
 
 log = logging.getLogger("headroom.mcp")
 
@@ -37,6 +39,18 @@ def _add_serve_args(p: argparse.ArgumentParser) -> None:
         "--token",
         default=None,
         help=f"HTTP bearer token clients must send (default: ${TOKEN_ENV}; unset = no auth)",
+    )
+    p.add_argument(
+        "--max-body-mb",
+        type=float,
+        default=DEFAULT_MAX_BODY_MB,
+        help=f"largest HTTP request body in MB (default {DEFAULT_MAX_BODY_MB}); larger ones "
+        "get HTTP 413 before they are read",
+    )
+    p.add_argument(
+        "--allow-remote-without-auth",
+        action="store_true",
+        help="serve HTTP on a non-loopback address without a bearer token (refused otherwise)",
     )
     p.add_argument(
         "--store",
@@ -145,6 +159,19 @@ def _serve(args: argparse.Namespace) -> int:
 
     from .server import DEFAULT_MODEL, build_server
 
+    token = args.token if args.token is not None else os.environ.get(TOKEN_ENV) or None
+    if args.transport != "stdio":
+        if not _is_loopback(args.host) and not token and not args.allow_remote_without_auth:
+            print(
+                f"headroom mcp serve: refusing to serve {args.host} without a bearer token: "
+                f"anyone who can reach it could use it. Set --token or {TOKEN_ENV}, or pass "
+                "--allow-remote-without-auth",
+                file=sys.stderr,
+            )
+            return 2
+        if not args.max_body_mb > 0:
+            print("headroom mcp serve: --max-body-mb must be positive", file=sys.stderr)
+            return 2
     emit_start(None, "mcp", PipelineStage.PRE_START, transport=args.transport)
     try:
         spec = args.store or os.environ.get("HEADROOM_STORE")
@@ -164,19 +191,19 @@ def _serve(args: argparse.Namespace) -> int:
     if args.transport == "stdio":
         server.run("stdio")
         return 0
-    token = args.token if args.token is not None else os.environ.get(TOKEN_ENV) or None
     if not _is_loopback(args.host) and not token:
         log.warning(
-            "headroom: serving on %s without a bearer token; anyone who can reach it can use it "
-            "(set --token or %s)",
+            "headroom: serving on %s without a bearer token (--allow-remote-without-auth); "
+            "anyone who can reach it can use it",
             args.host,
-            TOKEN_ENV,
         )
-    run_http(server, args.host, args.port, token, args.log_level)
+    max_body = int(args.max_body_mb * 1024 * 1024)
+    run_http(server, args.host, args.port, token, args.log_level, max_body=max_body)
     return 0
 
 
 def _is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 and ``localhost``; every other address counts as remote."""
     if host == "localhost":
         return True
     try:
@@ -185,19 +212,32 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def http_app(server: Any, host: str = DEFAULT_HOST, token: str | None = None) -> Any:
-    """The streamable-HTTP ASGI app (endpoint ``/mcp``), behind a bearer check if ``token``."""
-    app = server.streamable_http_app(host=host, max_request_body_size=MAX_HTTP_BODY)
+def http_app(
+    server: Any,
+    host: str = DEFAULT_HOST,
+    token: str | None = None,
+    max_body: int = MAX_HTTP_BODY,
+) -> Any:
+    """The streamable-HTTP ASGI app (endpoint ``/mcp``), behind a bearer check if ``token``.
+
+    The bearer check runs first, so an unauthenticated body is never read; then a body
+    over ``max_body`` bytes is refused (413) from its declared length, before reading."""
+    app = server.streamable_http_app(host=host, max_request_body_size=max_body)
     return app if not token else BearerAuth(app, token)
 
 
 def run_http(
-    server: Any, host: str, port: int, token: str | None, log_level: str = "WARNING"
+    server: Any,
+    host: str,
+    port: int,
+    token: str | None,
+    log_level: str = "WARNING",
+    max_body: int = MAX_HTTP_BODY,
 ) -> None:
     import uvicorn
 
     config = uvicorn.Config(
-        http_app(server, host, token),
+        http_app(server, host, token, max_body),
         host=host,
         port=port,
         log_level=log_level.lower(),
@@ -207,32 +247,38 @@ def run_http(
 
 
 class BearerAuth:
-    """ASGI middleware: HTTP requests need ``Authorization: Bearer <token>``; lifespan passes."""
+    """ASGI middleware: HTTP requests need ``Authorization: Bearer <token>`` (the scheme
+    in any case, as HTTP allows); lifespan passes."""
 
     def __init__(self, app: Any, token: str) -> None:
         self.app = app
-        self._expected = f"Bearer {token}".encode()
+        self._expected = token.encode()
+
+    def _authorized(self, headers: Any) -> bool:
+        supplied = b""
+        for name, value in headers:
+            if name == b"authorization":
+                supplied = value
+                break
+        scheme, _, credentials = supplied.strip().partition(b" ")
+        # compare_digest runs whatever the scheme, so timing tells nothing either way.
+        match = hmac.compare_digest(credentials.strip(), self._expected)
+        return scheme.lower() == b"bearer" and match
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            supplied = b""
-            for name, value in scope.get("headers", ()):
-                if name == b"authorization":
-                    supplied = value
-                    break
-            if not hmac.compare_digest(supplied, self._expected):
-                body = b'{"error":"unauthorized","message":"missing or wrong bearer token"}'
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 401,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                            (b"www-authenticate", b'Bearer realm="headroom"'),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
-                return
+        if scope["type"] == "http" and not self._authorized(scope.get("headers", ())):
+            body = b'{"error":"unauthorized","message":"missing or wrong bearer token"}'
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 401,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                        (b"www-authenticate", b'Bearer realm="headroom"'),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
         await self.app(scope, receive, send)

@@ -126,7 +126,11 @@ class UsageStats:
     def _db(self) -> sqlite3.Connection | None:
         if self._conn is None and not self._failed:
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                from headroom.store.sqlite import make_private_dir, make_private_file
+
+                ours = self.path == stats_path()  # tighten only Headroom's own file
+                make_private_dir(self.path.parent, ours)
+                make_private_file(self.path, ours)
                 conn = sqlite3.connect(
                     str(self.path), timeout=10.0, isolation_level=None, check_same_thread=False
                 )

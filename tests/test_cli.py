@@ -67,8 +67,11 @@ def test_odd_bytes_round_trip_through_the_cli_under_a_strict_utf8_locale(tmp_pat
     path.write_bytes(raw)
     env = {**os.environ, "PYTHONIOENCODING": "utf-8", "LC_ALL": "C.UTF-8"}
     run = [sys.executable, "-m", "headroom.cli"]
-    out = subprocess.run([*run, "compress", str(path), "--json"], capture_output=True, env=env)
+    out = subprocess.run([*run, "compress", str(path)], capture_output=True, env=env)
     assert out.returncode == 0, out.stderr.decode()
-    key = json.loads(out.stdout.decode("utf-8", "surrogateescape"))["retrieval_keys"][0]
+    key = out.stderr.decode().split("headroom retrieve ")[1].split()[0]
     back = subprocess.run([*run, "retrieve", key], capture_output=True, env=env)
     assert back.returncode == 0 and back.stdout == raw
+    # JSON output cannot carry those bytes: --json refuses clearly (issue 12).
+    refused = subprocess.run([*run, "compress", str(path), "--json"], capture_output=True, env=env)
+    assert refused.returncode == 2 and b"not UTF-8" in refused.stderr and not refused.stdout

@@ -53,7 +53,9 @@ _TROUBLE_STEMS = (
 _HTTP_TROUBLE = re.compile(r'"(?:status|status_?code|http_?status|code)":"?[45]\d\d\b')
 # "error": null, "failed": 0, "errors": [] … say that nothing went wrong.
 _FALSY_PAIR = re.compile(r'"[^"]*":(?:null|false|0|""|\[\]|\{\})(?=[,}\]])')
-_VOLATILE = re.compile(r"[0-9a-f]*[0-9][0-9a-f]*")
+# A run of hex characters holding a digit. Matching starts only where a run starts
+# (the lookbehind), so a long digit-free run costs one scan, not one per position.
+_VOLATILE = re.compile(r"(?<![0-9a-f])[a-f]*[0-9][0-9a-f]*")
 
 _MAX_CATEGORY_VALUES = 20
 _MAX_CATEGORY_LEN = 64
@@ -202,7 +204,8 @@ def _compact(text: str) -> str:
     if len(minified) > _TABLE_MAX_CHARS:
         return minified
     try:
-        tabled, changed = _tabulate(jsonutil.loads(minified))
+        # Strict: a record that repeats a key would lose a value in the table.
+        tabled, changed = _tabulate(jsonutil.loads_strict(minified))
         if changed:
             candidate = jsonutil.dumps(tabled)
             if len(candidate) <= len(minified) * _TABLE_GAIN:

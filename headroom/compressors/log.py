@@ -261,6 +261,8 @@ class LogCompressor:
         out.append(text_marker(omitted_total, n, key))
         # Marker lines end like the input's lines (CRLF logs stay CRLF).
         eol = "\r" if text.count("\r\n") * 2 > len(lines) else ""
-        if eol:
-            out = [line if line.endswith("\r") else line + eol for line in out]
+        if eol:  # ... but the last line only when the input's last line has its \r
+            out = [line if line.endswith("\r") else line + eol for line in out[:-1]] + [
+                out[-1] + eol if text.endswith("\r") and not out[-1].endswith("\r") else out[-1]
+            ]
         return Compressed("\n".join(out), key=key)

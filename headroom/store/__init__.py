@@ -4,7 +4,8 @@ Spec strings (the ``store=`` option or the ``HEADROOM_STORE`` variable):
 
 - ``memory``: this process only;
 - ``sqlite`` (the default) or ``sqlite:///path/to/file.sqlite3`` or a bare path;
-- ``redis://host:port/db`` (needs ``pip install "headroom-ai[redis]"``).
+- ``redis://host:port/db`` (needs ``pip install ".[redis]"``); a
+  ``?socket_timeout=0.2`` query sets how long one Redis call may wait (seconds).
 """
 
 from __future__ import annotations
@@ -40,8 +41,11 @@ def _spec_name(spec: str | None) -> str:
     return (spec or os.environ.get("HEADROOM_STORE") or "sqlite").strip()
 
 
-def open_store(spec: Any = None, ttl: float | None = None) -> Store:
-    """A store from a spec string, or the given object if it already is one."""
+def open_store(spec: Any = None, ttl: float | None = None, timeout: float | None = None) -> Store:
+    """A store from a spec string, or the given object if it already is one.
+
+    ``timeout`` bounds each call to a remote store (Redis), in seconds; a timeout in
+    the spec itself wins."""
     if spec is not None and not isinstance(spec, str):
         if isinstance(spec, Store):
             return spec
@@ -52,7 +56,9 @@ def open_store(spec: Any = None, ttl: float | None = None) -> Store:
     if spec.startswith(("redis://", "rediss://", "unix://")):
         from .redis import RedisStore  # optional extra
 
-        return RedisStore(spec, ttl=ttl)
+        if timeout is None:
+            return RedisStore(spec, ttl=ttl)
+        return RedisStore(spec, ttl=ttl, socket_timeout=timeout)
     if spec == "sqlite":
         path = None
     elif spec.startswith("sqlite:///"):
@@ -72,12 +78,13 @@ _lock = threading.Lock()
 _shared: dict[str, Store] = {}
 
 
-def shared_store(spec: Any, ttl: float | None = None) -> Store:
+def shared_store(spec: Any, ttl: float | None = None, timeout: float | None = None) -> Store:
     """Like :func:`open_store`, but each spec string opens once per process.
 
     ``compress(..., store="memory")`` and a later ``retrieve(key, store="memory")`` then
     see the same originals, and a Redis or SQLite spec doesn't open a new connection per
-    call. Store objects are returned as they are. ``ttl`` only applies on first open.
+    call. Store objects are returned as they are. ``ttl`` and ``timeout`` only apply on
+    first open.
     """
     if spec is not None and not isinstance(spec, str):
         return open_store(spec)
@@ -85,7 +92,7 @@ def shared_store(spec: Any, ttl: float | None = None) -> Store:
     with _lock:
         store = _shared.get(name)
         if store is None:
-            store = _shared[name] = open_store(name, ttl=ttl)
+            store = _shared[name] = open_store(name, ttl=ttl, timeout=timeout)
         return store
 
 

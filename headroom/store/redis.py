@@ -14,8 +14,12 @@ from typing import Any
 from .._extras import require
 from ..errors import StoreError
 from .base import StoreStats, decode, encode
+from .breaker import CircuitBreaker, breaker_for
 
 DEFAULT_TTL = 7 * 24 * 3600.0
+# Seconds a Redis call may wait (connect, then each reply): well under a second, so a
+# paused server stalls a request briefly, then the circuit breaker takes over.
+DEFAULT_SOCKET_TIMEOUT = 0.25
 DEFAULT_PREFIX = "headroom:"
 _SCAN_BATCH = 500
 
@@ -35,22 +39,38 @@ class RedisStore:
         ttl: float | None = DEFAULT_TTL,
         prefix: str = DEFAULT_PREFIX,
         client: Any = None,
-        socket_timeout: float = 10.0,
+        socket_timeout: float = DEFAULT_SOCKET_TIMEOUT,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self.url = url
         self.default_ttl = DEFAULT_TTL if ttl is None else ttl
         self.prefix = prefix
         self._errors = require("redis.exceptions", "redis")
+        self._breaker = breaker if breaker is not None else breaker_for(self._safe_url())
         if client is None:
             redis = require("redis", "redis")
+            retry = require("redis.retry", "redis")
+            backoff = require("redis.backoff", "redis")
             try:
+                # Short timeouts and no retries: a paused or unreachable server must cost
+                # one short wait, after which the breaker answers for it. A
+                # ``?socket_timeout=…`` in the URL wins over the argument.
                 client = redis.Redis.from_url(
-                    url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout
+                    url,
+                    socket_timeout=socket_timeout,
+                    socket_connect_timeout=socket_timeout,
+                    retry=retry.Retry(backoff.NoBackoff(), 0),
+                    retry_on_timeout=False,
                 )
             except (ValueError, self._errors.RedisError) as exc:
                 raise StoreError(f"bad Redis URL {self._safe_url()}: {exc}") from exc
         self._client = client
         self._call("ping")
+
+    @property
+    def circuit_open(self) -> bool:
+        """The server failed lately and calls are refused without trying it."""
+        return self._breaker.is_open
 
     def _safe_url(self) -> str:
         """The URL without a password, for messages."""
@@ -61,10 +81,18 @@ class RedisStore:
         return f"{scheme}://***@{tail}"
 
     def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        if not self._breaker.allow():
+            raise StoreError(
+                f"Redis store at {self._safe_url()} is unavailable (it failed moments ago; "
+                f"retrying in {self._breaker.retry_in():.1f} s)"
+            )
         try:
-            return getattr(self._client, method)(*args, **kwargs)
-        except self._errors.RedisError as exc:
+            result = getattr(self._client, method)(*args, **kwargs)
+        except (self._errors.RedisError, OSError) as exc:
+            self._breaker.failure()
             raise self._failure(method, exc) from exc
+        self._breaker.success()
+        return result
 
     def _failure(self, what: str, exc: Exception) -> StoreError:
         return StoreError(f"Redis store at {self._safe_url()} failed ({what}): {exc}")
@@ -95,10 +123,7 @@ class RedisStore:
                 pipe = self._client.pipeline(transaction=False)
                 for k in keys:
                     pipe.strlen(k)
-                try:
-                    lengths = pipe.execute()
-                except self._errors.RedisError as exc:
-                    raise self._failure("stats", exc) from exc
+                lengths = self._call_pipe(pipe)
                 for n in lengths:
                     if n:  # 0: expired between SCAN and STRLEN
                         entries += 1
@@ -106,6 +131,15 @@ class RedisStore:
             if int(cursor) == 0:
                 break
         return StoreStats("redis", entries, size, self._safe_url())
+
+    def _call_pipe(self, pipe: Any) -> Any:
+        try:
+            result = pipe.execute()
+        except (self._errors.RedisError, OSError) as exc:
+            self._breaker.failure()
+            raise self._failure("stats", exc) from exc
+        self._breaker.success()
+        return result
 
     def close(self) -> None:
         with contextlib.suppress(self._errors.RedisError):
