@@ -28,8 +28,17 @@ from collections import Counter
 from typing import Any
 
 from .. import jsonutil
-from ..markers import MARKER_KEY, json_marker, json_table
-from ..relevance import Joined, identifier_hits, rank
+from ..markers import (
+    MARKER_KEY,
+    is_any_json_marker,
+    is_member_marker,
+    item_marker,
+    json_marker,
+    json_table,
+    member_marker_name,
+    omitted_note,
+)
+from ..relevance import Joined, identifier_hits, identifiers, query_terms, rank
 from ..store.base import key_for
 from .base import Compressed, CompressorContext
 
@@ -134,8 +143,27 @@ def _outliers(columns: dict[str, list[tuple[int, Any]]], n: int) -> list[int]:
     return sorted(picks)
 
 
-def _trouble_items(canon: list[str]) -> list[int]:
-    """Items whose values or keys signal a problem, ignoring words that most items share."""
+# Strings longer than this are documents (a package's README, a description), not
+# status values: a word like "error" inside one is no sign that the item went wrong.
+_PROSE_CHARS = 400
+
+
+def _without_prose(value: Any, depth: int = 0) -> Any:
+    """``value`` with its long strings emptied."""
+    if type(value) is str:
+        return "" if len(value) > _PROSE_CHARS else value
+    if depth > jsonutil.MAX_DEPTH:
+        return value
+    if type(value) is dict:
+        return {k: _without_prose(v, depth + 1) for k, v in value.items()}
+    if type(value) is list:
+        return [_without_prose(v, depth + 1) for v in value]
+    return value
+
+
+def _trouble_items(canon: list[str], items: list[Any] | None = None) -> list[int]:
+    """Items whose values or keys signal a problem, ignoring words that most items share
+    and the text of long strings."""
     n = len(canon)
     # Plain substring scans pick the candidates (far faster than the word regex over
     # everything); the regex then confirms each candidate on its own.
@@ -144,7 +172,10 @@ def _trouble_items(canon: list[str]) -> list[int]:
     hits: list[tuple[int, frozenset[str]]] = []
     word_freq: Counter[str] = Counter()
     for i in sorted(candidates):
-        cleaned = _FALSY_PAIR.sub("", canon[i])
+        text = canon[i]
+        if items is not None and len(text) > _PROSE_CHARS:
+            text = jsonutil.canonical(_without_prose(items[i])).lower()
+        cleaned = _FALSY_PAIR.sub("", text)
         found = set(_TROUBLE.findall(cleaned))
         if _HTTP_TROUBLE.search(cleaned):
             found.add("http>=400")
@@ -212,6 +243,125 @@ def _compact(text: str) -> str:
     return minified
 
 
+# An object is reduced like an array when it is a map rather than a record: many
+# members whose values are mostly containers (records keyed by id or name), or so many
+# members that no record has that many fields (``time`` keyed by version).
+_MAP_CONTAINER_SHARE = 0.8
+_MAP_WIDE_FACTOR = 2
+
+
+def _is_map(obj: dict[str, Any], threshold: int) -> bool:
+    n = len(obj)
+    if n < threshold:
+        return False
+    if n >= _MAP_WIDE_FACTOR * threshold:
+        return True
+    containers = sum(1 for v in obj.values() if type(v) is dict or type(v) is list)
+    return containers >= _MAP_CONTAINER_SHARE * n
+
+
+class _Reducer:
+    """Walks a parsed document and reduces, in place, every large container in it."""
+
+    def __init__(self, query: str | None, budget: int, keep_first: int, keep_last: int, key: str):
+        self.query = query
+        self.budget = budget
+        self.keep_first = keep_first
+        self.keep_last = keep_last
+        self.key = key
+        self.threshold = max(budget, keep_first + keep_last) + 1
+        self.terms = set(query_terms(query)) | set(identifiers(query))
+        self.omitted = 0
+
+    def walk(self, value: Any, depth: int = 0) -> None:
+        if depth > jsonutil.MAX_DEPTH:
+            return
+        if type(value) is list:
+            if len(value) >= self.threshold:
+                self.array(value)  # the kept items stay whole, as they were
+            else:
+                for item in value:
+                    self.walk(item, depth + 1)
+        elif type(value) is dict:
+            if _is_map(value, self.threshold):
+                self.object(value)
+            for name, member in value.items():
+                if not is_member_marker(name, member):
+                    self.walk(member, depth + 1)
+
+    def named(self, canon: list[str]) -> list[int]:
+        """Items holding a field whose whole value is a word or id of the query
+        (``"name":"pip"`` for "which pip is installed?"), unless many items share that
+        field and value (``"installer":"pip"`` in every item says nothing)."""
+        if not self.terms:
+            return []
+        joined = Joined(canon)
+        text = joined.text
+        cap = max(3, len(canon) // 10)
+        groups: dict[tuple[str, str], set[int]] = {}
+        for term in sorted(self.terms):
+            needle = ":" + jsonutil.canonical(term)
+            pos = text.find(needle)
+            while pos >= 0:
+                after = pos + len(needle)
+                if after >= len(text) or text[after] in ",}]\n":
+                    opening = text.rfind('"', 0, max(0, pos - 1))
+                    name = text[opening + 1 : pos - 1] if opening >= 0 else ""
+                    hits = groups.setdefault((name, term), set())
+                    if len(hits) <= cap:
+                        hits.add(joined.doc_at(pos))
+                pos = text.find(needle, after)
+        found: set[int] = set()
+        for hits in groups.values():
+            if len(hits) <= cap:
+                found.update(hits)
+        return sorted(found)
+
+    def array(self, items: list[Any]) -> None:
+        n = len(items)
+        scalars = not any(type(i) is dict or type(i) is list for i in items)
+        canon = [jsonutil.canonical(item).lower() for item in items]
+        columns = {"": list(enumerate(items))} if scalars else _columns(items)
+        # A kept string that reads like our marker would claim an omission we did not make.
+        banned = {i for i, item in enumerate(items) if is_any_json_marker(item)}
+        kept = _select(canon, columns, self.query, self.budget, self.keep_first,
+                       self.keep_last, named=self.named(canon), banned=banned,
+                       items=items)  # fmt: skip
+        omitted = n - len(kept)
+        if omitted <= 0:
+            return
+        self.omitted += omitted
+        items[:] = [items[i] for i in kept]
+        if scalars:
+            items.append(item_marker(omitted, n, self.key))
+        else:
+            items.append(json_marker(omitted, n, self.key))
+
+    def object(self, obj: dict[str, Any]) -> None:
+        names = list(obj)
+        values = list(obj.values())
+        canon = [
+            (jsonutil.canonical(name) + ":" + jsonutil.canonical(value)).lower()
+            for name, value in obj.items()
+        ]
+        # Members the query names by their key always stay.
+        named = [i for i, name in enumerate(names) if name.lower() in self.terms]
+        banned = {i for i, (n, v) in enumerate(obj.items()) if is_member_marker(n, v)}
+        columns = _columns(values)
+        named.extend(self.named(canon))
+        kept = _select(canon, columns, self.query, self.budget, self.keep_first,
+                       self.keep_last, named=sorted(set(named)), banned=banned,
+                       items=values)  # fmt: skip
+        omitted = len(names) - len(kept)
+        if omitted <= 0:
+            return
+        self.omitted += omitted
+        marker = member_marker_name(obj)
+        obj.clear()
+        obj.update((names[i], values[i]) for i in kept)
+        obj[marker] = omitted_note(omitted, len(names), "keys", self.key)
+
+
 class SmartCrusher:
     """JSON compressor; see the module docstring for the rules."""
 
@@ -226,26 +376,19 @@ class SmartCrusher:
             return None
         cfg = ctx.config
         bias = min(max(ctx.bias, 0.1), 10.0)
-        budget = ctx.budget(cfg.max_items)
-        keep_first = round(cfg.keep_first * bias)
-        keep_last = round(cfg.keep_last * bias)
+        key = key_for(text)
+        reducer = _Reducer(
+            ctx.query,
+            ctx.budget(cfg.max_items),
+            round(cfg.keep_first * bias),
+            round(cfg.keep_last * bias),
+            key,
+        )
         try:
-            targets = list(jsonutil.arrays(doc, min_len=max(budget, keep_first + keep_last) + 1))
+            reducer.walk(doc)
         except RecursionError:
             return None
-        key = key_for(text)
-        omitted_total = 0
-        for array in targets:
-            kept = self._select(array, ctx.query, budget, keep_first, keep_last)
-            omitted = len(array) - len(kept)
-            if omitted <= 0:
-                continue
-            omitted_total += omitted
-            total = len(array)
-            array[:] = [array[i] for i in kept]
-            array.append(json_marker(omitted, total, key))
-
-        if omitted_total == 0:
+        if reducer.omitted == 0:
             compact = _compact(text)
             return Compressed(compact, lossless=True) if len(compact) < len(text) else None
         try:
@@ -267,44 +410,58 @@ class SmartCrusher:
             return None
         return Compressed(lossy, key=key)
 
-    @staticmethod
-    def _select(
-        items: list[Any], query: str | None, budget: int, keep_first: int, keep_last: int
-    ) -> list[int]:
-        n = len(items)
-        canon = [jsonutil.canonical(item).lower() for item in items]
-        # Trouble items are deduplicated loosely (digits and hex masked); the other picks
-        # differ from their neighbours precisely in such values, so only exact repeats go.
-        keep: set[int] = set()
-        near: set[str] = set()
-        exact: set[str] = set()
 
-        def take(candidates: list[int], cap: int | None, loose: bool) -> None:
-            taken = 0
-            for i in candidates:
-                if cap is not None and taken >= cap:
-                    return
-                sig = _signature(canon[i])
-                if i in keep or canon[i] in exact or (loose and sig in near):
-                    continue
-                near.add(sig)
-                exact.add(canon[i])
-                keep.add(i)
-                taken += 1
+def _select(
+    canon: list[str],
+    columns: dict[str, list[tuple[int, Any]]],
+    query: str | None,
+    budget: int,
+    keep_first: int,
+    keep_last: int,
+    named: list[int] | None = None,
+    banned: set[int] | None = None,
+    items: list[Any] | None = None,
+) -> list[int]:
+    """Indices of the items (or members) to keep, in order. ``canon`` holds each one's
+    lower-cased canonical JSON, ``columns`` the fields of record items; ``named`` are
+    kept first, ``banned`` never."""
+    n = len(canon)
+    # Trouble items are deduplicated loosely (digits and hex masked); the other picks
+    # differ from their neighbours precisely in such values, so only exact repeats go.
+    keep: set[int] = set()
+    near: set[str] = set()
+    exact: set[str] = set()
+    skip = banned or set()
 
-        # Always the ends (without exact repeats); then trouble (distinct kinds), then
-        # what the question asks about.
-        take([*range(min(keep_first, n)), *range(max(0, n - keep_last), n)], cap=None, loose=False)
-        take(_trouble_items(canon), cap=max(2 * budget, 10), loose=True)
-        # Every item naming an identifier from the question (user_42, req-7), up to a
-        # generous cap, then the best lexical matches.
-        take(identifier_hits(canon, query), cap=max(2 * budget, 10), loose=False)
-        take(rank(canon, query, limit=max(3, budget // 3)), cap=None, loose=False)
-        # Fill the remaining budget with what is unusual.
-        columns = _columns(items)
-        for candidates in (_rare_items(columns, n), _outliers(columns, n)):
-            room = budget - len(keep)
-            if room <= 0:
-                break
-            take(candidates, cap=room, loose=False)
-        return sorted(keep)
+    def take(candidates: list[int], cap: int | None, loose: bool) -> None:
+        taken = 0
+        for i in candidates:
+            if cap is not None and taken >= cap:
+                return
+            if i in skip:
+                continue
+            sig = _signature(canon[i])
+            if i in keep or canon[i] in exact or (loose and sig in near):
+                continue
+            near.add(sig)
+            exact.add(canon[i])
+            keep.add(i)
+            taken += 1
+
+    # Always what the query names by key, then the ends (without exact repeats); then
+    # trouble (distinct kinds), then what the question asks about.
+    if named:
+        take(named, cap=max(2 * budget, 10), loose=False)
+    take([*range(min(keep_first, n)), *range(max(0, n - keep_last), n)], cap=None, loose=False)
+    take(_trouble_items(canon, items), cap=max(2 * budget, 10), loose=True)
+    # Every item naming an identifier from the question (user_42, req-7), up to a
+    # generous cap, then the best lexical matches.
+    take(identifier_hits(canon, query), cap=max(2 * budget, 10), loose=False)
+    take(rank(canon, query, limit=max(3, budget // 3)), cap=None, loose=False)
+    # Fill the remaining budget with what is unusual.
+    for candidates in (_rare_items(columns, n), _outliers(columns, n)):
+        room = budget - len(keep)
+        if room <= 0:
+            break
+        take(candidates, cap=room, loose=False)
+    return sorted(keep)
