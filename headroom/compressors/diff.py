@@ -31,7 +31,7 @@ from .base import Compressed, CompressorContext
 
 _COMMIT = re.compile(r"commit [0-9a-f]{7,64}(?: |$)")
 _HUNK = re.compile(r"@@ -\d+(?:,(\d+))? \+\d+(?:,(\d+))? @@")
-_FILE_START = ("diff --git ", "diff --cc ", "diff --combined ", "Index: ")
+_FILE_START = ("diff --git ", "diff --cc ", "diff --combined ", "diff -", "Index: ")
 _PATH_IN_HEADER = re.compile(r"(?:\+\+\+|---) (?:[ab]/)?(\S+)")
 _GIT_PATHS = re.compile(r"diff --(?:git|cc|combined) (?:a/)?(\S+)")
 # Problem words, searched in the changed lines of a hunk (lower-cased): a change that
@@ -249,6 +249,8 @@ class DiffCompressor:
                 firsts.append(h)
             h += count
         take(firsts, True)
+        if not keep:  # something to read beats markers only
+            keep.add(min(range(len(hunks)), key=lambda k: (sizes[k] > room, k)))
         if len(keep) == len(hunks):
             return None
 
@@ -290,7 +292,10 @@ class DiffCompressor:
                 note += "]" + eol
                 # The note goes before the blank lines that end the commit.
                 cut = len(body)
-                while cut > 0 and not _bare(lines[body[cut - 1]]).strip():
+                loose = set(commit.loose)
+                while (
+                    cut > 0 and body[cut - 1] in loose and not _bare(lines[body[cut - 1]]).strip()
+                ):
                     cut -= 1
                 out.extend(lines[i] for i in body[:cut])
                 out.append(note)
