@@ -89,7 +89,7 @@ _MAP_MEMBERS = 16
 def _units(value: Any, depth: int = 0) -> list[Any]:
     """The searchable units of a document: the items of its outermost arrays of two or
     more, and the members (as one-member objects) of its outermost large objects,
-    except members that hold such a collection themselves, which are searched inside."""
+    except members that are such an array or object themselves: their items count."""
     if depth > jsonutil.MAX_DEPTH:
         return []
     if type(value) is list:
@@ -101,8 +101,10 @@ def _units(value: Any, depth: int = 0) -> list[Any]:
             return [u for item in value.values() for u in _units(item, depth + 1)]
         out: list[Any] = []
         for name, member in value.items():
-            inner = _units(member, depth + 1) if type(member) in (dict, list) else []
-            out.extend(inner if len(inner) >= 2 else [{name: member}])
+            big = (type(member) is list and len(member) >= 2) or (
+                type(member) is dict and len(member) >= _MAP_MEMBERS
+            )
+            out.extend(_units(member, depth + 1) if big else [{name: member}])
         return out
     return []
 
