@@ -161,13 +161,15 @@ def _without_prose(value: Any, depth: int = 0) -> Any:
     return value
 
 
-def _trouble_items(canon: list[str], items: list[Any] | None = None) -> list[int]:
+def _trouble_items(
+    canon: list[str], items: list[Any] | None = None, joined: Joined | None = None
+) -> list[int]:
     """Items whose values or keys signal a problem, ignoring words that most items share
     and the text of long strings."""
     n = len(canon)
     # Plain substring scans pick the candidates (far faster than the word regex over
     # everything); the regex then confirms each candidate on its own.
-    joined = Joined(canon)
+    joined = joined or Joined(canon)
     candidates = joined.docs_containing(_TROUBLE_STEMS) | joined.docs_matching(_HTTP_TROUBLE)
     hits: list[tuple[int, frozenset[str]]] = []
     word_freq: Counter[str] = Counter()
@@ -289,13 +291,12 @@ class _Reducer:
                 if not is_member_marker(name, member):
                     self.walk(member, depth + 1)
 
-    def named(self, canon: list[str]) -> list[int]:
+    def named(self, canon: list[str], joined: Joined) -> list[int]:
         """Items holding a field whose whole value is a word or id of the query
         (``"name":"pip"`` for "which pip is installed?"), unless many items share that
         field and value (``"installer":"pip"`` in every item says nothing)."""
         if not self.terms:
             return []
-        joined = Joined(canon)
         text = joined.text
         cap = max(3, len(canon) // 10)
         groups: dict[tuple[str, str], set[int]] = {}
@@ -323,10 +324,15 @@ class _Reducer:
         canon = [jsonutil.canonical(item).lower() for item in items]
         columns = {"": list(enumerate(items))} if scalars else _columns(items)
         # A kept string that reads like our marker would claim an omission we did not make.
-        banned = {i for i, item in enumerate(items) if is_any_json_marker(item)}
+        joined = Joined(canon)
+        banned = (
+            {i for i, item in enumerate(items) if is_any_json_marker(item)}
+            if "[headroom:" in joined.text or MARKER_KEY in joined.text
+            else set()
+        )
         kept = _select(canon, columns, self.query, self.budget, self.keep_first,
-                       self.keep_last, named=self.named(canon), banned=banned,
-                       items=items)  # fmt: skip
+                       self.keep_last, named=self.named(canon, joined), banned=banned,
+                       items=items, joined=joined)  # fmt: skip
         omitted = n - len(kept)
         if omitted <= 0:
             return
@@ -346,12 +352,17 @@ class _Reducer:
         ]
         # Members the query names by their key always stay.
         named = [i for i, name in enumerate(names) if name.lower() in self.terms]
-        banned = {i for i, (n, v) in enumerate(obj.items()) if is_member_marker(n, v)}
+        joined = Joined(canon)
+        banned = (
+            {i for i, (n, v) in enumerate(obj.items()) if is_member_marker(n, v)}
+            if MARKER_KEY in joined.text
+            else set()
+        )
         columns = _columns(values)
-        named.extend(self.named(canon))
+        named.extend(self.named(canon, joined))
         kept = _select(canon, columns, self.query, self.budget, self.keep_first,
                        self.keep_last, named=sorted(set(named)), banned=banned,
-                       items=values)  # fmt: skip
+                       items=values, joined=joined)  # fmt: skip
         omitted = len(names) - len(kept)
         if omitted <= 0:
             return
@@ -421,6 +432,7 @@ def _select(
     named: list[int] | None = None,
     banned: set[int] | None = None,
     items: list[Any] | None = None,
+    joined: Joined | None = None,
 ) -> list[int]:
     """Indices of the items (or members) to keep, in order. ``canon`` holds each one's
     lower-cased canonical JSON, ``columns`` the fields of record items; ``named`` are
@@ -453,11 +465,18 @@ def _select(
     if named:
         take(named, cap=max(2 * budget, 10), loose=False)
     take([*range(min(keep_first, n)), *range(max(0, n - keep_last), n)], cap=None, loose=False)
-    take(_trouble_items(canon, items), cap=max(2 * budget, 10), loose=True)
+    joined = joined or Joined(canon)
+    take(_trouble_items(canon, items, joined), cap=max(2 * budget, 10), loose=True)
     # Every item naming an identifier from the question (user_42, req-7), up to a
-    # generous cap, then the best lexical matches.
-    take(identifier_hits(canon, query), cap=max(2 * budget, 10), loose=False)
-    take(rank(canon, query, limit=max(3, budget // 3)), cap=None, loose=False)
+    # generous cap, then the best lexical matches. Only items that hold a query word
+    # at all can match, so a plain substring scan narrows the field first.
+    words = [*identifiers(query), *query_terms(query)]
+    if words:
+        found = sorted(joined.docs_containing(words))
+        sub = [canon[i] for i in found]
+        hits = [found[j] for j in identifier_hits(sub, query)]
+        take(hits, cap=max(2 * budget, 10), loose=False)
+        take([found[j] for j in rank(sub, query, limit=max(3, budget // 3))], cap=None, loose=False)
     # Fill the remaining budget with what is unusual.
     for candidates in (_rare_items(columns, n), _outliers(columns, n)):
         room = budget - len(keep)
