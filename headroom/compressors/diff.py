@@ -24,9 +24,10 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from dataclasses import dataclass, field
+from itertools import islice
 
 from ..markers import TEXT_MARKER_PREFIX, text_marker
-from ..relevance import Joined, distinctive_rank, identifier_hits, query_terms
+from ..relevance import Joined, bm25_scores, identifier_hits, identifiers, query_terms
 from .base import Compressed, CompressorContext
 
 _COMMIT = re.compile(r"commit [0-9a-f]{7,64}(?: |$)")
@@ -81,18 +82,22 @@ def _hunk_end(lines: list[str], start: int) -> int:
         return j
     old = int(m.group(1)) if m.group(1) is not None else 1
     new = int(m.group(2)) if m.group(2) is not None else 1
-    while j < n and (old > 0 or new > 0):
-        head = lines[j][:1]
-        if head == " " or head == "" or lines[j] == "\r":  # context (maybe stripped blank)
-            old -= 1
+    if old <= 0 and new <= 0:
+        return j
+    for line in islice(lines, j, None):
+        head = line[:1]
+        if head == "+":
             new -= 1
         elif head == "-":
             old -= 1
-        elif head == "+":
+        elif head == " " or not line or line == "\r":  # context (maybe a stripped blank)
+            old -= 1
             new -= 1
         elif head != "\\":
             break
         j += 1
+        if old <= 0 and new <= 0:
+            break
     while j < n and lines[j].startswith("\\"):  # "\ No newline at end of file"
         j += 1
     return j
@@ -183,6 +188,32 @@ def _named_files(files: list[_File], query: str | None) -> set[int]:
     return by_path | by_stem
 
 
+def _relevant(
+    whole: list[str], docs: list[str], query: str | None, limit: int, cap: int
+) -> tuple[list[int], list[int]]:
+    """(hunks whose text holds an identifier from the query, the hunks whose changes
+    match the query best). Only hunks that contain a query word at all are scored; a
+    word found more often than in a tenth of the hunks says nothing about which one
+    matters and is not counted."""
+    ids = identifiers(query)
+    terms = query_terms(query)
+    hits: list[int] = []
+    if ids:
+        found = sorted(Joined(whole).docs_containing(ids))
+        hits = [found[j] for j in identifier_hits([whole[i] for i in found], query)][:cap]
+    if not terms:
+        return hits, []
+    joined = Joined(docs)
+    common = max(1.0, 0.1 * len(docs))
+    rare = [t for t in terms if joined.text.count(t) <= common]
+    if not rare:
+        return hits, []
+    found = sorted(joined.docs_containing(rare))
+    scores = bm25_scores([docs[i] for i in found], rare)
+    order = sorted((j for j, v in enumerate(scores) if v > 0), key=lambda j: (-scores[j], j))
+    return hits, [found[j] for j in order[:limit]]
+
+
 class DiffCompressor:
     """Compressor for diffs and ``git log -p``; see the module docstring."""
 
@@ -201,14 +232,19 @@ class DiffCompressor:
             hunks.extend((s, e, n) for s, e in f.hunks)
         if not hunks:
             return None
-        docs = [
-            (files[fi].path + "\n" + "\n".join(lines[s:e])).lower().replace("\n", " ")
-            for s, e, fi in hunks
+        # A hunk's whole text (with its file's path) for identifiers; its header and
+        # changed lines for problem words and lexical relevance.
+        paths = [files[fi].path.lower() + " " for _, _, fi in hunks]
+        whole = [
+            p + "\t".join(lines[s:e]).lower() for p, (s, e, _) in zip(paths, hunks, strict=True)
         ]
         changed = [
-            " ".join(line for line in lines[s + 1 : e] if line[:1] in ("+", "-")).lower()
+            " ".join([lines[s], *(line for line in lines[s + 1 : e] if line[:1] in "+-")])
+            .lower()
+            .replace("\n", " ")
             for s, e, _ in hunks
         ]
+        docs = [p + c for p, c in zip(paths, changed, strict=True)]
         # Sizes in characters: one line of a minified file can outweigh a whole hunk.
         sizes = [sum(len(line) + 1 for line in lines[s:e]) for s, e, _ in hunks]
         room = _OPTIONAL_SHARE * sum(sizes)
@@ -234,8 +270,9 @@ class DiffCompressor:
         must_cap = 2 * budget + 10
         named = _named_files(files, ctx.query)
         take([h for h, (_, _, fi) in enumerate(hunks) if fi in named], False, must_cap)
-        take(identifier_hits(docs, ctx.query), False, must_cap)
-        take(distinctive_rank(docs, ctx.query, limit=max(3, budget // 3)), True)
+        hits, best = _relevant(whole, docs, ctx.query, max(3, budget // 3), must_cap)
+        take(hits, False)
+        take(best, True)
         joined = Joined(changed)
         problems = sorted(
             h for h in joined.docs_containing(_PROBLEM_STEMS) if _PROBLEM.search(changed[h])
