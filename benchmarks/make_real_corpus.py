@@ -1217,6 +1217,15 @@ CASES: list[Case] = [
         prep=("git",),
     ),
     Case(
+        "git_log_p_big",
+        "vcs",
+        "git",
+        "git log -p -n 25",
+        "Which commit added tests/fixtures/kubectl_pods.json, and what does its message say?",
+        cwd="repo",
+        prep=("git",),
+    ),
+    Case(
         "git_diff",
         "vcs",
         "git",
@@ -1296,8 +1305,22 @@ CASES: list[Case] = [
         "find_py",
         "listing",
         "find",
-        "find /usr/lib/python3.11 -name '*.py' -path '*asyncio*'",
+        "find /usr/lib/python3.11 -name '*.py'",
         "Where is asyncio's base_events.py?",
+    ),
+    Case(
+        "ls_laR_doc",
+        "listing",
+        "ls",
+        "ls -laR /usr/share/doc",
+        "When was the changelog of libsqlite3-0 last modified, and how big is it?",
+    ),
+    Case(
+        "python_importtime",
+        "log",
+        "python3",
+        "python3 -X importtime -c 'import asyncio, json, email.mime.text'",
+        "Which module takes the longest cumulative time to import?",
     ),
     Case(
         "tree_doc",
@@ -1320,6 +1343,13 @@ CASES: list[Case] = [
         "npm",
         "npm view express --json",
         "What is the tarball integrity of the latest express release?",
+    ),
+    Case(
+        "npm_view_range",
+        "json",
+        "npm",
+        "npm view 'express@>=4.17.0 <5' --json",
+        "Which Node.js versions does express 4.17.1 declare in engines, and what is its tarball shasum?",
     ),
     Case(
         "npm_view_versions",
@@ -1644,6 +1674,11 @@ NEEDLES: dict[str, list[str]] = {
         "-def _has_user_text(msg: Any) -> bool:",
         "+    target = next((i for i, m in enumerate(messages) if user_text(m)), None)",
     ],
+    "git_log_p_big": [
+        "commit 0fe689d30da140642bc5fe0975093dedcc3805e0",
+        "Engine: route every kind",
+        "diff --git a/tests/fixtures/kubectl_pods.json b/tests/fixtures/kubectl_pods.json",
+    ],
     "git_diff": [
         "+def looks_like_diagnostics(lines: list[str]) -> bool:",
         "+        if looks_like_diagnostics(lines):",
@@ -1658,10 +1693,17 @@ NEEDLES: dict[str, list[str]] = {
     "pip_list": ["pydantic                  2.14.4"],
     "ls_laR": ["107575 Apr 28  2025 _header_value_parser.py"],
     "find_py": ["/usr/lib/python3.11/asyncio/base_events.py"],
+    "ls_laR_doc": ["/usr/share/doc/libsqlite3-0:", "100313 Aug 26  2025 changelog.gz"],
+    "python_importtime": ["|      37296 | asyncio"],
     "tree_doc": ["hooks -> ../../../git-core/contrib/hooks"],
     "pip_show_files": ["Location: ", "requests/adapters.py"],
     "npm_view_json": [
         "sha512-qCqy1xSoaugxOD4IVHb1ZWdkvCF2W3aE2okKouWj8VwJ+ztskSiXoBnCSJqfKT+cVPJhuJqe9YLbY425+Zh00g=="
+    ],
+    "npm_view_range": [
+        '"express@4.17.1"',
+        '">= 0.10.0"',
+        '"4491fc38605cf51f8629d39c2b5d026f98a4c134"',
     ],
     "npm_view_versions": ['"4.9.5"'],
     "npm_view_time": ['"16.8.0"', "2024-12-02T18:34:49.227000+00:00"],
