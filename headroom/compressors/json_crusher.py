@@ -280,9 +280,11 @@ class _Reducer:
             return
         if type(value) is list:
             if len(value) >= self.threshold:
-                self.array(value)  # the kept items stay whole, as they were
-            else:
-                for item in value:
+                self.array(value)
+            # Kept items are searched too: a big array or map inside a kept record is
+            # reduced by the same rules (the marker is never an item to search).
+            for item in value:
+                if type(item) is dict or type(item) is list:
                     self.walk(item, depth + 1)
         elif type(value) is dict:
             if _is_map(value, self.threshold):
@@ -474,8 +476,12 @@ def _select(
     if words:
         found = sorted(joined.docs_containing(words))
         sub = [canon[i] for i in found]
-        hits = [found[j] for j in identifier_hits(sub, query)]
-        take(hits, cap=max(2 * budget, 10), loose=False)
+        # An identifier that most items hold ("4.17.1" in every package document's
+        # version list) does not say which item is meant.
+        for ident in identifiers(query):
+            hits = [found[j] for j in identifier_hits(sub, ident)]
+            if len(hits) <= max(budget, n // 2):
+                take(hits, cap=max(2 * budget, 10), loose=False)
         take([found[j] for j in rank(sub, query, limit=max(3, budget // 3))], cap=None, loose=False)
     # Fill the remaining budget with what is unusual.
     for candidates in (_rare_items(columns, n), _outliers(columns, n)):
