@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from functools import lru_cache
 from typing import Any
 
 from .. import jsonutil
@@ -38,7 +39,7 @@ from ..markers import (
     member_marker_name,
     omitted_note,
 )
-from ..relevance import Joined, identifier_hits, identifiers, query_terms, rank
+from ..relevance import Joined, identifiers, query_terms, rank, whole_token_pattern
 from ..store.base import key_for
 from .base import Compressed, CompressorContext
 
@@ -272,7 +273,8 @@ class _Reducer:
         self.keep_last = keep_last
         self.key = key
         self.threshold = max(budget, keep_first + keep_last) + 1
-        self.terms = set(query_terms(query)) | set(identifiers(query))
+        ids, terms = _query_words(query)
+        self.terms = set(ids) | set(terms)
         self.omitted = 0
 
     def walk(self, value: Any, depth: int = 0) -> None:
@@ -424,6 +426,12 @@ class SmartCrusher:
         return Compressed(lossy, key=key)
 
 
+@lru_cache(maxsize=64)
+def _query_words(query: str | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The query's identifiers and its content words (lower-cased)."""
+    return tuple(identifiers(query)), tuple(query_terms(query))
+
+
 def _select(
     canon: list[str],
     columns: dict[str, list[tuple[int, Any]]],
@@ -472,17 +480,18 @@ def _select(
     # Every item naming an identifier from the question (user_42, req-7), up to a
     # generous cap, then the best lexical matches. Only items that hold a query word
     # at all can match, so a plain substring scan narrows the field first.
-    words = [*identifiers(query), *query_terms(query)]
-    if words:
-        found = sorted(joined.docs_containing(words))
-        sub = [canon[i] for i in found]
+    ids, terms = _query_words(query)
+    if ids or terms:
+        found = sorted(joined.docs_containing([*ids, *terms]))
+        sub = Joined([canon[i] for i in found])
         # An identifier that most items hold ("4.17.1" in every package document's
         # version list) does not say which item is meant.
-        for ident in identifiers(query):
-            hits = [found[j] for j in identifier_hits(sub, ident)]
+        for ident in ids:
+            hits = sorted(sub.docs_matching(whole_token_pattern((ident,))))
             if len(hits) <= max(budget, n // 2):
-                take(hits, cap=max(2 * budget, 10), loose=False)
-        take([found[j] for j in rank(sub, query, limit=max(3, budget // 3))], cap=None, loose=False)
+                take([found[j] for j in hits], cap=max(2 * budget, 10), loose=False)
+        best = rank([canon[i] for i in found], query, limit=max(3, budget // 3))
+        take([found[j] for j in best], cap=None, loose=False)
     # Fill the remaining budget with what is unusual.
     for candidates in (_rare_items(columns, n), _outliers(columns, n)):
         room = budget - len(keep)
