@@ -121,15 +121,32 @@ def _items(original: str) -> list[Any] | None:
 
 def filter_original(original: str, query: str) -> tuple[str, int, int, str]:
     """(matching content, matched, total, unit): items for JSON arrays (an object's
-    members count as one-member objects when it has many), lines otherwise."""
+    members count as one-member objects when it has many), hunks for diffs (each with
+    its commit line and file header), lines otherwise."""
     items = _items(original)
     if items is not None:
         canon = [jsonutil.canonical(i) for i in items]
         hits = matching(canon, query)
         return jsonutil.dumps([items[i] for i in hits]), len(hits), len(items), "items"
+    hunks = _hunks(original)
+    if hunks is not None:
+        hits = matching(hunks, query)
+        return "\n".join(hunks[i] for i in hits), len(hits), len(hunks), "hunks"
     lines = original.splitlines()
     hits = matching(lines, query)
     return "\n".join(lines[i] for i in hits), len(hits), len(lines), "lines"
+
+
+def _hunks(original: str) -> list[str] | None:
+    """A diff's hunks, each with its commit line and file header (a diff is searched
+    hunk by hunk, so what comes back still reads as a diff)."""
+    from .router import looks_like_diff
+
+    if not looks_like_diff(original):
+        return None
+    from .compressors.diff import hunk_units
+
+    return hunk_units(original)
 
 
 def retrieve(

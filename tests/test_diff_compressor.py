@@ -232,3 +232,17 @@ def test_property_hunks_whole_no_fabrication_deterministic(files, query):
     # Every file header of a kept hunk stays; marker lines are the only new lines.
     for line in out.split("\n"):
         assert line in text.split("\n") or is_text_marker(line)
+
+
+def test_retrieval_with_a_query_returns_whole_hunks_with_their_headers():
+    store = MemoryStore()
+    result = compress(openai_turn(LOG_P, question="What changed?"), store=store)
+    key = result.retrieval_keys[0]
+    got = retrieve(key, query="looks_like_diagnostics", store=store)
+    if not got.matched:  # the fixture's commits may not touch it; pick a word they do
+        got = retrieve(key, query="cache_align", store=store)
+    assert got.found and got.matched and got.total == len(hunks_of(LOG_P))
+    lines = got.content.split("\n")
+    assert lines[0].startswith("commit ") and any(x.startswith("diff --git ") for x in lines)
+    assert all(line in LOG_P.split("\n") for line in lines)
+    assert any(line.startswith("@@ ") for line in lines)

@@ -164,6 +164,23 @@ def parse(lines: list[str]) -> list[_Commit] | None:
     return [c for c in commits if c.files or c.loose]
 
 
+def hunk_units(text: str) -> list[str] | None:
+    """Each hunk of a diff as a self-contained piece of the original: the ``commit`` line
+    it belongs to (if any), its file's header lines, and the hunk. None when ``text`` has
+    no hunk. Every line is the original's."""
+    lines = text.split("\n")
+    commits = parse(lines)
+    if commits is None:
+        return None
+    units: list[str] = []
+    for commit in commits:
+        head = [lines[commit.start]] if _COMMIT.match(_bare(lines[commit.start])) else []
+        for f in commit.files:
+            header = lines[f.start : f.header_end]
+            units.extend("\n".join([*head, *header, *lines[s:e]]) for s, e in f.hunks)
+    return units or None
+
+
 def _named_files(files: list[_File], query: str | None) -> set[int]:
     """Indices of the files the query names by path, file name or stem (a stem counts
     when it is at least 4 characters and names at most half the files)."""
