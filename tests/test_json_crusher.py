@@ -375,3 +375,16 @@ def test_property_maps_and_scalar_arrays_round_trip_without_fabrication(doc, que
     assert json_fabrications(doc, after) == []
     for key in result.retrieval_keys:
         assert retrieve(key, store=store).content == text
+
+
+def test_the_versions_the_document_names_keep_their_time_entries():
+    original = json.loads(EXPRESS)
+    # A second tag, as npm shows for packages with a maintained older line.
+    original["dist-tags"]["latest-4"] = "4.21.2"
+    text = json.dumps(original, indent=2)
+    _, out, _ = crush(text, "When were the tagged express versions published?")
+    data = json.loads(out)
+    for version in ("5.3.0", "4.21.2"):
+        assert data["time"][version] == original["time"][version]
+        assert version in data["versions"]
+    assert len(data["time"]) < len(original["time"]) / 4

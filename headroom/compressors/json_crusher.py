@@ -276,6 +276,22 @@ class _Reducer:
         ids, terms = _query_words(query)
         self.terms = set(ids) | set(terms)
         self.omitted = 0
+        self.anchors: set[str] = set()
+
+    def anchor(self, doc: Any) -> None:
+        """Remember the short strings the top of the document states (a package's
+        ``version``, ``dist-tags.latest``): a map member keyed by one of them, or a list
+        item equal to one, is the document pointing at itself and stays."""
+        if type(doc) is not dict:
+            return
+        for value in doc.values():
+            if type(value) is dict and len(value) < self.threshold:
+                values = list(value.values())
+            else:
+                values = [value]
+            self.anchors.update(
+                v for v in values if type(v) is str and 0 < len(v) <= _MAX_CATEGORY_LEN
+            )
 
     def walk(self, value: Any, depth: int = 0) -> None:
         if depth > jsonutil.MAX_DEPTH:
@@ -295,12 +311,17 @@ class _Reducer:
                 if not is_member_marker(name, member):
                     self.walk(member, depth + 1)
 
-    def named(self, canon: list[str], joined: Joined) -> list[int]:
+    def named(
+        self, canon: list[str], joined: Joined, scalars: list[Any] | None = None
+    ) -> list[int]:
         """Items holding a field whose whole value is a word or id of the query
         (``"name":"pip"`` for "which pip is installed?"), unless many items share that
         field and value (``"installer":"pip"`` in every item says nothing)."""
+        found: set[int] = set()
+        if scalars is not None and self.anchors:
+            found.update(i for i, v in enumerate(scalars) if type(v) is str and v in self.anchors)
         if not self.terms:
-            return []
+            return sorted(found)
         text = joined.text
         cap = max(3, len(canon) // 10)
         groups: dict[tuple[str, str], set[int]] = {}
@@ -316,7 +337,6 @@ class _Reducer:
                     if len(hits) <= cap:
                         hits.add(joined.doc_at(pos))
                 pos = text.find(needle, after)
-        found: set[int] = set()
         for hits in groups.values():
             if len(hits) <= cap:
                 found.update(hits)
@@ -335,7 +355,7 @@ class _Reducer:
             else set()
         )
         kept = _select(canon, columns, self.query, self.budget, self.keep_first,
-                       self.keep_last, named=self.named(canon, joined), banned=banned,
+                       self.keep_last, named=self.named(canon, joined, items if scalars else None), banned=banned,
                        items=items, joined=joined)  # fmt: skip
         omitted = n - len(kept)
         if omitted <= 0:
@@ -355,7 +375,9 @@ class _Reducer:
             for name, value in obj.items()
         ]
         # Members the query names by their key always stay.
-        named = [i for i, name in enumerate(names) if name.lower() in self.terms]
+        named = [
+            i for i, name in enumerate(names) if name.lower() in self.terms or name in self.anchors
+        ]
         joined = Joined(canon)
         banned = (
             {i for i, (n, v) in enumerate(obj.items()) if is_member_marker(n, v)}
@@ -400,6 +422,7 @@ class SmartCrusher:
             key,
         )
         try:
+            reducer.anchor(doc)
             reducer.walk(doc)
         except RecursionError:
             return None
