@@ -210,34 +210,39 @@ def _table_of(items: list[Any]) -> dict[str, Any] | None:
     return json_table(columns, [list(item.values()) for item in items])
 
 
-def _tabulate(value: Any, depth: int = 0) -> tuple[Any, bool]:
-    """``value`` with its outermost tabular arrays written as tables, and whether any was."""
+def _tabulate(value: Any, depth: int = 0) -> tuple[Any, int]:
+    """``value`` with its outermost tabular arrays written as tables, and about how many
+    characters that saves (0: no table)."""
     if depth > jsonutil.MAX_DEPTH:
-        return value, False
+        return value, 0
     if type(value) is list:
         table = _table_of(value)
         if table is not None:
-            return table, True
+            saved = len(jsonutil.canonical(value)) - len(jsonutil.canonical(table))
+            return table, max(saved, 1)
         pairs = [_tabulate(v, depth + 1) for v in value]
-        return [v for v, _ in pairs], any(changed for _, changed in pairs)
+        return [v for v, _ in pairs], sum(saved for _, saved in pairs)
     if type(value) is dict:
-        changed = False
+        total = 0
         out = {}
         for k, v in value.items():
-            out[k], hit = _tabulate(v, depth + 1)
-            changed = changed or hit
-        return out, changed
-    return value, False
+            out[k], saved = _tabulate(v, depth + 1)
+            total += saved
+        return out, total
+    return value, 0
 
 
-def _compact(text: str) -> str:
-    """The smallest lossless form: minified JSON, or tables where records repeat their keys."""
+def _compact(text: str, parsed: Any = None) -> str:
+    """The smallest lossless form: minified JSON, or tables where records repeat their keys.
+    ``parsed`` is ``text`` already parsed, if at hand (and unchanged)."""
     minified = jsonutil.minify(text)
     if len(minified) > _TABLE_MAX_CHARS:
         return minified
     try:
-        tabled, changed = _tabulate(jsonutil.loads(minified))
-        if changed:
+        tabled, saved = _tabulate(jsonutil.loads(minified) if parsed is None else parsed)
+        # The estimate (tables measured alone) decides whether writing the whole
+        # document out again is worth it; the real size decides what is used.
+        if saved and len(minified) - saved <= len(minified) * _TABLE_GAIN * 1.02:
             candidate = jsonutil.dumps(tabled)
             if len(candidate) <= len(minified) * _TABLE_GAIN:
                 return candidate
@@ -307,8 +312,8 @@ class _Reducer:
         elif type(value) is dict:
             if _is_map(value, self.threshold):
                 self.object(value)
-            for name, member in value.items():
-                if not is_member_marker(name, member):
+            for member in value.values():  # a marker member is a string: never walked
+                if type(member) is dict or type(member) is list:
                     self.walk(member, depth + 1)
 
     def named(
@@ -426,8 +431,8 @@ class SmartCrusher:
             reducer.walk(doc)
         except RecursionError:
             return None
-        if reducer.omitted == 0:
-            compact = _compact(text)
+        if reducer.omitted == 0:  # nothing was changed: the parsed document is the input
+            compact = _compact(text, doc)
             return Compressed(compact, lossless=True) if len(compact) < len(text) else None
         try:
             lossy = jsonutil.dumps(doc)
