@@ -246,3 +246,21 @@ def test_retrieval_with_a_query_returns_whole_hunks_with_their_headers():
     assert lines[0].startswith("commit ") and any(x.startswith("diff --git ") for x in lines)
     assert all(line in LOG_P.split("\n") for line in lines)
     assert any(line.startswith("@@ ") for line in lines)
+
+
+def _best_of(fn, runs: int = 3) -> float:
+    import time
+
+    best = float("inf")
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def test_time_grows_linearly_with_the_number_of_commits():
+    small, large = LOG_P * 2, LOG_P * 32  # 16x the text
+    t_small = _best_of(lambda: run(small, "cache_align"))
+    t_large = _best_of(lambda: run(large, "cache_align"))
+    assert t_large < 40 * t_small  # linear is 16x; quadratic would be about 256x

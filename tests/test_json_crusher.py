@@ -388,3 +388,25 @@ def test_the_versions_the_document_names_keep_their_time_entries():
         assert data["time"][version] == original["time"][version]
         assert version in data["versions"]
     assert len(data["time"]) < len(original["time"]) / 4
+
+
+def test_time_grows_linearly_with_map_and_list_size():
+    import time
+
+    def best(text: str) -> float:
+        out = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            crush(text, "What failed for id_77?")
+            out = min(out, time.perf_counter() - start)
+        return out
+
+    def doc(n: int) -> str:
+        return json.dumps(
+            {
+                "versions": [f"{i // 100}.{i % 100}.0" for i in range(n)],
+                "by_id": {f"id_{i}": {"ok": i % 97 != 0} for i in range(n)},
+            }
+        )
+
+    assert best(doc(16_000)) < 40 * best(doc(1_000))  # linear is 16x

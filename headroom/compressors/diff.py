@@ -24,7 +24,6 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from dataclasses import dataclass, field
-from itertools import islice
 
 from ..markers import TEXT_MARKER_PREFIX, text_marker
 from ..relevance import Joined, bm25_scores, identifier_hits, identifiers, query_terms
@@ -84,7 +83,10 @@ def _hunk_end(lines: list[str], start: int) -> int:
     new = int(m.group(2)) if m.group(2) is not None else 1
     if old <= 0 and new <= 0:
         return j
-    for line in islice(lines, j, None):
+    # Indexing, not islice: islice would step over the j lines before the hunk again
+    # for every hunk, which is quadratic on a long log.
+    while j < n:
+        line = lines[j]
         head = line[:1]
         if head == "+":
             new -= 1
