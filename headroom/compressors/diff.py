@@ -48,6 +48,8 @@ _PROBLEM = re.compile(
 # most this share of the hunks' text (those the query names take what they need).
 _OPTIONAL_SHARE = 0.3
 _MAX_FILE_NAMES = 3
+# A query word in more than this share of the hunks does not tell them apart.
+_COMMON_SHARE = 0.25
 
 
 @dataclass
@@ -212,8 +214,8 @@ def _relevant(
 ) -> tuple[list[int], list[int]]:
     """(hunks whose text holds an identifier from the query, the hunks whose changes
     match the query best). Only hunks that contain a query word at all are scored; a
-    word found more often than in a tenth of the hunks says nothing about which one
-    matters and is not counted."""
+    word found in more than a quarter of the hunks says nothing about which one matters
+    and is not counted."""
     ids = identifiers(query)
     terms = query_terms(query)
     hits: list[int] = []
@@ -223,11 +225,12 @@ def _relevant(
     if not terms:
         return hits, []
     joined = Joined(docs)
-    common = max(1.0, 0.1 * len(docs))
-    rare = [t for t in terms if joined.text.count(t) <= common]
+    holders = {t: joined.docs_containing([t]) for t in terms}
+    common = max(1.0, _COMMON_SHARE * len(docs))
+    rare = [t for t in terms if 0 < len(holders[t]) <= common]
     if not rare:
         return hits, []
-    found = sorted(joined.docs_containing(rare))
+    found = sorted(set().union(*(holders[t] for t in rare)))
     scores = bm25_scores([docs[i] for i in found], rare)
     order = sorted((j for j, v in enumerate(scores) if v > 0), key=lambda j: (-scores[j], j))
     return hits, [found[j] for j in order[:limit]]
@@ -263,7 +266,9 @@ class DiffCompressor:
             .replace("\n", " ")
             for s, e, _ in hunks
         ]
-        docs = [p + c for p, c in zip(paths, changed, strict=True)]
+        # Words inside snake_case names count as words (test_consecutive_errors_collapse
+        # answers "are consecutive errors collapsed?"); identifiers are matched whole above.
+        docs = [(p + c).replace("_", " ") for p, c in zip(paths, changed, strict=True)]
         # Sizes in characters: one line of a minified file can outweigh a whole hunk.
         sizes = [sum(len(line) + 1 for line in lines[s:e]) for s, e, _ in hunks]
         room = _OPTIONAL_SHARE * sum(sizes)
@@ -289,7 +294,7 @@ class DiffCompressor:
         must_cap = 2 * budget + 10
         named = _named_files(files, ctx.query)
         take([h for h, (_, _, fi) in enumerate(hunks) if fi in named], False, must_cap)
-        hits, best = _relevant(whole, docs, ctx.query, max(3, budget // 3), must_cap)
+        hits, best = _relevant(whole, docs, ctx.query, budget, must_cap)
         take(hits, False)
         take(best, True)
         joined = Joined(changed)
