@@ -158,11 +158,17 @@ def parse(lines: list[str]) -> list[_Commit] | None:
         i += 1
     commits[-1].end = n
     for commit in commits:
-        for f in commit.files:
+        # A file without hunks (binary, renamed, mode change) ends where the next file,
+        # the next loose line or the commit begins. Files and loose lines are in order.
+        for n, f in enumerate(commit.files):
             if f.header_end < 0:
-                nxt = [g.start for g in commit.files if g.start > f.start]
-                candidates = [commit.end, *nxt, *(x for x in commit.loose if x > f.start)]
-                f.header_end = min(candidates)
+                ends = [commit.end]
+                if n + 1 < len(commit.files):
+                    ends.append(commit.files[n + 1].start)
+                after = bisect_left(commit.loose, f.start)
+                if after < len(commit.loose):
+                    ends.append(commit.loose[after])
+                f.header_end = min(ends)
     if not found:
         return None
     return [c for c in commits if c.files or c.loose]
@@ -261,9 +267,7 @@ class DiffCompressor:
             p + "\t".join(lines[s:e]).lower() for p, (s, e, _) in zip(paths, hunks, strict=True)
         ]
         changed = [
-            " ".join([lines[s], *(line for line in lines[s + 1 : e] if line[:1] in "+-")])
-            .lower()
-            .replace("\n", " ")
+            " ".join([lines[s], *(line for line in lines[s + 1 : e] if line[:1] in "+-")]).lower()
             for s, e, _ in hunks
         ]
         # Words inside snake_case names count as words (test_consecutive_errors_collapse
