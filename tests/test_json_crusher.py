@@ -410,3 +410,13 @@ def test_time_grows_linearly_with_map_and_list_size():
         )
 
     assert best(doc(16_000)) < 40 * best(doc(1_000))  # linear is 16x
+
+
+def test_a_spike_in_timestamp_value_pairs_is_kept():
+    # Prometheus-style matrix: [timestamp, "value"] pairs, values written as strings.
+    values = [[1_700_000_000 + 15 * i, f"{0.2 + 0.01 * (i % 7):.2f}"] for i in range(400)]
+    values[233][1] = "9.87"
+    doc = {"status": "success", "data": {"result": [{"metric": {"job": "api"}, "values": values}]}}
+    _, out, _ = crush(json.dumps(doc), "Was there a latency spike?")
+    kept = json.loads(out)["data"]["result"][0]["values"]
+    assert values[233] in kept and is_json_marker(kept[-1]) and len(kept) < 30

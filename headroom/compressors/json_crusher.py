@@ -69,6 +69,7 @@ _MAX_CATEGORY_VALUES = 20
 _MAX_CATEGORY_LEN = 64
 _OUTLIER_Z = 2.0
 _OUTLIERS_PER_FIELD = 3
+_MAX_TUPLE = 8  # a list this short among many is a tuple of fields, not a collection
 
 
 def _signature(canon: str) -> str:
@@ -76,15 +77,21 @@ def _signature(canon: str) -> str:
 
 
 def _columns(items: list[Any]) -> dict[str, list[tuple[int, Any]]]:
-    """Top-level fields of record items: field -> [(item index, value)]."""
+    """Top-level fields of record items: field -> [(item index, value)]. Short lists
+    count as records whose fields are their positions (``[timestamp, value]`` pairs)."""
     columns: dict[str, list[tuple[int, Any]]] = {}
     for i, item in enumerate(items):
         if type(item) is dict:
-            for field, value in item.items():
-                column = columns.get(field)
-                if column is None:
-                    columns[field] = column = []
-                column.append((i, value))
+            fields: Any = item.items()
+        elif type(item) is list and len(item) <= _MAX_TUPLE:
+            fields = ((f"#{k}", v) for k, v in enumerate(item))
+        else:
+            continue
+        for field, value in fields:
+            column = columns.get(field)
+            if column is None:
+                columns[field] = column = []
+            column.append((i, value))
     return columns
 
 
@@ -106,11 +113,15 @@ def _rare_items(columns: dict[str, list[tuple[int, Any]]], n: int) -> list[int]:
     return sorted(picks)
 
 
+# A number written as a string, as metrics APIs do ("0.25", "-3", "1e-3").
+_NUMERIC_TEXT = re.compile(r"-?\d{1,20}(?:\.\d{1,20})?(?:[eE][-+]?\d{1,3})?")
+
+
 def _numeric(value: Any) -> float | None:
     kind = type(value)
     if kind is int:
         return float(value)
-    if kind is jsonutil.Number:
+    if kind is jsonutil.Number or (kind is str and _NUMERIC_TEXT.fullmatch(value)):
         try:
             f = float(value)
         except ValueError:
@@ -127,8 +138,9 @@ def _outliers(columns: dict[str, list[tuple[int, Any]]], n: int) -> list[int]:
     for column in columns.values():
         if len(column) < max(8, int(0.8 * n)):
             continue
-        kind = type(column[0][1])
-        if kind is not int and kind is not jsonutil.Number:
+        first = column[0][1]
+        kind = type(first)
+        if kind is not int and kind is not jsonutil.Number and _numeric(first) is None:
             continue
         values = [(i, f) for i, v in column if (f := _numeric(v)) is not None]
         if len(values) < max(8, int(0.8 * n)):
