@@ -420,3 +420,17 @@ def test_a_spike_in_timestamp_value_pairs_is_kept():
     _, out, _ = crush(json.dumps(doc), "Was there a latency spike?")
     kept = json.loads(out)["data"]["result"][0]["values"]
     assert values[233] in kept and is_json_marker(kept[-1]) and len(kept) < 30
+
+
+def test_a_map_keyed_by_path_keeps_the_member_the_query_names_by_its_last_segment():
+    # package-lock.json's "packages" map, keyed by install path.
+    packages = {"": {"name": "app", "version": "1.0.0"}}
+    packages.update(
+        {f"node_modules/pkg-{i}": {"version": f"1.{i}.0", "license": "MIT"} for i in range(300)}
+    )
+    packages["node_modules/lodash"] = {"version": "4.17.21", "license": "MIT"}
+    doc = {"name": "app", "lockfileVersion": 3, "packages": packages}
+    _, out, _ = crush(json.dumps(doc, indent=2), "Which lodash version is locked?")
+    kept = json.loads(out)["packages"]
+    assert kept["node_modules/lodash"] == {"version": "4.17.21", "license": "MIT"}
+    assert len(kept) < 40

@@ -391,9 +391,15 @@ class _Reducer:
             (jsonutil.canonical(name) + ":" + jsonutil.canonical(value)).lower()
             for name, value in obj.items()
         ]
-        # Members the query names by their key always stay.
+        # Members the query names by their key (or the key's last path segment, as in
+        # package-lock's "node_modules/lodash"), and those the document points at.
+        terms, anchors = self.terms, self.anchors
         named = [
-            i for i, name in enumerate(names) if name.lower() in self.terms or name in self.anchors
+            i
+            for i, name in enumerate(names)
+            if name in anchors
+            or (low := name.lower()) in terms
+            or ("/" in low and low.rstrip("/").rsplit("/", 1)[-1] in terms)
         ]
         joined = Joined(canon)
         banned = (
