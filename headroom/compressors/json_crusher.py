@@ -222,7 +222,7 @@ def _table_of(items: list[Any]) -> dict[str, Any] | None:
     return json_table(columns, [list(item.values()) for item in items])
 
 
-def _tabulate(value: Any, depth: int = 0) -> tuple[Any, int]:
+def _tables(value: Any, depth: int = 0) -> tuple[Any, int]:
     """``value`` with its outermost tabular arrays written as tables, and about how many
     characters that saves (0: no table)."""
     if depth > jsonutil.MAX_DEPTH:
@@ -232,29 +232,37 @@ def _tabulate(value: Any, depth: int = 0) -> tuple[Any, int]:
         if table is not None:
             saved = len(jsonutil.canonical(value)) - len(jsonutil.canonical(table))
             return table, max(saved, 1)
-        pairs = [_tabulate(v, depth + 1) for v in value]
+        pairs = [_tables(v, depth + 1) for v in value]
         return [v for v, _ in pairs], sum(saved for _, saved in pairs)
     if type(value) is dict:
         total = 0
         out = {}
         for k, v in value.items():
-            out[k], saved = _tabulate(v, depth + 1)
+            out[k], saved = _tables(v, depth + 1)
             total += saved
         return out, total
     return value, 0
 
 
-def _compact(text: str, parsed: Any = None) -> str:
-    """The smallest lossless form: minified JSON, or tables where records repeat their keys.
-    ``parsed`` is ``text`` already parsed, if at hand (and unchanged)."""
+def _tabulate(value: Any) -> tuple[Any, bool]:
+    """``value`` with its outermost tabular arrays written as tables, and whether that
+    promises to be worth writing the whole document out again: the tables, measured
+    alone, must save nearly the share a table must save."""
+    tabled, saved = _tables(value)
+    if not saved:
+        return tabled, False
+    size = len(jsonutil.canonical(value))
+    return tabled, size - saved <= size * _TABLE_GAIN * 1.02
+
+
+def _compact(text: str) -> str:
+    """The smallest lossless form: minified JSON, or tables where records repeat their keys."""
     minified = jsonutil.minify(text)
     if len(minified) > _TABLE_MAX_CHARS:
         return minified
     try:
-        tabled, saved = _tabulate(jsonutil.loads(minified) if parsed is None else parsed)
-        # The estimate (tables measured alone) decides whether writing the whole
-        # document out again is worth it; the real size decides what is used.
-        if saved and len(minified) - saved <= len(minified) * _TABLE_GAIN * 1.02:
+        tabled, changed = _tabulate(jsonutil.loads(minified))
+        if changed:
             candidate = jsonutil.dumps(tabled)
             if len(candidate) <= len(minified) * _TABLE_GAIN:
                 return candidate
@@ -449,8 +457,8 @@ class SmartCrusher:
             reducer.walk(doc)
         except RecursionError:
             return None
-        if reducer.omitted == 0:  # nothing was changed: the parsed document is the input
-            compact = _compact(text, doc)
+        if reducer.omitted == 0:
+            compact = _compact(text)
             return Compressed(compact, lossless=True) if len(compact) < len(text) else None
         try:
             lossy = jsonutil.dumps(doc)
