@@ -395,7 +395,7 @@ def test_time_grows_linearly_with_map_and_list_size():
 
     def best(text: str) -> float:
         out = float("inf")
-        for _ in range(3):
+        for _ in range(5):
             start = time.perf_counter()
             crush(text, "What failed for id_77?")
             out = min(out, time.perf_counter() - start)
@@ -409,7 +409,7 @@ def test_time_grows_linearly_with_map_and_list_size():
             }
         )
 
-    assert best(doc(16_000)) < 40 * best(doc(1_000))  # linear is 16x
+    assert best(doc(16_000)) < 30 * best(doc(2_000))  # linear is 8x; quadratic 64x
 
 
 def test_a_spike_in_timestamp_value_pairs_is_kept():
