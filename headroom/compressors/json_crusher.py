@@ -1,19 +1,26 @@
-"""SmartCrusher: compresses JSON tool outputs, mostly arrays of records.
+"""SmartCrusher: compresses JSON tool outputs.
 
 1. Lossless first. A compact form keeps every item: minified JSON, or, for arrays
    of records that all share the same keys, a labelled table (column names once,
    then one row of values per record) when that is at least 15% smaller. It wins
    whenever it is no more than ``lossless_slack`` times the size of the lossy
    selection.
-2. Otherwise each large array keeps a statistical selection of its items:
-   the first and last few; every item that signals trouble (error, fatal,
-   exception, failed, timeout, denied, …, or an HTTP status >= 400); items that
-   match the query (BM25 plus exact identifier matches); the first item with each
-   rare categorical value; and numeric outliers beyond 2 standard deviations.
-   Exact duplicates are dropped; trouble items are also deduplicated loosely
-   (equal once digits and hex runs are masked), so a repeated error shows once.
-3. One marker object per array, appended at its end, says how many items were
-   omitted and names the retrieval key. The original is stored under that key.
+2. Otherwise every large container keeps a selection: arrays of records, arrays of
+   scalars (version lists, numbers) and objects that are maps rather than records
+   (members keyed by version, id or name). Wherever they sit in the document, each
+   keeps: the first and last few; what the query names (identifiers, BM25 matches,
+   field values that are query words, map keys); what the document itself points at
+   (a map member keyed by the top-level ``version``); every item that signals
+   trouble (error, fatal, exception, failed, timeout, denied, …, or an HTTP status
+   >= 400); the first item with each rare categorical value; and numeric outliers
+   beyond 2 standard deviations. Exact duplicates are dropped; trouble items are
+   also deduplicated loosely (equal once digits and hex runs are masked), so a
+   repeated error shows once. Kept items and members are searched for big
+   containers in turn.
+3. One marker per reduced container names the omitted count and the retrieval key:
+   a marker object ending an array of records, a ``"[headroom: …]"`` string ending
+   an array of scalars, a ``"__headroom__"`` member (``__headroom__1``, … if taken)
+   in an object. The original is stored under that key.
 
 The output is valid JSON of the same shape (or a labelled table in place of an
 array); kept items are the input's own values (number literals are written back
