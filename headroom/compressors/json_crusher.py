@@ -181,6 +181,44 @@ def _without_prose(value: Any, depth: int = 0) -> Any:
     return value
 
 
+# A run this long without a quote can only be inside a long string.
+_LONG_RUN = re.compile(f'[^"]{{{_PROSE_CHARS},}}')
+_WINDOW = 64  # characters around a stem that hold the whole word it belongs to
+_WINDOWED_FROM = 4096  # texts longer than this are checked around their stems only
+
+
+def _trouble_words(text: str) -> set[str]:
+    """The trouble words of one lower-cased item, minus fields that say nothing went
+    wrong. A long item is checked only around the places a stem occurs (each window is
+    widened to the quote before it, so a ``"key":null`` pair is seen whole)."""
+    if len(text) > _WINDOWED_FROM:
+        starts: list[int] = []
+        for stem in _TROUBLE_STEMS:
+            pos = text.find(stem)
+            while pos >= 0:
+                starts.append(pos)
+                pos = text.find(stem, pos + 1)
+        spans: list[list[int]] = []
+        for pos in sorted(starts):
+            lo = max(0, pos - _WINDOW)
+            quote = text.rfind('"', 0, lo)
+            lo = quote if quote >= 0 and lo - quote <= _WINDOW else lo
+            hi = pos + _WINDOW
+            if spans and lo <= spans[-1][1]:
+                spans[-1][1] = max(spans[-1][1], hi)
+            else:
+                spans.append([lo, hi])
+        pieces = [text[lo:hi] for lo, hi in spans]
+    else:
+        pieces = [text]
+    found: set[str] = set()
+    for piece in pieces:
+        found.update(_TROUBLE.findall(_FALSY_PAIR.sub("", piece)))
+    if _HTTP_TROUBLE.search(text):  # a falsy value is never a 4xx or 5xx status
+        found.add("http>=400")
+    return found
+
+
 def _trouble_items(
     canon: list[str], items: list[Any] | None = None, joined: Joined | None = None
 ) -> list[int]:
@@ -195,12 +233,9 @@ def _trouble_items(
     word_freq: Counter[str] = Counter()
     for i in sorted(candidates):
         text = canon[i]
-        if items is not None and len(text) > _PROSE_CHARS:
+        if items is not None and _LONG_RUN.search(text):
             text = jsonutil.canonical(_without_prose(items[i])).lower()
-        cleaned = _FALSY_PAIR.sub("", text)
-        found = set(_TROUBLE.findall(cleaned))
-        if _HTTP_TROUBLE.search(cleaned):
-            found.add("http>=400")
+        found = _trouble_words(text)
         if found:
             frozen = frozenset(found)
             hits.append((i, frozen))
@@ -551,8 +586,13 @@ def _select(
             hits = sorted(sub.docs_matching(whole_token_pattern((ident,))))
             if len(hits) <= max(budget, n // 2):
                 take([found[j] for j in hits], cap=max(2 * budget, 10), loose=False)
-        best = rank([canon[i] for i in found], query, limit=max(3, budget // 3))
-        take([found[j] for j in best], cap=None, loose=False)
+        # A word most of these items hold barely moves BM25 (its idf is near zero) but
+        # costs a scan of every occurrence, so only the rarer words are ranked.
+        half = max(1, len(found) // 2)
+        rarer = [w for w in (*ids, *terms) if len(sub.docs_containing([w])) <= half]
+        if rarer:
+            best = rank(sub.text.split("\n"), " ".join(rarer), limit=max(3, budget // 3))
+            take([found[j] for j in best], cap=None, loose=False)
     # Fill the remaining budget with what is unusual.
     for candidates in (_rare_items(columns, n), _outliers(columns, n)):
         room = budget - len(keep)
