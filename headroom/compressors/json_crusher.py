@@ -510,7 +510,9 @@ class SmartCrusher:
         # saves more than two thirds of the rest, so this bound says whether a lossless
         # form could come close to the lossy size without building one.
         floor = len(text) - sum(text.count(c) for c in " \n\t\r")
-        if floor <= len(lossy) * cfg.lossless_slack * 3:
+        # Above the table limit the compact form is the minified text, never below floor.
+        reach = 1 if floor > _TABLE_MAX_CHARS else 3
+        if floor <= len(lossy) * cfg.lossless_slack * reach:
             compact = _compact(text)
             if len(compact) < len(text) and len(compact) <= len(lossy) * cfg.lossless_slack:
                 return Compressed(compact, lossless=True)
