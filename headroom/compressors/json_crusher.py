@@ -394,6 +394,8 @@ class _Reducer:
         groups: dict[tuple[str, str], set[int]] = {}
         for term in sorted(self.terms):
             needle = ":" + jsonutil.canonical(term)
+            if text.count(needle) > 4 * cap + 64:
+                continue  # a value this common names no particular item
             pos = text.find(needle)
             while pos >= 0:
                 after = pos + len(needle)
