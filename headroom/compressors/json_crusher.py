@@ -77,6 +77,7 @@ _MAX_CATEGORY_LEN = 64
 _OUTLIER_Z = 2.0
 _OUTLIERS_PER_FIELD = 3
 _MAX_TUPLE = 8  # a list this short among many is a tuple of fields, not a collection
+_MAX_VALUE_HITS = 20_000  # a query word that is this many values names no item
 
 
 def _signature(canon: str) -> str:
@@ -394,7 +395,7 @@ class _Reducer:
         groups: dict[tuple[str, str], set[int]] = {}
         for term in sorted(self.terms):
             needle = ":" + jsonutil.canonical(term)
-            if text.count(needle) > 4 * cap + 64:
+            if text.count(needle) > _MAX_VALUE_HITS:
                 continue  # a value this common names no particular item
             pos = text.find(needle)
             while pos >= 0:
