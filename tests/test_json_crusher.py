@@ -444,3 +444,14 @@ def test_a_map_keyed_by_path_keeps_the_member_the_query_names_by_its_last_segmen
     kept = json.loads(out)["packages"]
     assert kept["node_modules/lodash"] == {"version": "4.17.21", "license": "MIT"}
     assert len(kept) < 40
+
+
+def test_pip_inspect_keeps_the_package_the_query_names_although_every_item_says_pip():
+    # From the real-output corpus: every record has "installer": "pip"; one has "name": "pip".
+    text = (Path(__file__).parent / "fixtures" / "real" / "pip_inspect.txt").read_text()
+    original = json.loads(text)
+    result, out, store = crush(text, "Which version of pip is installed?")
+    kept, markers = items_of(json.dumps(json.loads(out)["installed"]))
+    names = [item["metadata"]["name"] for item in kept]
+    assert "pip" in names and len(kept) < len(original["installed"]) / 2 and len(markers) == 1
+    assert retrieve(result.retrieval_keys[0], store=store).content == text
