@@ -403,14 +403,6 @@ def test_time_grows_linearly_with_map_and_list_size():
         HeadroomConfig(), counter_for("gpt-4o"), key_for, query="What failed for id_77?"
     )
 
-    def best(text: str) -> float:
-        out = float("inf")
-        for _ in range(5):  # the compressor itself: the engine would answer repeats from its memo
-            start = time.perf_counter()
-            SmartCrusher().compress(text, ctx)
-            out = min(out, time.perf_counter() - start)
-        return out
-
     def doc(n: int) -> str:
         return json.dumps(
             {
@@ -419,7 +411,16 @@ def test_time_grows_linearly_with_map_and_list_size():
             }
         )
 
-    assert best(doc(16_000)) < 30 * best(doc(2_000))  # linear is 8x; quadratic 64x
+    # The compressor itself (the engine would answer repeats from its memo); runs
+    # interleaved so that load from other processes hits both sizes alike.
+    texts = [doc(2_000), doc(16_000)]
+    best = [float("inf")] * 2
+    for _ in range(5):
+        for n, text in enumerate(texts):
+            start = time.perf_counter()
+            SmartCrusher().compress(text, ctx)
+            best[n] = min(best[n], time.perf_counter() - start)
+    assert best[1] < 30 * best[0]  # linear is 8x; quadratic 64x
 
 
 def test_a_spike_in_timestamp_value_pairs_is_kept():
