@@ -23,7 +23,7 @@ log = logging.getLogger("headroom")
 RETRIEVE_TOOL_NAME = "headroom_retrieve"
 RETRIEVE_TOOL_DESCRIPTION = (
     "Fetch content that Headroom omitted from a compressed tool output. Call it when a "
-    "'__headroom__' or '[headroom: …]' marker says items or lines were omitted and you "
+    "'__headroom__' or '[headroom: …]' marker says items, keys or lines were omitted and you "
     "need them. Pass the marker's key; add a query (words, ids, error codes) to get only "
     "the matching items or lines instead of the whole original."
 )
@@ -81,29 +81,72 @@ class RetrievalResult:
         return self.content if self.found else self.message
 
 
+# An object with at least this many members is searched member by member (a map keyed
+# by version, id or name), like an array item by item.
+_MAP_MEMBERS = 16
+
+
+def _units(value: Any, depth: int = 0) -> list[Any]:
+    """The searchable units of a document: the items of its outermost arrays of two or
+    more, and the members (as one-member objects) of its outermost large objects,
+    except members that are such an array or object themselves: their items count."""
+    if depth > jsonutil.MAX_DEPTH:
+        return []
+    if type(value) is list:
+        if len(value) >= 2:
+            return list(value)
+        return [u for item in value for u in _units(item, depth + 1)]
+    if type(value) is dict:
+        if len(value) < _MAP_MEMBERS:
+            return [u for item in value.values() for u in _units(item, depth + 1)]
+        out: list[Any] = []
+        for name, member in value.items():
+            big = (type(member) is list and len(member) >= 2) or (
+                type(member) is dict and len(member) >= _MAP_MEMBERS
+            )
+            out.extend(_units(member, depth + 1) if big else [{name: member}])
+        return out
+    return []
+
+
 def _items(original: str) -> list[Any] | None:
     if not jsonutil.looks_like_json(original):
         return None
     try:
-        doc = jsonutil.loads(original)
-        found = list(jsonutil.arrays(doc, min_len=2))
+        found = _units(jsonutil.loads(original))
     except (ValueError, RecursionError):
         return None
-    if not found:
-        return None
-    return [item for array in found for item in array]
+    return found or None
 
 
 def filter_original(original: str, query: str) -> tuple[str, int, int, str]:
-    """(matching content, matched, total, unit): items for JSON arrays, lines otherwise."""
+    """(matching content, matched, total, unit): items for JSON arrays (an object's
+    members count as one-member objects when it has many), hunks for diffs (each with
+    its commit line and file header), lines otherwise."""
     items = _items(original)
     if items is not None:
         canon = [jsonutil.canonical(i) for i in items]
         hits = matching(canon, query)
         return jsonutil.dumps([items[i] for i in hits]), len(hits), len(items), "items"
+    hunks = _hunks(original)
+    if hunks is not None:
+        hits = matching(hunks, query)
+        return "\n".join(hunks[i] for i in hits), len(hits), len(hunks), "hunks"
     lines = original.splitlines()
     hits = matching(lines, query)
     return "\n".join(lines[i] for i in hits), len(hits), len(lines), "lines"
+
+
+def _hunks(original: str) -> list[str] | None:
+    """A diff's hunks, each with its commit line and file header (a diff is searched
+    hunk by hunk, so what comes back still reads as a diff)."""
+    from .router import looks_like_diff
+
+    if not looks_like_diff(original):
+        return None
+    from .compressors.diff import hunk_units
+
+    return hunk_units(original)
 
 
 def retrieve(

@@ -153,7 +153,7 @@ _DEFAULTS = {
     CODE: ("code", "CodeAwareCompressor"),
     LOG: ("log", "LogCompressor"),
     PROSE: ("prose", "ProseCompressor"),
-    DIFF: ("passthrough", "Passthrough"),
+    DIFF: ("diff", "DiffCompressor"),
     TEXT: ("passthrough", "Passthrough"),
 }
 

@@ -86,3 +86,25 @@ def test_a_broken_store_is_reported_not_raised(tmp_path):
     corrupt = tmp_path / "corrupt.sqlite3"
     corrupt.write_bytes(b"this is not a database" * 100)
     assert not retrieve("hr_0123456789abcdef", store=f"sqlite://{corrupt}").found
+
+
+def test_a_query_searches_the_members_of_large_objects():
+    from pathlib import Path
+
+    from headroom.retrieval import filter_original
+
+    text = (Path(__file__).parent / "fixtures" / "json" / "npm_view_express.json").read_text()
+    data = json.loads(text)
+    content, matched, total, unit = filter_original(text, "4.17.1")
+    # The version list's item and the time map's member; the map counts member by member.
+    assert json.loads(content) == ["4.17.1", {"4.17.1": data["time"]["4.17.1"]}]
+    assert unit == "items" and matched == 2
+    assert total >= len(data["versions"]) + len(data["time"])
+
+
+def test_small_members_of_a_large_object_are_not_split():
+    from headroom.retrieval import filter_original
+
+    doc = {f"/path{i}": {"get": {"params": ["a", "b"], "summary": f"route {i}"}} for i in range(20)}
+    content, matched, _, _ = filter_original(json.dumps(doc), "path7")
+    assert json.loads(content) == [{"/path7": doc["/path7"]}] and matched == 1

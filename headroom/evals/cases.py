@@ -482,6 +482,37 @@ def needle_log_lines(count: int = 100, position: int = 67, seed: int = 7) -> lis
     return lines
 
 
+def json_registry(rng: random.Random) -> EvalCase:
+    """A package registry document: versions listed as strings, a publish-time map
+    keyed by version, dependency maps."""
+    versions = [f"{major}.{minor}.{patch}" for major in range(1, 5) for minor in range(12)
+                for patch in range(rng.randrange(2, 9))]  # fmt: skip
+    asked = versions[rng.randrange(20, len(versions) - 20)]
+    time = {"created": "2017-07-14T02:40:00.000Z"}
+    for i, v in enumerate(versions):  # every stamp differs from every other
+        time[v] = (
+            f"{2017 + i // 60}-{1 + i % 12:02d}-{1 + i % 28:02d}T{i % 24:02d}:"
+            f"{(i * 7) % 60:02d}:{rng.randrange(60):02d}.000Z"
+        )
+    doc = {
+        "name": "fastqueue",
+        "dist-tags": {"latest": versions[-1]},
+        "versions": versions,
+        "time": time,
+        "dependencies": {"ms": "^2.1.3", "debug": "^4.3.4"},
+        "license": "MIT",
+    }
+    return EvalCase(
+        "json-registry-version-time",
+        "json",
+        f"When was fastqueue {asked} published?",
+        time[asked],
+        _pretty(doc),
+        (time[asked],),
+        "npm_view",
+    )
+
+
 def logs_needle(rng: random.Random) -> EvalCase:
     lines = needle_log_lines(100, 67, seed=rng.randrange(1 << 30))
     return EvalCase(
@@ -1011,6 +1042,46 @@ def diff_permission(rng: random.Random) -> EvalCase:
     )
 
 
+def diff_git_log(rng: random.Random) -> EvalCase:
+    """``git log -p`` over several commits; the question names a function changed in
+    one commit's second hunk."""
+    out: list[str] = []
+    target = rng.randrange(1, 7)
+    limit = rng.randrange(3, 40)
+    for c in range(8):
+        sha = _hex(rng, 40)
+        out += [f"commit {sha}", f"Author: Dev {c} <dev{c}@example.com>",
+                f"Date:   Mon Jan {c + 5} 10:00:00 2026 +0000", "",
+                f"    Refactor module {c}", ""]  # fmt: skip
+        for f in range(3):
+            name = f"src/mod_{c}_{f}.py"
+            out += [f"diff --git a/{name} b/{name}", "index 1111111..2222222 100644",
+                    f"--- a/{name}", f"+++ b/{name}"]  # fmt: skip
+            for h in range(2):
+                body = [f"     step_{c}_{f}_{h}_{j}()" for j in range(3)]
+                if c == target and f == 1 and h == 1:
+                    change = ["-    RATE_LIMIT = 10", f"+    RATE_LIMIT = {limit}"]
+                    fn = "def throttle_requests():"
+                else:
+                    change = [
+                        f"-    log.debug('old {c}{f}{h}')",
+                        f"+    log.debug('new {c}{f}{h}')",
+                    ]
+                    fn = f"def run_{c}_{f}_{h}():"
+                out += [f"@@ -{10 + 40 * h},6 +{10 + 40 * h},6 @@ {fn}", *body, *change,
+                        "     return True"]  # fmt: skip
+        out.append("")
+    return EvalCase(
+        "diff-git-log-throttle",
+        "diff",
+        "What did the commits change the rate limit in throttle_requests to?",
+        str(limit),
+        "\n".join(out),
+        (f"+    RATE_LIMIT = {limit}",),
+        "git_log",
+    )
+
+
 GENERATORS: tuple[Callable[[random.Random], EvalCase], ...] = (
     json_users,
     json_orders,
@@ -1046,6 +1117,9 @@ GENERATORS: tuple[Callable[[random.Random], EvalCase], ...] = (
     diff_timeout,
     diff_dependency,
     diff_permission,
+    # Appended, so the cases above keep their seeds.
+    json_registry,
+    diff_git_log,
 )
 
 

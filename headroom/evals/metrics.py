@@ -18,9 +18,11 @@ from ..markers import (
     MARKER_KEY,
     TEXT_GAP,
     expand_tables,
-    is_json_marker,
+    is_any_json_marker,
+    is_member_marker,
     is_text_marker,
     keys_in,
+    member_marker_name,
 )
 from ..messages import slots
 from ..retrieval import retrieve
@@ -141,15 +143,21 @@ def _same(a: Any, b: Any) -> bool:
 def json_fabrications(original: Any, output: Any, path: str = "$") -> list[str]:
     """Everything in ``output`` that is not in ``original`` at the same path.
 
-    Markers are set aside. A dict may lose keys but not gain or change them; a
+    Markers are set aside: a marker object or marker string at the end of a list, and
+    one marker member (``__headroom__``, or ``__headroom__1``, … when the input object
+    has that name) in an object. A dict may lose keys but not gain or change them; a
     list's remaining elements must be, in order, elements of the original list
     (each checked recursively, so nested arrays may be crushed too)."""
-    if is_json_marker(output):
-        return []
     if isinstance(output, dict) and isinstance(original, dict):
         problems = []
+        marker_seen = False
         for k, v in output.items():
-            if k == MARKER_KEY and len(output) > 1:
+            if k not in original and is_member_marker(k, v) and not marker_seen:
+                marker_seen = k == member_marker_name(original)
+                if not marker_seen:
+                    problems.append(f"{path}.{k}: marker member under the wrong name")
+                continue
+            if k == MARKER_KEY and k not in original:
                 problems.append(f"{path}: marker key mixed into a data object")
             elif k not in original:
                 problems.append(f"{path}.{k}: key not in the input")
@@ -160,7 +168,7 @@ def json_fabrications(original: Any, output: Any, path: str = "$") -> list[str]:
         problems = []
         start = 0
         for i, item in enumerate(output):
-            if is_json_marker(item):
+            if is_any_json_marker(item) and i == len(output) - 1:
                 continue
             for j in range(start, len(original)):
                 if not json_fabrications(original[j], item, f"{path}[{j}]"):

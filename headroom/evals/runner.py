@@ -28,7 +28,7 @@ SAVINGS_THRESHOLDS: dict[str, float] = {
     "logs": 0.30,
     "search": 0.20,
     "code": 0.10,
-    "diff": 0.10,
+    "diff": 0.30,
     "prose": 0.0,
 }
 

@@ -12,7 +12,7 @@ from headroom import MemoryStore
 from headroom.evals import metrics
 from headroom.evals.cases import EvalCase, builtin_cases
 from headroom.evals.runner import aggregate, cache_stability, engine_compress, run_case
-from headroom.markers import json_marker, text_marker
+from headroom.markers import item_marker, json_marker, omitted_note, text_marker
 from headroom.store.base import key_for
 
 
@@ -109,6 +109,29 @@ def test_reordered_or_added_json_items_are_caught() -> None:
     assert metrics.json_fabrications([1.5], [1.50]) == []  # same float after parsing
     assert metrics.json_fabrications([1], [True])  # int vs bool
     assert metrics.json_fabrications([{"id": 1, "x": [1, 2, 3]}], [{"id": 1, "x": [1, 3]}]) == []
+
+
+def test_the_three_json_marker_forms_are_set_aside_and_nothing_else() -> None:
+    key = "hr_0123456789abcdef"
+    original = {
+        "records": [{"id": i} for i in range(5)],
+        "versions": ["1.0", "1.1", "2.0"],
+        "time": {"1.0": "a", "1.1": "b", "2.0": "c", "__headroom__": "input"},
+    }
+    note = omitted_note(2, 4, "keys", key)
+    good = {
+        "records": [{"id": 0}, json_marker(4, 5, key)],
+        "versions": ["1.0", item_marker(2, 3, key)],
+        "time": {"1.0": "a", "__headroom__": "input", "__headroom__1": note},
+    }
+    assert metrics.json_fabrications(original, good) == []
+    # A marker string anywhere but last, a marker member under a name the input had
+    # free (or already had), or a marker that is no marker sentence: all caught.
+    assert metrics.json_fabrications(original, {"versions": [item_marker(2, 3, key), "1.0"]})
+    assert metrics.json_fabrications(original, {"time": {"__headroom__2": note}})
+    assert metrics.json_fabrications(original, {"time": {"__headroom__": note}})
+    assert metrics.json_fabrications(original, {"time": {"__headroom__1": "made up"}})
+    assert metrics.json_fabrications(original, {"versions": ["[headroom: invented]"]})
 
 
 def test_lying_key_fails_round_trip(memory_store: MemoryStore) -> None:
