@@ -82,6 +82,9 @@ class HeadroomConfig:
     output_reserve: int = 4096
     keep_last_turns: int = 2
     context_strategy: str = "intelligent"
+    # The threshold for JSON outputs only (``SmartCrusherConfig.min_tokens_to_crush``);
+    # None: JSON follows ``min_tokens_to_compress`` like every other kind.
+    json_min_tokens: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.excluded_tools, frozenset):
@@ -97,6 +100,14 @@ class HeadroomConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ConfigError(f"{name} must be a non-negative integer, got {value!r}")
+        if self.json_min_tokens is not None and (
+            not isinstance(self.json_min_tokens, int)
+            or isinstance(self.json_min_tokens, bool)
+            or self.json_min_tokens < 0
+        ):
+            raise ConfigError(
+                f"json_min_tokens must be a non-negative integer, got {self.json_min_tokens!r}"
+            )
         if self.model_limit is not None and (
             not isinstance(self.model_limit, int) or self.model_limit <= 0
         ):
@@ -119,6 +130,18 @@ class HeadroomConfig:
         if unknown:
             raise ConfigError(f"unknown option(s): {', '.join(sorted(unknown))}")
         return replace(self, **changes)
+
+    @property
+    def min_tokens_any(self) -> int:
+        """The lowest threshold of any kind (an output below it is never compressed)."""
+        if self.json_min_tokens is None:
+            return self.min_tokens_to_compress
+        return min(self.min_tokens_to_compress, self.json_min_tokens)
+
+    def min_tokens_for(self, kind: str | None) -> int:
+        if kind == "json" and self.json_min_tokens is not None:
+            return self.json_min_tokens
+        return self.min_tokens_to_compress
 
     def is_excluded(self, tool_name: str | None) -> bool:
         if not tool_name:

@@ -98,6 +98,7 @@ def compress(
     query: str | None = None,
     extensions: Iterable[PipelineExtension] | None = None,
     request_id: str | None = None,
+    smart_crusher_config: Any = None,
     **options: Any,
 ) -> CompressResult:
     """Compress the tool outputs in ``messages`` (OpenAI or Anthropic format).
@@ -106,7 +107,8 @@ def compress(
     smaller, are returned unchanged. Keyword ``options`` override fields of
     ``config`` (for example ``min_tokens_to_compress=100``). ``extensions`` receive
     the input stages of the request lifecycle (see ``headroom.pipeline``), under
-    ``request_id`` when an integration passes its own.
+    ``request_id`` when an integration passes its own. ``smart_crusher_config`` (a
+    ``SmartCrusherConfig``) sets the JSON compressor's knobs.
     """
     if not isinstance(messages, list):
         raise TypeError(
@@ -114,6 +116,9 @@ def compress(
         )
     started = time.perf_counter()
     cfg = config or DEFAULT_CONFIG
+    if smart_crusher_config is not None:
+        # A SmartCrusherConfig: its fields map onto config options (explicit options win).
+        options = {**smart_crusher_config.config_options(), **options}
     if options:
         cfg = cfg.with_options(**options)
     if query is not None:
@@ -379,7 +384,7 @@ def _plan(
         plans.append(plan)
         if slot.role == "tool" and cfg.is_excluded(slot.tool_name):
             plan.skipped = f"excluded tool {slot.tool_name}"
-        elif plan.n_before < cfg.min_tokens_to_compress:
+        elif plan.n_before < cfg.min_tokens_any:
             plan.skipped = "below min_tokens_to_compress"
         elif len(slot.text) > cfg.max_input_chars:
             plan.skipped = "above max_input_chars"
@@ -394,6 +399,9 @@ def _plan(
             plan.kind, plan.name = plan.hit[0], plan.hit[1]
             continue
         plan.kind, plan.compressor = _router.route(slot.text, cfg)
+        if plan.n_before < cfg.min_tokens_for(plan.kind):  # kind-specific (JSON) threshold
+            plan.skipped, plan.compressor = "below min_tokens_to_compress", None
+            continue
         if plan.compressor is None:
             plan.skipped = f"{plan.kind} is left as is (compress_code=True compresses code)"
         else:
