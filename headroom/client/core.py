@@ -65,7 +65,8 @@ class Prepared:
 
     @property
     def send_compressed(self) -> bool:
-        return self.mode == "optimize" and self.outcome is not None and self.outcome.changed
+        # simulate describes what optimize would send
+        return self.mode != "audit" and self.outcome is not None and self.outcome.changed
 
     @property
     def sent_body(self) -> dict[str, Any]:
