@@ -85,6 +85,9 @@ class HeadroomConfig:
     # The threshold for JSON outputs only (``SmartCrusherConfig.min_tokens_to_crush``);
     # None: JSON follows ``min_tokens_to_compress`` like every other kind.
     json_min_tokens: int | None = None
+    # ``SmartCrusherConfig.relevance_threshold``: JSON items whose query relevance,
+    # normalized to 0-1 within their array, reaches this are kept; None: the default ranking.
+    json_relevance_threshold: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.excluded_tools, frozenset):
@@ -108,6 +111,11 @@ class HeadroomConfig:
             raise ConfigError(
                 f"json_min_tokens must be a non-negative integer, got {self.json_min_tokens!r}"
             )
+        t = self.json_relevance_threshold
+        if t is not None and (
+            isinstance(t, bool) or not isinstance(t, (int, float)) or not 0.0 <= t <= 1.0
+        ):
+            raise ConfigError(f"json_relevance_threshold must be from 0 to 1, got {t!r}")
         if self.model_limit is not None and (
             not isinstance(self.model_limit, int) or self.model_limit <= 0
         ):

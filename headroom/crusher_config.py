@@ -3,8 +3,9 @@
 Normalization of ``relevance_threshold``: within one JSON array, each item's relevance
 to the query is its BM25 score divided by the best score in that array, so the most
 relevant item scores 1.0 and an item sharing no query term scores 0.0. Items below the
-threshold are candidates to drop; items at or above it are kept like items the query
-names. Without a query every score is 0.
+threshold are candidates to drop; items at or above it are kept, best first, up to
+``max_items_after_crush``. Without a query every score is 0 and the threshold does
+nothing. (The ends, error items and items naming a query identifier are kept as before.)
 """
 
 from __future__ import annotations
@@ -63,4 +64,5 @@ class SmartCrusherConfig:
             "keep_last": self.keep_last,
             "max_items": self.max_items_after_crush,
             "json_min_tokens": self.min_tokens_to_crush,
+            "json_relevance_threshold": float(self.relevance_threshold),
         }

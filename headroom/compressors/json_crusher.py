@@ -29,7 +29,7 @@ from typing import Any
 
 from .. import jsonutil
 from ..markers import MARKER_KEY, json_marker, json_table
-from ..relevance import Joined, identifier_hits, rank
+from ..relevance import Joined, identifier_hits, rank, ranked
 from ..store.base import key_for
 from .base import Compressed, CompressorContext
 
@@ -236,7 +236,9 @@ class SmartCrusher:
         key = key_for(text)
         omitted_total = 0
         for array in targets:
-            kept = self._select(array, ctx.query, budget, keep_first, keep_last)
+            kept = self._select(
+                array, ctx.query, budget, keep_first, keep_last, cfg.json_relevance_threshold
+            )
             omitted = len(array) - len(kept)
             if omitted <= 0:
                 continue
@@ -269,7 +271,12 @@ class SmartCrusher:
 
     @staticmethod
     def _select(
-        items: list[Any], query: str | None, budget: int, keep_first: int, keep_last: int
+        items: list[Any],
+        query: str | None,
+        budget: int,
+        keep_first: int,
+        keep_last: int,
+        threshold: float | None = None,
     ) -> list[int]:
         n = len(items)
         canon = [jsonutil.canonical(item).lower() for item in items]
@@ -299,7 +306,13 @@ class SmartCrusher:
         # Every item naming an identifier from the question (user_42, req-7), up to a
         # generous cap, then the best lexical matches.
         take(identifier_hits(canon, query), cap=max(2 * budget, 10), loose=False)
-        take(rank(canon, query, limit=max(3, budget // 3)), cap=None, loose=False)
+        if threshold is None:
+            take(rank(canon, query, limit=max(3, budget // 3)), cap=None, loose=False)
+        else:  # relevance = BM25 / the array's best BM25 (0-1); keep those at the threshold
+            order, scores = ranked(canon, query, limit=n)
+            best = max(scores, default=0.0)
+            if best > 0:
+                take([i for i in order if scores[i] / best >= threshold], cap=budget, loose=False)
         # Fill the remaining budget with what is unusual.
         columns = _columns(items)
         for candidates in (_rare_items(columns, n), _outliers(columns, n)):
