@@ -107,8 +107,8 @@ def test_smart_crusher_config_in_compress() -> None:
     text = "\n".join(
         f"line {i} of a small plain note about nothing in particular" for i in range(12)
     )
-    [report] = compress(_json_turn([])[:2] + [{"role": "tool", "tool_call_id": "c", "content": text}],
-                        smart_crusher_config=cfg).outputs  # fmt: skip
+    note = [*_json_turn([])[:2], {"role": "tool", "tool_call_id": "c", "content": text}]
+    [report] = compress(note, smart_crusher_config=cfg).outputs
     assert report.skipped == "below min_tokens_to_compress"
 
 
