@@ -17,6 +17,7 @@ from headroom.wire import (
     OPENAI_RESPONSES,
     AnthropicSplicer,
     OpenAIChatSplicer,
+    ResponsesSplicer,
     SSEParser,
     answer_calls,
     compress_request,
@@ -30,6 +31,7 @@ from tests.proxy.fake_upstream import (
     anthropic_message,
     openai_chunks,
     openai_completion,
+    responses_events,
     responses_object,
     service_log,
 )
@@ -165,10 +167,7 @@ def test_responses_function_call_output_is_compressed_when_stateless() -> None:
     assert len(item["output"]) < len(LOG) / 10
 
 
-@pytest.mark.parametrize(
-    "extra",
-    [{}, {"store": True}, {"previous_response_id": "resp_1"}, {"store": False, "stream": True}],
-)
+@pytest.mark.parametrize("extra", [{}, {"store": True}, {"previous_response_id": "resp_1"}])
 def test_stateful_responses_get_no_tool_and_lossless_only(extra: dict[str, Any]) -> None:
     out = compress_request(OPENAI_RESPONSES, responses_body(**extra))
     assert not out.tool_offered and out.lossless_only
@@ -216,6 +215,23 @@ def test_anthropic_calls_follow_up_and_strip() -> None:
     assert stripped["stop_reason"] == "tool_use"
     only = ANTHROPIC.strip(anthropic_message({"text": "x", "tools": [RETRIEVE]}, 1))
     assert only["stop_reason"] == "end_turn" and only["content"] == [{"type": "text", "text": "x"}]
+
+
+def test_the_opening_thinking_stays_with_the_final_answer() -> None:
+    first = anthropic_message({"thinking": "plan", "tools": [RETRIEVE]}, 1)
+    final = anthropic_message({"text": "ok", "tools": [{"name": "Bash"}]}, 2)
+    out = final_response(ANTHROPIC, final, Action.PASS, [first["usage"], final["usage"]], first)
+    assert [b["type"] for b in out["content"]] == ["thinking", "text", "tool_use"]
+    assert out["content"][0] == {"type": "thinking", "thinking": "plan", "signature": "sig1"}
+    # A final round that thinks again keeps its own blocks after the opening ones.
+    again = anthropic_message({"thinking": "more", "text": "ok"}, 2)
+    out = final_response(ANTHROPIC, again, Action.PASS, [], first)
+    assert [b.get("signature") for b in out["content"]] == ["sig1", "sig2", None]
+    # Without thinking nothing is added; other formats have no such rule.
+    plain = anthropic_message({"tools": [RETRIEVE]}, 1)
+    assert final_response(ANTHROPIC, final, Action.PASS, [], plain) == final
+    chat = openai_completion({"text": "x"}, 2)
+    assert final_response(OPENAI_CHAT, chat, Action.PASS, [], openai_completion({}, 1)) == chat
 
 
 def test_final_response_sums_usage() -> None:
@@ -308,15 +324,16 @@ def test_anthropic_hidden_round_spliced_into_one_message() -> None:
     starts = [e for e in events if e["type"] == "content_block_start"]
     assert [e["index"] for e in starts] == list(range(len(starts)))
     blocks = [e["content_block"]["type"] for e in starts]
-    # Round 1's thinking was held until the retrieval call showed it hidden, then dropped.
-    assert blocks == ["thinking", "text"]
+    # The thinking that opened the turn was streamed at once and stays (Anthropic needs
+    # the turn to start with it); the hidden call and its result never appear.
+    assert blocks == ["thinking", "thinking", "text"]
     assert RETRIEVE_TOOL_NAME.encode() not in out
     sigs = [
         e["delta"]["signature"]
         for e in events
         if e.get("delta", {}).get("type") == "signature_delta"
     ]
-    assert sigs == ["sig2"]
+    assert sigs == ["sig1", "sig2"]
     final = events[-2]
     assert final["delta"]["stop_reason"] == "end_turn"
     assert final["usage"] == {"input_tokens": 300, "output_tokens": 30}
@@ -449,3 +466,62 @@ def test_splicing_does_not_depend_on_how_the_bytes_arrive(cuts: list[int]) -> No
         b"".join(openai_chunks({"text": "Found it."}, 2, True)),
     ]
     assert _spliced(OpenAIChatSplicer, o_rounds, cuts) == _spliced(OpenAIChatSplicer, o_rounds, [])
+    r_rounds = [
+        b"".join(responses_events({"text": "Hm.", "tools": [RETRIEVE]}, 1)),
+        b"".join(responses_events({"text": "Found it.", "tools": [{"name": "sh"}]}, 2)),
+    ]
+    assert _spliced(ResponsesSplicer, r_rounds, cuts) == _spliced(ResponsesSplicer, r_rounds, [])
+
+
+def run_responses(rounds: list[dict[str, Any]]) -> tuple[bytes, list[Action]]:
+    s = ResponsesSplicer()
+    out = b""
+    actions = []
+    for n, reply in enumerate(rounds, 1):
+        for ev in responses_events(reply, n):
+            out += s.feed(ev)
+        end = s.end_round()
+        actions.append(end.action)
+        if end.action is not Action.ANSWER:
+            break
+        s.next_round()
+    return out + s.finish(), actions
+
+
+def test_responses_pass_through_stream_is_byte_identical() -> None:
+    reply = {"text": "hello there", "tools": [{"name": "sh", "input": {"a": 1}}]}
+    out, actions = run_responses([reply])
+    assert actions == [Action.PASS] and out == b"".join(responses_events(reply, 1))
+
+
+def test_responses_hidden_round_spliced_into_one_response() -> None:
+    out, actions = run_responses(
+        [{"text": "Let me check.", "tools": [RETRIEVE]}, {"text": "Found."}]
+    )
+    assert actions == [Action.ANSWER, Action.PASS]
+    events = parse_stream(out)
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    kinds = [e["type"] for e in events]
+    assert kinds.count("response.created") == 1 and kinds[-1] == "response.completed"
+    added = [
+        (e["output_index"], e["item"]["type"])
+        for e in events
+        if e["type"] == "response.output_item.added"
+    ]
+    assert added == [(0, "message"), (1, "message")]
+    final = events[-1]["response"]
+    assert final["id"] == "resp_1" and [i["type"] for i in final["output"]] == [
+        "message",
+        "message",
+    ]
+    assert final["usage"] == {"input_tokens": 300, "output_tokens": 30, "total_tokens": 330}
+    assert RETRIEVE_TOOL_NAME not in out.decode()
+
+
+def test_responses_mixed_calls_strip_ours() -> None:
+    out, actions = run_responses([{"tools": [{"name": "sh", "input": {}}, RETRIEVE]}])
+    assert actions == [Action.STRIP]
+    events = parse_stream(out)
+    assert RETRIEVE_TOOL_NAME not in out.decode()
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    assert [i["name"] for i in events[-1]["response"]["output"]] == ["sh"]

@@ -185,7 +185,15 @@ class HeadroomProxy:
             return
         self.stats.add("requests")
         body = _Body(receive)
-        work = asyncio.ensure_future(self._handle(scope, body, send))
+        finished = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal finished
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                finished = True
+
+        work = asyncio.ensure_future(self._handle(scope, body, tracked))
         watch = asyncio.ensure_future(body.disconnected())
         try:
             done, _ = await asyncio.wait({work, watch}, return_when=asyncio.FIRST_COMPLETED)
@@ -193,10 +201,10 @@ class HeadroomProxy:
             work.cancel()
             watch.cancel()
             raise
-        if work in done:
+        if work in done or finished:  # done, or only bookkeeping left after the response
             watch.cancel()
             with contextlib.suppress(_ClientGone):
-                work.result()
+                await work
             return
         # The client went away: cancelling the work closes the upstream call.
         self.stats.add("disconnects")
@@ -428,6 +436,7 @@ class HeadroomProxy:
         body = outcome.body
         outcome_after = outcome.tokens_after
         usages: list[Any] = []
+        first: dict[str, Any] | None = None
         rounds = 0
         retrieval_tokens = 0
         while True:
@@ -451,11 +460,12 @@ class HeadroomProxy:
                 await _respond(send, resp.status, payload, hdrs + info)
                 break
             usages.append(fmt.usage(parsed))
+            first = first or parsed
             calls = fmt.calls(parsed)
             n_ours = sum(1 for c in calls if c.is_retrieval)
             action = self.policy.decide(rounds, n_ours, len(calls) - n_ours)
             if action is not Action.ANSWER:
-                final = final_response(fmt, parsed, action, usages)
+                final = final_response(fmt, parsed, action, usages, first)
                 hdrs = response_headers(resp.headers, body_changed=True)
                 if rounds:
                     hdrs.append((b"x-headroom-retrieval-rounds", str(rounds).encode()))
@@ -497,9 +507,7 @@ class HeadroomProxy:
                     if not started:
                         await self._unreachable(send, provider, exc)
                     else:
-                        await _body(
-                            send, _stream_error(fmt, f"upstream unreachable: {exc!r}"), False
-                        )
+                        await _body(send, _stream_error(fmt, str(exc).encode()), False)
                     return
                 try:
                     if resp.status != 200 or "text/event-stream" not in resp.content_type:
@@ -510,9 +518,7 @@ class HeadroomProxy:
                             hdrs = response_headers(resp.headers, body_changed=False)
                             await _respond(send, resp.status, payload, hdrs + info)
                         else:
-                            await _body(
-                                send, _stream_error(fmt, payload.decode("utf-8", "replace")), False
-                            )
+                            await _body(send, _stream_error(fmt, payload), False)
                         return
                     if not started:
                         started = True
@@ -551,9 +557,15 @@ class HeadroomProxy:
                 self.ledger.add_retrieval(splicer.rounds, retrieval_tokens)
 
 
-def _stream_error(fmt: WireFormat, message: str) -> bytes:
-    """An error event in the middle of a stream, as the provider sends one."""
-    error = fmt.error_body("api_error", message)
+def _stream_error(fmt: WireFormat, payload: bytes) -> bytes:
+    """An error event in the middle of a stream, as the provider sends one: the
+    upstream's own error body when it is one, else an ``api_error`` saying what failed."""
+    try:
+        error = json.loads(payload)
+    except ValueError:
+        error = None
+    if not isinstance(error, dict) or "error" not in error:
+        error = fmt.error_body("api_error", payload.decode("utf-8", "replace"))
     if fmt is ANTHROPIC:
         return f"event: error\ndata: {json.dumps(error)}\n\n".encode()
     return f"data: {json.dumps(error)}\n\n".encode()

@@ -22,7 +22,14 @@ from .formats import (
 from .request import RequestCompression, compress_request, dumps_body, may_hold_tool_output
 from .rounds import answer_calls, final_response
 from .sse import SSEEvent, SSEParser, encode_event
-from .stream import AnthropicSplicer, OpenAIChatSplicer, RoundEnd, Splicer, splicer_for
+from .stream import (
+    AnthropicSplicer,
+    OpenAIChatSplicer,
+    ResponsesSplicer,
+    RoundEnd,
+    Splicer,
+    splicer_for,
+)
 
 __all__ = [
     "ANTHROPIC",
@@ -32,6 +39,7 @@ __all__ = [
     "AnthropicSplicer",
     "OpenAIChatSplicer",
     "RequestCompression",
+    "ResponsesSplicer",
     "RoundEnd",
     "SSEEvent",
     "SSEParser",

@@ -124,6 +124,11 @@ class WireFormat:
         """The next request: ``body`` plus the model's turn and the answers."""
         raise NotImplementedError
 
+    def keep_opening(self, first: dict[str, Any], final: dict[str, Any]) -> dict[str, Any]:
+        """The final response of a hidden-round exchange as the caller sees it, given the
+        first round's response (formats without such rules: ``final`` unchanged)."""
+        return final
+
     def usage(self, response: dict[str, Any]) -> Any:
         return response.get("usage")
 
@@ -135,6 +140,9 @@ class WireFormat:
     def error_body(self, kind: str, message: str) -> dict[str, Any]:
         """An error in this provider's shape (what its SDK parses)."""
         return {"error": {"message": message, "type": kind, "param": None, "code": kind}}
+
+
+_THINKING = ("thinking", "redacted_thinking")
 
 
 class AnthropicMessages(WireFormat):
@@ -200,6 +208,22 @@ class AnthropicMessages(WireFormat):
         turn = {"role": "assistant", "content": list(response.get("content") or ())}
         messages = [*(body.get("messages") or ()), turn, {"role": "user", "content": results}]
         return {**body, "messages": messages}
+
+    def keep_opening(self, first: dict[str, Any], final: dict[str, Any]) -> dict[str, Any]:
+        """With extended thinking, an assistant turn must start with its thinking block
+        (Anthropic rejects a later request whose tool-use turn does not), and a turn
+        continued after a tool result does not think again. So the thinking blocks that
+        opened the first round, signed as they were, open what the caller sees; the
+        hidden tool call and its result never appear."""
+        opening = []
+        for block in first.get("content") or ():
+            if not isinstance(block, dict) or block.get("type") not in _THINKING:
+                break
+            opening.append(block)
+        content = list(final.get("content") or ())
+        if not opening or content[: len(opening)] == opening:
+            return final
+        return {**final, "content": [*opening, *content]}
 
     def error_body(self, kind: str, message: str) -> dict[str, Any]:
         return {"type": "error", "error": {"type": kind, "message": message}}
@@ -289,7 +313,6 @@ class OpenAIResponses(WireFormat):
     With ``previous_response_id`` or ``store`` (on unless ``store: false``) the
     conversation lives on OpenAI's servers, so a hidden round would leave turns the
     caller never saw there: no retrieval tool is offered, compression is lossless only.
-    Streamed responses are treated the same way: their events are not spliced.
     """
 
     name = "openai_responses"
@@ -299,8 +322,7 @@ class OpenAIResponses(WireFormat):
         return bool(body.get("previous_response_id")) or body.get("store") is not False
 
     def can_answer(self, body: dict[str, Any]) -> bool:
-        # Responses streams are not spliced (yet): they get lossless compression only.
-        return not self.stateful(body) and not body.get("stream")
+        return not self.stateful(body)
 
     def tool_definition(self) -> dict[str, Any]:
         return {

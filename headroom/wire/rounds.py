@@ -16,11 +16,18 @@ def answer_calls(calls: list[ToolCall], store: Any = None) -> list[tuple[ToolCal
 
 
 def final_response(
-    fmt: WireFormat, response: dict[str, Any], action: Action, usages: list[Any]
+    fmt: WireFormat,
+    response: dict[str, Any],
+    action: Action,
+    usages: list[Any],
+    first: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The whole (non-streamed) response the caller sees: the last round's, without our
-    calls, with usage summed over every round."""
+    calls, with usage summed over every round; ``first`` (the first round's response,
+    when there were hidden rounds) lends it the blocks that must open the turn."""
     out = fmt.strip(response) if action in (Action.STRIP, Action.OVER_LIMIT) else response
+    if first is not None and first is not response:
+        out = fmt.keep_opening(first, out)
     if len(usages) > 1:
         out = fmt.with_usage(out, sum_usage(usages))
     return out

@@ -15,8 +15,9 @@ A splicer is fed the upstream bytes of one round at a time::
 
 Anthropic: ``message_start`` is the first round's; later rounds' content blocks are
 renumbered after the ones already sent; the final ``message_delta`` carries the usage
-summed over all rounds. Thinking blocks are held until the next block shows whether
-the round is a hidden one, so the caller never sees a hidden round's thinking.
+summed over all rounds. Blocks before the retrieval call (the thinking that opens the
+turn, any text) have already reached the caller and stay: Anthropic requires an
+assistant turn to start with its thinking block when thinking is enabled.
 OpenAI chat: later rounds' chunks take the first round's id; the usage chunk (when
 ``stream_options.include_usage`` asked for one) is summed.
 """
@@ -84,7 +85,6 @@ class AnthropicSplicer(Splicer):
         self.partial: dict[int, str] = {}
         self.client_index: dict[int, int] = {}
         self.retrieval: set[int] = set()
-        self.pending: list[SSEEvent] = []  # thinking blocks not yet known to be shown
         self.held: list[SSEEvent] = []
         self.holding = False
         self.start_usage: Any = None
@@ -109,11 +109,6 @@ class AnthropicSplicer(Splicer):
         if target == index:
             return ev.raw
         return encode_event({**data, "index": target}, ev.event or data.get("type"))
-
-    def _flush_pending(self) -> bytes:
-        out = b"".join(self._forward(e, e.json()) for e in self.pending)
-        self.pending = []
-        return out
 
     def _track(self, data: dict[str, Any]) -> None:
         kind = data.get("type")
@@ -170,24 +165,13 @@ class AnthropicSplicer(Splicer):
             btype = block.get("type") if isinstance(block, dict) else None
             if btype == "tool_use" and block.get("name") == RETRIEVE_TOOL_NAME:  # type: ignore[union-attr]
                 self.retrieval.add(index)
-                if not self.holding:
-                    self.holding = True
-                    self.held, self.pending = [*self.pending, ev], []
-                    return b""
+                self.holding = True
             if self.holding:
                 self.held.append(ev)
                 return b""
-            if btype in ("thinking", "redacted_thinking"):
-                self.pending.append(ev)
-                return b""
-            return self._flush_pending() + self._forward(ev, data)
+            return self._forward(ev, data)
         if self.holding:
             self.held.append(ev)
-            return b""
-        if isinstance(index, int) and any(e.json().get("index") == index for e in self.pending):
-            self.pending.append(ev)
-            return b""
-        if kind == "ping" and self.pending:
             return b""
         return self._forward(ev, data)
 
@@ -219,7 +203,7 @@ class AnthropicSplicer(Splicer):
     def finish(self) -> bytes:
         """The rest of the caller's stream: held blocks (minus ours), the final
         ``message_delta`` with summed usage, and ``message_stop``."""
-        out = [self._flush_pending()]
+        out: list[bytes] = []
         visible_calls = sum(
             1
             for i, b in self.blocks.items()
@@ -415,10 +399,157 @@ def _args(raw: str) -> Any:
         return raw
 
 
+class ResponsesSplicer(Splicer):
+    """OpenAI Responses streams: ``response.*`` events with ``sequence_number`` and
+    ``output_index``. Later rounds skip ``response.created``/``in_progress``, continue the
+    sequence numbers and output indexes, and one ``response.completed`` ends the stream
+    with the first round's id, every item the caller saw, and the summed usage."""
+
+    _FINAL = ("response.completed", "response.incomplete", "response.failed")
+
+    def __init__(self, policy: RetrievalPolicy | None = None) -> None:
+        super().__init__(policy)
+        self.response_id: str | None = None
+        self.next_seq: int | None = None  # the next sequence number the caller expects
+        self.shown: dict[int, dict[str, Any]] = {}  # caller's output index -> finished item
+        self.announced = 0  # output items the caller has been told about
+        self._new_round()
+
+    def _new_round(self) -> None:
+        self.items: dict[int, dict[str, Any]] = {}
+        self.retrieval: set[int] = set()
+        self.client_index: dict[int, int] = {}
+        self.held: list[tuple[SSEEvent, dict[str, Any]]] = []
+        self.holding = False
+        self.final: tuple[SSEEvent, dict[str, Any]] | None = None
+        self.tail: list[bytes] = []
+
+    def next_round(self) -> None:
+        super().next_round()
+        self._new_round()
+
+    def _emit(self, ev: SSEEvent, data: dict[str, Any], force: bool = False) -> bytes:
+        """The event for the caller: output index and sequence number continued."""
+        changes: dict[str, Any] = {}
+        kind = data.get("type")
+        index = data.get("output_index")
+        if isinstance(index, int):
+            if kind == "response.output_item.added" and index not in self.client_index:
+                self.client_index[index] = self.announced
+                self.announced += 1
+            target = self.client_index.get(index, index)
+            if kind == "response.output_item.done" and isinstance(data.get("item"), dict):
+                self.shown[target] = data["item"]
+            if target != index:
+                changes["output_index"] = target
+        seq = data.get("sequence_number")
+        if isinstance(seq, int):
+            if self.next_seq is not None and seq != self.next_seq:
+                changes["sequence_number"] = self.next_seq
+            self.next_seq = (self.next_seq if self.next_seq is not None else seq) + 1
+        if not changes and not force:
+            return ev.raw
+        return encode_event(
+            {**data, **changes}, ev.event or (kind if isinstance(kind, str) else None)
+        )
+
+    def _event(self, ev: SSEEvent) -> bytes:
+        data = ev.json()
+        if not isinstance(data, dict):
+            return b"" if self.holding else ev.raw
+        kind = data.get("type", ev.event)
+        if kind in ("response.created", "response.in_progress"):
+            resp = data.get("response")
+            if self.response_id is None and isinstance(resp, dict):
+                self.response_id = resp.get("id")
+            return self._emit(ev, data) if self.rounds == 0 else b""
+        if kind in self._FINAL:
+            self.final = (ev, data)
+            return b""
+        if kind == "error":
+            self.tail.append(ev.raw)
+            return b""
+        index = data.get("output_index")
+        item = data.get("item")
+        if (
+            kind == "response.output_item.added"
+            and isinstance(index, int)
+            and (
+                isinstance(item, dict)
+                and item.get("type") == "function_call"
+                and item.get("name") == RETRIEVE_TOOL_NAME
+            )
+        ):
+            self.retrieval.add(index)
+            self.holding = True
+        if (
+            kind == "response.output_item.done"
+            and isinstance(index, int)
+            and isinstance(item, dict)
+        ):
+            self.items[index] = item
+        if self.holding:
+            self.held.append((ev, data))
+            return b""
+        return self._emit(ev, data)
+
+    def end_round(self) -> RoundEnd:
+        for ev in self.parser.close():
+            rest = self._event(ev)
+            if rest:
+                self.tail.append(rest)
+        resp = self.final[1].get("response") if self.final is not None else None
+        resp = resp if isinstance(resp, dict) else {}
+        self.usages.append(resp.get("usage"))
+        output = resp.get("output")
+        if not isinstance(output, list):
+            output = [self.items[i] for i in sorted(self.items)]
+        calls = [
+            ToolCall(
+                str(i.get("call_id", "")),
+                str(i.get("name", "")),
+                _args(str(i.get("arguments") or "")),
+            )
+            for i in output
+            if isinstance(i, dict) and i.get("type") == "function_call"
+        ]
+        n_ours = sum(1 for c in calls if c.is_retrieval)
+        completed = self.final is not None and self.final[1].get("type") == "response.completed"
+        if not completed or self.tail:
+            action = Action.OVER_LIMIT if n_ours else Action.PASS
+        else:
+            action = self.policy.decide(self.rounds, n_ours, len(calls) - n_ours)
+        return RoundEnd(action, calls, {"output": output})
+
+    def finish(self) -> bytes:
+        out: list[bytes] = []
+        for ev, data in self.held:
+            if data.get("output_index") not in self.retrieval:
+                out.append(self._emit(ev, data))
+        out.extend(self.tail)
+        if self.final is not None:
+            ev, data = self.final
+            resp = data.get("response")
+            if isinstance(resp, dict) and (self.rounds > 0 or self.retrieval):
+                resp = dict(resp)
+                if self.response_id:
+                    resp["id"] = self.response_id
+                resp["output"] = [self.shown[i] for i in sorted(self.shown)]
+                total = self.total_usage()
+                if total is not None:
+                    resp["usage"] = total
+                out.append(self._emit(ev, {**data, "response": resp}, force=True))
+            else:
+                out.append(self._emit(ev, data))
+        return b"".join(out)
+
+
 def splicer_for(fmt: WireFormat, policy: RetrievalPolicy | None = None) -> Splicer | None:
     """The splicer for a format's streams (None: the format's streams pass through)."""
     if fmt.name == "anthropic":
         return AnthropicSplicer(policy)
     if fmt.name == "openai_chat":
         return OpenAIChatSplicer(policy)
+    if fmt.name == "openai_responses":
+        return ResponsesSplicer(policy)
     return None

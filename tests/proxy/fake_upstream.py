@@ -100,6 +100,8 @@ class FakeUpstream:
                     usage = bool((body.get("stream_options") or {}).get("include_usage"))
                     return self._stream(openai_chunks(reply, self.counter, usage), reply)
                 return JSONResponse(openai_completion(reply, self.counter))
+            if stream:
+                return self._stream(responses_events(reply, self.counter), reply)
             return JSONResponse(responses_object(reply, self.counter))
 
         return Starlette(
@@ -336,6 +338,83 @@ def responses_object(reply: Reply, n: int) -> dict[str, Any]:
         "output": output,
         "usage": {"input_tokens": 100 * n, "output_tokens": 10 * n, "total_tokens": 110 * n},
     }
+
+
+def responses_events(reply: Reply, n: int) -> list[bytes]:
+    """The Responses API stream: created, in_progress, per item added/deltas/done, completed."""
+    full = responses_object(reply, n)
+    seq = iter(range(10_000))
+    out: list[bytes] = []
+
+    def ev(kind: str, **data: Any) -> None:
+        out.append(sse(kind, {"type": kind, "sequence_number": next(seq), **data}))
+
+    start = {**full, "status": "in_progress", "output": [], "usage": None}
+    ev("response.created", response=start)
+    ev("response.in_progress", response=start)
+    for i, item in enumerate(full["output"]):
+        if item["type"] == "message":
+            text = item["content"][0]["text"]
+            ev(
+                "response.output_item.added",
+                output_index=i,
+                item={**item, "status": "in_progress", "content": []},
+            )
+            part = {"type": "output_text", "text": "", "annotations": []}
+            ev(
+                "response.content_part.added",
+                item_id=item["id"],
+                output_index=i,
+                content_index=0,
+                part=part,
+            )
+            for j in range(0, len(text), 7):
+                ev(
+                    "response.output_text.delta",
+                    item_id=item["id"],
+                    output_index=i,
+                    content_index=0,
+                    delta=text[j : j + 7],
+                    logprobs=[],
+                )
+            ev(
+                "response.output_text.done",
+                item_id=item["id"],
+                output_index=i,
+                content_index=0,
+                text=text,
+                logprobs=[],
+            )
+            ev(
+                "response.content_part.done",
+                item_id=item["id"],
+                output_index=i,
+                content_index=0,
+                part={**part, "text": text},
+            )
+        else:
+            ev(
+                "response.output_item.added",
+                output_index=i,
+                item={**item, "status": "in_progress", "arguments": ""},
+            )
+            args = item["arguments"]
+            for j in range(0, len(args), 5):
+                ev(
+                    "response.function_call_arguments.delta",
+                    item_id=item["id"],
+                    output_index=i,
+                    delta=args[j : j + 5],
+                )
+            ev(
+                "response.function_call_arguments.done",
+                item_id=item["id"],
+                output_index=i,
+                arguments=args,
+            )
+        ev("response.output_item.done", output_index=i, item=item)
+    ev("response.completed", response=full)
+    return out
 
 
 # --------------------------------------------------------------------- serving

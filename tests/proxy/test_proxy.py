@@ -277,9 +277,7 @@ def test_a_compression_failure_forwards_the_original(
     assert httpx.get(proxy.url + "/stats").json()["failed_open"] == 1
 
 
-def test_thinking_of_a_hidden_round_never_reaches_the_client(
-    fake: FakeUpstream, proxy: Any
-) -> None:
+def test_thinking_opens_the_turn_after_a_hidden_round(fake: FakeUpstream, proxy: Any) -> None:
     inner = retrieving("The error is card_declined.")
 
     def script(body: dict[str, Any]) -> dict[str, Any]:
@@ -289,8 +287,12 @@ def test_thinking_of_a_hidden_round_never_reaches_the_client(
     out = post(
         proxy, "/v1/messages", anthropic_body(thinking={"type": "enabled", "budget_tokens": 1024})
     ).json()
-    assert [b["type"] for b in out["content"]] == ["thinking", "text"]
-    assert out["content"][0] == {"type": "thinking", "thinking": "round 2", "signature": "sig2"}
+    # The turn opens with the first round's signed thinking (Anthropic requires it), then
+    # the final round's blocks; the hidden call and its result never appear.
+    assert [b["type"] for b in out["content"]] == ["thinking", "thinking", "text"]
+    assert out["content"][0] == {"type": "thinking", "thinking": "round 1", "signature": "sig1"}
+    assert out["content"][1] == {"type": "thinking", "thinking": "round 2", "signature": "sig2"}
+    assert RETRIEVE_TOOL_NAME not in json.dumps(out)
     # The hidden turn went back upstream whole: its thinking block and signature first.
     hidden_turn = fake.received[-1].json()["messages"][-2]
     assert hidden_turn["content"][0] == {

@@ -173,3 +173,58 @@ def test_sdk_errors_reach_the_caller(fake: FakeUpstream, proxy: Any) -> None:
     with pytest.raises(anthropic.BadRequestError) as err:
         claude(proxy).messages.create(model="m", max_tokens=5, messages=log_turn())
     assert "nope" in str(err.value)
+
+
+def test_openai_tool_loop_through_the_proxy(fake: FakeUpstream, proxy: Any) -> None:
+    fake.script = [{"tools": [{"name": "sh", "input": {"cmd": "cat log"}}]}]
+    later = retrieving("It was card_declined.")
+    client = gpt(proxy)
+    tools = [{"type": "function", "function": {"name": "sh", "parameters": {"type": "object"}}}]
+    messages: list[Any] = [{"role": "user", "content": "Why did the payment fail?"}]
+    for _ in range(4):
+        out = client.chat.completions.create(model="gpt-4o", messages=messages, tools=tools)
+        msg = out.choices[0].message
+        if not msg.tool_calls:
+            break
+        assert [c.function.name for c in msg.tool_calls] == ["sh"]
+        messages.append(msg.model_dump(exclude_none=True))
+        messages += [{"role": "tool", "tool_call_id": c.id, "content": LOG} for c in msg.tool_calls]
+        fake.script = later
+    assert msg.content == "It was card_declined."
+    sent = [r.json() for r in fake.received]
+    assert len(sent[1]["messages"][-1]["content"]) < len(LOG) / 10
+    assert sent[2]["messages"][-1]["content"] == LOG
+
+
+def test_a_failing_hidden_round_ends_the_stream_with_an_error_event(
+    fake: FakeUpstream, proxy: Any
+) -> None:
+    overloaded = {"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}
+    inner = retrieving()
+    fake.script = lambda body: (
+        inner(body) if len(fake.received) == 1 else {"status": 529, "body": overloaded}
+    )
+    with (
+        pytest.raises(anthropic.APIStatusError) as err,
+        claude(proxy).messages.stream(
+            model="claude-sonnet-4-5", max_tokens=512, tools=[BASH], messages=log_turn()
+        ) as stream,
+    ):
+        for _ in stream:
+            pass
+    assert "busy" in str(err.value) and "overloaded_error" in str(err.value.body)
+
+
+def test_openai_responses_stream_with_a_hidden_round(fake: FakeUpstream, proxy: Any) -> None:
+    from tests.test_wire import responses_body
+
+    fake.script = retrieving("ok, card_declined")
+    body = responses_body(store=False)
+    with gpt(proxy).responses.stream(model="gpt-4o", input=body["input"], store=False) as stream:
+        kinds = [event.type for event in stream]
+        final = stream.get_final_response()
+    assert kinds.count("response.created") == 1 and kinds[-1] == "response.completed"
+    assert final.output_text.endswith("ok, card_declined")
+    assert not any(i.type == "function_call" for i in final.output)
+    assert final.usage.input_tokens == 300
+    assert fake.received[-1].json()["input"][-1]["output"] == LOG
