@@ -240,6 +240,7 @@ class _Exchange:
         self.body: dict[str, Any] = {}
         self.rounds = 0
         self.retrieval_tokens = 0
+        self.first: dict[str, Any] | None = None  # the first round's whole response
 
     def decide(self) -> httpx2.Request | None:
         """The request to send, or None to pass the caller's through (ours removed)."""
@@ -308,7 +309,7 @@ class _Exchange:
 
     def final(self, parsed: dict[str, Any], action: Action, usages: list[Any]) -> bytes:
         assert self.fmt is not None
-        return dumps_body(final_response(self.fmt, parsed, action, usages))
+        return dumps_body(final_response(self.fmt, parsed, action, usages, self.first))
 
 
 def _passed(resp: httpx2.Response) -> httpx2.Response:
@@ -372,6 +373,7 @@ class HeadroomTransport(httpx2.BaseTransport):
                     resp.status_code, headers=_clean(resp.headers), content=payload
                 )
             usages.append(ex.fmt.usage(parsed))
+            ex.first = ex.first or parsed
             calls = ex.fmt.calls(parsed)
             n_ours = sum(1 for c in calls if c.is_retrieval)
             action = self.core.policy.decide(ex.rounds, n_ours, len(calls) - n_ours)
@@ -481,6 +483,7 @@ class AsyncHeadroomTransport(httpx2.AsyncBaseTransport):
                     resp.status_code, headers=_clean(resp.headers), content=payload
                 )
             usages.append(ex.fmt.usage(parsed))
+            ex.first = ex.first or parsed
             calls = ex.fmt.calls(parsed)
             n_ours = sum(1 for c in calls if c.is_retrieval)
             action = self.core.policy.decide(ex.rounds, n_ours, len(calls) - n_ours)

@@ -18,7 +18,10 @@ PROVIDERS = ("openai", "anthropic")
 
 # The compressing surfaces of each provider's client: attribute path -> surface.
 _SPECS: dict[str, dict[str, Any]] = {
-    "openai": {"chat": {"completions": {"create": "chat"}}, "responses": {"create": "responses"}},
+    "openai": {
+        "chat": {"completions": {"create": "chat", "parse": "chat", "stream": "chat"}},
+        "responses": {"create": "responses", "parse": "responses", "stream": "responses"},
+    },
     "anthropic": {
         "messages": {"create": "messages", "stream": "messages", "count_tokens": "count_tokens"}
     },

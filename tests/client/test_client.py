@@ -298,3 +298,25 @@ def test_retrieve_works_on_the_keys_the_client_stored(fake: FakeUpstream) -> Non
     plan = client.messages.simulate(**request_args("anthropic"))
     key = plan.outputs[0].key
     assert key is not None and retrieve(key).content == LOG
+
+
+async def test_responses_streams_hide_the_retrieval_round(fake: FakeUpstream) -> None:
+    items = [
+        {"role": "user", "content": "Why did the payment fail?"},
+        {"type": "function_call", "call_id": "c1", "name": "Bash", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "c1", "output": LOG},
+    ]
+    client = HeadroomClient(original_client=sdk_client("openai", fake))
+    fake.script = retrieving(FINAL)
+    with client.responses.stream(model="gpt-4o", input=items, store=False) as stream:
+        kinds = [event.type for event in stream]
+        final = stream.get_final_response()
+    assert kinds.count("response.created") == 1 and kinds[-1] == "response.completed"
+    assert final.output_text.endswith(FINAL)
+    assert not any(i.type == "function_call" for i in final.output)
+    assert len(fake.received) == 2
+    fake.script = retrieving(FINAL)
+    events = list(client.responses.create(model="gpt-4o", input=items, store=False, stream=True))
+    assert events[-1].type == "response.completed"
+    assert not any(i.type == "function_call" for i in events[-1].response.output)
+    assert [r.retrieval_rounds for r in client.get_metrics()] == [1, 1]
