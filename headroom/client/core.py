@@ -229,6 +229,10 @@ def _stream_error(fmt: WireFormat, message: str) -> bytes:
     return f"data: {error}\n\n".encode()
 
 
+def _ours(name: str) -> bool:
+    return name.lower().startswith("x-headroom-")
+
+
 class _Exchange:
     """The per-request state both transports share."""
 
@@ -247,8 +251,6 @@ class _Exchange:
         req = self.request
         surface = req.headers.get(SURFACE_HEADER)
         mode = req.headers.get(MODE_HEADER) or self.core.default_mode
-        for name in [k for k in req.headers if k.lower().startswith("x-headroom-")]:
-            del req.headers[name]
         if surface not in SURFACES:
             return None
         try:
@@ -265,9 +267,26 @@ class _Exchange:
         self.body = self.prep.outcome.body
         return self.build(self.body)
 
+    def _headers(self) -> httpx2.Headers:
+        """The caller's headers without ours (the SDK's retries reuse the request, so
+        it is never changed in place)."""
+        return httpx2.Headers(
+            [(k, v) for k, v in self.request.headers.multi_items() if not _ours(k)]
+        )
+
+    def original(self) -> httpx2.Request:
+        """The caller's request as it came, minus our headers."""
+        req = self.request
+        if not any(_ours(k) for k in req.headers):
+            return req
+        return httpx2.Request(
+            req.method, req.url, headers=self._headers(), content=req.content,
+            extensions=req.extensions,
+        )  # fmt: skip
+
     def build(self, body: dict[str, Any]) -> httpx2.Request:
         data = dumps_body(body)
-        headers = httpx2.Headers(self.request.headers)
+        headers = self._headers()
         headers["content-length"] = str(len(data))
         if self.rounds_possible:
             headers["accept-encoding"] = "identity"
@@ -338,7 +357,7 @@ class HeadroomTransport(httpx2.BaseTransport):
             log.warning("headroom client: sending the original: %r", exc)
             req = None
         if req is None:
-            resp = self.inner.send(request, stream=True)
+            resp = self.inner.send(ex.original(), stream=True)
             ex.record()
             return _passed(resp)
         resp = self.inner.send(req, stream=True)
@@ -448,7 +467,7 @@ class AsyncHeadroomTransport(httpx2.AsyncBaseTransport):
             log.warning("headroom client: sending the original: %r", exc)
             req = None
         if req is None:
-            resp = await self.inner.send(request, stream=True)
+            resp = await self.inner.send(ex.original(), stream=True)
             ex.record()
             return _passed(resp)
         resp = await self.inner.send(req, stream=True)

@@ -320,3 +320,29 @@ async def test_responses_streams_hide_the_retrieval_round(fake: FakeUpstream) ->
     assert events[-1].type == "response.completed"
     assert not any(i.type == "function_call" for i in events[-1].response.output)
     assert [r.retrieval_rounds for r in client.get_metrics()] == [1, 1]
+
+
+def test_sdk_retries_resend_the_compressed_request(fake: FakeUpstream) -> None:
+    import openai as sdk
+
+    fake.script = [{"status": 500, "body": {"error": {"message": "try again"}}}, {"text": "ok"}]
+    base = sdk.OpenAI(
+        base_url=fake.url + "/v1",  # type: ignore[attr-defined]
+        api_key="sk-test",
+        max_retries=1,
+        timeout=30,
+    )
+    client = HeadroomClient(original_client=base)
+    response = client.chat.completions.create(**request_args("openai"))
+    assert response.choices[0].message.content == "ok"
+    assert len(fake.received) == 2
+    assert all(len(sent_output("openai", r.json())) < len(LOG) / 10 for r in fake.received)
+    assert not any(k.startswith("x-headroom") for r in fake.received for k in r.headers)
+
+
+def test_with_streaming_response_compresses(fake: FakeUpstream) -> None:
+    client = HeadroomClient(original_client=sdk_client("anthropic", fake))
+    with client.messages.with_streaming_response.create(**request_args("anthropic")) as raw:
+        assert raw.status_code == 200
+        assert text_of("anthropic", raw.parse()) == "done"
+    assert len(sent_output("anthropic", fake.received[0].json())) < len(LOG) / 10
