@@ -346,3 +346,22 @@ def test_with_streaming_response_compresses(fake: FakeUpstream) -> None:
         assert raw.status_code == 200
         assert text_of("anthropic", raw.parse()) == "done"
     assert len(sent_output("anthropic", fake.received[0].json())) < len(LOG) / 10
+
+
+def test_azure_client_compresses_on_its_own_paths(fake: FakeUpstream) -> None:
+    import openai as sdk
+
+    base = sdk.AzureOpenAI(
+        api_key="azure-key",
+        api_version="2024-06-01",
+        azure_endpoint=fake.url,  # type: ignore[attr-defined]
+        max_retries=0,
+    )
+    client = HeadroomClient(original_client=base)
+    raw = client.chat.completions.with_raw_response.create(**request_args("openai"))
+    assert raw.status_code == 200
+    [received] = fake.received
+    assert received.path == "/openai/deployments/gpt-4o/chat/completions"
+    assert "api-version=2024-06-01" in received.query
+    assert received.headers["api-key"] == "azure-key"
+    assert len(sent_output("openai", received.json())) < len(LOG) / 10
