@@ -365,3 +365,26 @@ def test_azure_client_compresses_on_its_own_paths(fake: FakeUpstream) -> None:
     assert "api-version=2024-06-01" in received.query
     assert received.headers["api-key"] == "azure-key"
     assert len(sent_output("openai", received.json())) < len(LOG) / 10
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_thinking_that_opened_the_turn_stays_signed(stream: bool, fake: FakeUpstream) -> None:
+    client = HeadroomClient(original_client=sdk_client("anthropic", fake))
+    args = request_args("anthropic")
+    key = client.messages.simulate(**args).outputs[0].key
+    fake.script = [
+        {
+            "thinking": "Let me look.",
+            "tools": [{"name": RETRIEVE_TOOL_NAME, "input": {"key": key}}],
+        },
+        {"text": FINAL},
+    ]
+    if stream:
+        with client.messages.stream(**args) as s:
+            msg = s.get_final_message()
+    else:
+        msg = client.messages.create(**args)
+    assert [b.type for b in msg.content] == ["thinking", "text"]
+    assert msg.content[0].signature == "sig1" and msg.content[1].text == FINAL
+    follow_up = fake.received[1].json()["messages"]
+    assert follow_up[-1]["content"][0]["content"] == LOG  # the original, byte for byte
