@@ -252,6 +252,24 @@ class HeadroomClient(_View):
 
     copy = with_options
 
+    # Context managers are looked up on the type, so they are spelled out here; they
+    # close the wrapper's copy of the client (the original client stays open).
+    def __enter__(self) -> HeadroomClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._target.close()
+
+    async def __aenter__(self) -> HeadroomClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._target.close()
+
+    def __repr__(self) -> str:
+        kind = type(self.original_client).__name__
+        return f"<HeadroomClient {kind} mode={self._core.default_mode!r}>"
+
     @property
     def default_mode(self) -> str:
         return self._core.default_mode

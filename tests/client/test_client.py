@@ -388,3 +388,16 @@ def test_thinking_that_opened_the_turn_stays_signed(stream: bool, fake: FakeUpst
     assert msg.content[0].signature == "sig1" and msg.content[1].text == FINAL
     follow_up = fake.received[1].json()["messages"]
     assert follow_up[-1]["content"][0]["content"] == LOG  # the original, byte for byte
+
+
+async def test_context_managers_close_the_copy_not_the_original(fake: FakeUpstream) -> None:
+    original = sdk_client("openai", fake)
+    with HeadroomClient(original_client=original) as client:
+        client.chat.completions.create(**request_args("openai"))
+        assert "HeadroomClient OpenAI" in repr(client)
+    original.chat.completions.create(**request_args("openai"))  # still open
+    async_original = sdk_client("async_anthropic", fake)
+    async with HeadroomClient(original_client=async_original) as aclient:
+        await aclient.messages.create(**request_args("async_anthropic"))
+    await async_original.messages.create(**request_args("async_anthropic"))
+    assert len(fake.received) == 4
