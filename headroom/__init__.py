@@ -6,7 +6,10 @@ result = compress(messages, model="gpt-4o")
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .config import DEFAULT_EXCLUDED_TOOLS, HeadroomConfig
+from .crusher_config import SmartCrusherConfig
 from .engine import compress
 from .errors import ConfigError, HeadroomError, MissingExtraError, StoreError
 from .hooks import CompressContext, CompressEvent, CompressionHooks
@@ -22,6 +25,9 @@ from .retrieval import (
 from .store import MemoryStore, SQLiteStore, Store, open_store, set_default_store, shared_store
 from .tokens import count_tokens
 
+if TYPE_CHECKING:
+    from .client import HeadroomClient
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -32,6 +38,7 @@ __all__ = [
     "CompressResult",
     "CompressionHooks",
     "ConfigError",
+    "HeadroomClient",
     "HeadroomConfig",
     "HeadroomError",
     "MemoryStore",
@@ -39,6 +46,7 @@ __all__ = [
     "OutputReport",
     "RetrievalResult",
     "SQLiteStore",
+    "SmartCrusherConfig",
     "Store",
     "StoreError",
     "ToolAnswer",
@@ -52,3 +60,14 @@ __all__ = [
     "set_default_store",
     "shared_store",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # HeadroomClient needs httpx2 (the openai/anthropic extras): loaded on first use.
+    if name in ("HeadroomClient", "AsyncHeadroomClient"):
+        try:
+            from . import client
+        except ImportError as exc:
+            raise MissingExtraError("openai", "httpx2") from exc
+        return getattr(client, name)
+    raise AttributeError(f"module 'headroom' has no attribute {name!r}")

@@ -94,6 +94,12 @@ class HeadroomConfig:
     output_reserve: int = 4096
     keep_last_turns: int = 2
     context_strategy: str = "intelligent"
+    # The threshold for JSON outputs only (``SmartCrusherConfig.min_tokens_to_crush``);
+    # None: JSON follows ``min_tokens_to_compress`` like every other kind.
+    json_min_tokens: int | None = None
+    # ``SmartCrusherConfig.relevance_threshold``: JSON items whose query relevance,
+    # normalized to 0-1 within their array, reaches this are kept; None: the default ranking.
+    json_relevance_threshold: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.excluded_tools, frozenset):
@@ -110,6 +116,19 @@ class HeadroomConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ConfigError(f"{name} must be a non-negative integer, got {value!r}")
+        if self.json_min_tokens is not None and (
+            not isinstance(self.json_min_tokens, int)
+            or isinstance(self.json_min_tokens, bool)
+            or self.json_min_tokens < 0
+        ):
+            raise ConfigError(
+                f"json_min_tokens must be a non-negative integer, got {self.json_min_tokens!r}"
+            )
+        t = self.json_relevance_threshold
+        if t is not None and (
+            isinstance(t, bool) or not isinstance(t, (int, float)) or not 0.0 <= t <= 1.0
+        ):
+            raise ConfigError(f"json_relevance_threshold must be from 0 to 1, got {t!r}")
         if self.model_limit is not None and (
             not isinstance(self.model_limit, int) or self.model_limit <= 0
         ):
@@ -139,6 +158,18 @@ class HeadroomConfig:
         if unknown:
             raise ConfigError(f"unknown option(s): {', '.join(sorted(unknown))}")
         return replace(self, **changes)
+
+    @property
+    def min_tokens_any(self) -> int:
+        """The lowest threshold of any kind (an output below it is never compressed)."""
+        if self.json_min_tokens is None:
+            return self.min_tokens_to_compress
+        return min(self.min_tokens_to_compress, self.json_min_tokens)
+
+    def min_tokens_for(self, kind: str | None) -> int:
+        if kind == "json" and self.json_min_tokens is not None:
+            return self.json_min_tokens
+        return self.min_tokens_to_compress
 
     def is_excluded(self, tool_name: str | None) -> bool:
         if not tool_name:

@@ -109,6 +109,7 @@ def compress(
     query: str | None = None,
     extensions: Iterable[PipelineExtension] | None = None,
     request_id: str | None = None,
+    smart_crusher_config: Any = None,
     **options: Any,
 ) -> CompressResult:
     """Compress the tool outputs in ``messages`` (OpenAI or Anthropic format).
@@ -117,7 +118,8 @@ def compress(
     smaller, are returned unchanged. Keyword ``options`` override fields of
     ``config`` (for example ``min_tokens_to_compress=100``). ``extensions`` receive
     the input stages of the request lifecycle (see ``headroom.pipeline``), under
-    ``request_id`` when an integration passes its own.
+    ``request_id`` when an integration passes its own. ``smart_crusher_config`` (a
+    ``SmartCrusherConfig``) sets the JSON compressor's knobs.
     """
     if not isinstance(messages, list):
         raise TypeError(
@@ -125,6 +127,9 @@ def compress(
         )
     started = time.perf_counter()
     cfg = config or DEFAULT_CONFIG
+    if smart_crusher_config is not None:
+        # A SmartCrusherConfig: its fields map onto config options (explicit options win).
+        options = {**smart_crusher_config.config_options(), **options}
     if options:
         cfg = cfg.with_options(**options)
     if query is not None:
@@ -440,7 +445,7 @@ def _plan(
         plans.append(plan)
         if slot.role == "tool" and cfg.is_excluded(slot.tool_name):
             plan.skipped = f"excluded tool {slot.tool_name}"
-        elif plan.n_before < cfg.min_tokens_to_compress:
+        elif plan.n_before < cfg.min_tokens_any:
             plan.skipped = "below min_tokens_to_compress"
         elif len(slot.text) > cfg.max_input_chars:
             plan.skipped = "above max_input_chars"
@@ -461,6 +466,9 @@ def _plan(
         except Exception:  # a routing bug must never break the user's agent
             log.exception("headroom: routing failed on message %d", slot.message_index)
             plan.skipped = "routing error"
+            continue
+        if plan.n_before < cfg.min_tokens_for(plan.kind):  # kind-specific (JSON) threshold
+            plan.skipped, plan.compressor = "below min_tokens_to_compress", None
             continue
         if plan.compressor is None:
             plan.skipped = f"{plan.kind} is left as is (compress_code=True compresses code)"

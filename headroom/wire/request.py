@@ -101,7 +101,7 @@ def compress_request(
     messages = fmt.messages(body)
     if not messages:
         return RequestCompression(body, reason="no messages")
-    if not _worth_a_look(messages, cfg.min_tokens_to_compress):
+    if not _worth_a_look(messages, cfg.min_tokens_any):
         return RequestCompression(body, reason="no tool output above the threshold")
     model = body.get("model")
     result = compress(
