@@ -395,7 +395,7 @@ def _plan(
             continue
         plan.kind, plan.compressor = _router.route(slot.text, cfg)
         if plan.compressor is None:
-            plan.skipped = f"{plan.kind} is left as is (compress_code=True compresses code)"
+            plan.skipped = _router.skip_reason(plan.kind)
         else:
             plan.name = plan.compressor.name
     return plans

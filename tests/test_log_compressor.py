@@ -146,7 +146,7 @@ def test_exact_repeats_of_a_problem_line_are_counted_not_repeated():
     out, _ = run(text)
     kept = out.text.split("\n")
     assert kept.count(warn) == 1
-    assert kept[kept.index(warn) + 1] == "[headroom: 19 more lines like this]"
+    assert kept[kept.index(warn) + 1] == "[headroom: 19 more warnings like this]"
 
 
 def test_query_identifier_lines_are_kept():

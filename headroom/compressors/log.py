@@ -86,13 +86,29 @@ _STATUS = re.compile(r"(?:OK|FAILED|PASSED|ERROR|FAIL|SUCCESS)\b")
 # deeper): Java's "Caused by:", rustc's "2 |" excerpts, "... 12 more".
 _CONTINUATION = re.compile(r"\s*(?:Caused by:|\.\.\. \d+ more|\d+\s*\||-->|= (?:note|help))")
 _MAX_BLOCK = 60
+# ANSI colour and cursor sequences (bounded: they never span lines).
+_ANSI = re.compile(r"\x1b\[[0-9;?]{0,32}[ -/]{0,4}[@-~]")
+# Warning signals, and the error signals that make a line more than a warning.
+_WARNING = re.compile(
+    r"\b(?:WARN|WARNING)\b|\b[Ww]arn(?:ing)?(?:\[[\w-]+\])?:"
+    r"|(?<![\w./-])(?:warn|warnings?|deprecated|deprecation)(?![\w-])"
+)
+_ERRORISH = re.compile(
+    r"\b(?:ERROR|ERR!|FATAL|CRITICAL|SEVERE|PANIC|FAIL|FAILED|FAILURE)\b"
+    r"|\b(?:[Ee]rror|[Ff]atal|panic)(?:\[[\w-]+\])?:"
+    r"|\b[A-Z]\w*(?:Error|Exception|Failure)\b"
+    r"|Traceback \(most recent call last\)|\bpanicked at\b|[Ss]egmentation fault"
+    r"|core dumped|OOMKilled|CrashLoopBackOff|^E(?: |$)|^> "
+    r"|(?<![\w./-])(?:errors?|failed|failures?|failing|exception|denied|refused|timed out"
+    r"|timeout|cannot|could not|unable to|not found|aborted|killed)(?![\w-])"
+)
 
 
 def _indent(line: str) -> int:
     return len(line) - len(line.lstrip(" \t"))
 
 
-def _trouble_lines(lines: list[str], joined: Joined) -> list[int]:
+def trouble_lines(lines: list[str], joined: Joined) -> list[int]:
     """Problem lines: every line with a strong signal, and lines with a weak signal word
     that no more than half the lines share."""
     candidates = joined.docs_containing(_TROUBLE_STEMS)
@@ -195,45 +211,56 @@ class LogCompressor:
     """Compressor for log and build output; see the module docstring for the rules."""
 
     name = "log"
+    min_lines = 8
 
     def compress(self, text: str, ctx: CompressorContext) -> Compressed | None:
         lines = text.split("\n")
         n = len(lines)
-        if n < 8:
+        if n < self.min_lines:
             return None
+        # Colour codes are looked through, never removed: the analysis reads the text
+        # without them, the output keeps the input's lines as they were.
+        plain_text = _ANSI.sub("", text) if "\x1b" in text else text
+        plain = plain_text.split("\n") if plain_text is not text else lines
         cfg = ctx.config
         budget = ctx.budget(cfg.max_items)
-        templates = _SPACES.sub(" ", _MASK.sub("#", text)).split("\n")
-        lowered = text.lower().split("\n")
+        templates = _SPACES.sub(" ", _MASK.sub("#", plain_text)).split("\n")
+        lowered = plain_text.lower().split("\n")
         joined = Joined(lowered)
 
         keep: set[int] = set(range(min(cfg.keep_first, n)))
         keep.update(range(max(0, n - cfg.keep_last), n))
-        keep.update(_summary_lines(lines, joined))
+        keep.update(_summary_lines(plain, joined))
         keep.update(identifier_hits(lowered, ctx.query)[: 2 * budget + 10])
         keep.update(distinctive_rank(lowered, ctx.query, limit=max(3, budget // 3)))
 
         # Problem lines and their blocks, all kept; an exact repeat of a problem line is
         # counted under its first occurrence, unless it sits inside a varied block (the
-        # line before it is another problem line, not the same one again).
+        # line before it is another problem line, not the same one again). Warnings
+        # sharing a template are handled after: see _collapse_warnings.
         problems: set[int] = set()
         first_seen: dict[str, int] = {}
         counts: dict[int, int] = {}
-        for i in _trouble_lines(lines, joined):
-            first = first_seen.setdefault(lines[i], i)
-            in_block = i - 1 in problems and lines[i - 1] != lines[i]
+        warnings: dict[str, list[int]] = {}
+        for i in trouble_lines(plain, joined):
+            if is_warning(plain[i]):
+                warnings.setdefault(templates[i], []).append(i)
+                continue
+            first = first_seen.setdefault(plain[i], i)
+            in_block = i - 1 in problems and plain[i - 1] != plain[i]
             if first != i and not in_block:
                 problems.add(i)
                 counts[first] = counts.get(first, 0) + 1
                 continue
-            block = range(i, _block_end(lines, i))
+            block = range(i, _block_end(plain, i))
             problems.update(block)
             keep.update(block)
+        notes = _collapse_warnings(plain, warnings, keep, problems, ctx.budget(2))
 
         # Every other non-blank line falls in a template cluster; each cluster is shown
         # by its first kept line, else its first line (most common clusters first, up
         # to a budget), followed by a count of the lines it stands for.
-        rest = [i for i in range(n) if i not in problems and lines[i].strip()]
+        rest = [i for i in range(n) if i not in problems and plain[i].strip()]
         needing: list[tuple[int, int, list[int]]] = []
         for idx in _clusters(rest, templates):
             shown = next((i for i in idx if i in keep), None)
@@ -258,9 +285,50 @@ class LogCompressor:
             more = counts.get(i, 0)
             if more:
                 out.append(f"{TEXT_MARKER_PREFIX} {more:,} more line{'s' * (more != 1)} like this]")
+            if i in notes:
+                out.append(notes[i])
         out.append(text_marker(omitted_total, n, key))
         # Marker lines end like the input's lines (CRLF logs stay CRLF).
         eol = "\r" if text.count("\r\n") * 2 > len(lines) else ""
         if eol:
             out = [line if line.endswith("\r") else line + eol for line in out]
         return Compressed("\n".join(out), key=key)
+
+
+def _collapse_warnings(
+    lines: list[str],
+    groups: dict[str, list[int]],
+    keep: set[int],
+    problems: set[int],
+    examples: int,
+) -> dict[int, str]:
+    """Keeps the first ``examples`` distinct warnings of each template (and any warning
+    already kept for another reason) with their blocks; the others, with their blocks, are left
+    out and counted in a note after the last example shown. A warning whose template
+    is unique stays. Returns the notes by the line they follow."""
+    notes: dict[int, str] = {}
+    for idx in groups.values():
+        hidden = 0
+        last_shown = -1
+        shown: set[str] = set()
+        for i in idx:
+            if i in problems:  # inside an error's block, which is kept whole
+                continue
+            block = range(i, _block_end(lines, i))
+            problems.update(block)
+            # Examples are distinct lines: an exact repeat is only counted.
+            if i in keep or (lines[i] not in shown and len(shown) < examples):
+                shown.add(lines[i])
+                keep.update(block)
+                last_shown = max(last_shown, block[-1])
+            else:
+                hidden += 1
+        if hidden and last_shown >= 0:
+            s = "s" * (hidden != 1)
+            notes[last_shown] = f"{TEXT_MARKER_PREFIX} {hidden:,} more warning{s} like this]"
+    return notes
+
+
+def is_warning(line: str) -> bool:
+    """A problem line that only warns: a warning signal and no error signal."""
+    return _WARNING.search(line) is not None and _ERRORISH.search(line) is None
