@@ -54,6 +54,8 @@ _BINARY_SHARE = 0.1
 _TEMPLATE_REPEATS = 3  # a line template seen this often in the sample counts as repeated
 _TEMPLATE_SHARE = 0.5  # log-like: this share of sampled lines has a repeated template
 _VARIABLE = re.compile(r"[\d/\\]")
+# A compiler's source excerpt, caret or pointer line (gcc, clang, rustc, tsc).
+_EXCERPT = re.compile(r"\s*(?:\d+\s*)?\||\s*-->|\s*= (?:note|help)")
 # A line that looks like log or build output: a leading timestamp, a level word, a
 # progress counter, a tool's status verb, a test runner's verdict, a shell prompt.
 _LOG_LINE = re.compile(
@@ -145,9 +147,20 @@ def repeats_templates(lines: list[str]) -> bool:
     return repeated >= _TEMPLATE_SHARE * len(lines)
 
 
+def _is_excerpt(line: str) -> bool:
+    """A source excerpt line, or a caret line (``    ^~~~``) of only marks."""
+    if _EXCERPT.match(line):
+        return True
+    marks = line.strip(" \t|")
+    return "^" in marks and not marks.strip("~^-")
+
+
 def looks_like_log(lines: list[str]) -> bool:
     """Log, build or test output: typical log lines (timestamps, levels, a tool's
-    status verbs) or lines that mostly repeat a few templates."""
+    status verbs) or lines that mostly repeat a few templates. A compiler's source
+    excerpts and caret lines (``5 |     x = y;``, ``  |     ^~~``, `` --> a.rs:5:20``)
+    count for neither side: what is around them decides."""
+    lines = [line for line in lines if not _is_excerpt(line)] if len(lines) >= 5 else []
     if len(lines) < 5:
         return False
     if repeats_templates(lines):

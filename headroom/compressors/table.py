@@ -67,6 +67,11 @@ def _looks_like_header(line: str) -> bool:
     tokens = line.split()
     if len(tokens) < 2:
         return False
+    # Names start with a letter (or "%CPU", "#", dpkg's "||/" legend), never "$", "[".
+    if any(not (t[0].isalpha() or t[0] in "%#|/+_") for t in tokens):
+        return False
+    if sum(t[0].isalpha() for t in tokens) * 2 < len(tokens):
+        return False
     if any(t.replace(".", "").isdigit() for t in tokens):
         return False
     if sum(any(c.isdigit() for c in t) for t in tokens) * 4 > len(tokens):
@@ -78,6 +83,7 @@ def _looks_like_header(line: str) -> bool:
 def _column_cuts(header: str, rows: list[str]) -> tuple[int, ...] | None:
     """The start positions of the columns that the rows (and the header) align to:
     a column starts after a position that is blank in at least 90% of the rows."""
+    header = header[:_MAX_SCAN]
     width = min(len(header.rstrip()), _MAX_SCAN)
     rows = rows[:_MAX_ROWS]
     if width < 3 or len(rows) < 3:
@@ -87,10 +93,18 @@ def _column_cuts(header: str, rows: list[str]) -> tuple[int, ...] | None:
     need = 0.9 * len(rows)
     gap = [column.count(" ") >= need for column in zip(*padded, strict=True)]
     cuts = [p for p in range(1, width) if gap[p - 1] and not gap[p]]
-    # The cuts must fall where the header also has a blank before them.
     if not cuts:
         return None
-    agree = sum(1 for p in cuts if header[p - 1] == " ")
+    # Each column must line up with the header: a name starts where the column starts
+    # (left-aligned) or ends where it ends (right-aligned numbers).
+    agree = 0
+    for p in cuts:
+        end = p
+        while end < width and not gap[end]:
+            end += 1
+        starts_with = header[p - 1] == " "
+        ends_with = header[end - 1] != " " and (end >= len(header) or header[end] == " ")
+        agree += starts_with or ends_with
     if agree < 0.7 * len(cuts):
         return None
     return tuple(cuts)
