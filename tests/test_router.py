@@ -226,7 +226,21 @@ def test_binary_looking_text_is_left_as_is_with_a_reason(text):
 
 def test_unclaimed_text_goes_to_the_line_compressor_and_says_so():
     # Lines that share no template and no log signal: plain text, not left alone.
-    names = "ash birch cedar dogwood elm fir ginkgo hazel ivy juniper kapok larch maple".split()
+    names = [
+        "ash",
+        "birch",
+        "cedar",
+        "dogwood",
+        "elm",
+        "fir",
+        "ginkgo",
+        "hazel",
+        "ivy",
+        "juniper",
+        "kapok",
+        "larch",
+        "maple",
+    ]
     lines = [f"{a} {b} grows beside the {c} path" for a in names for b in names for c in names[:1]]
     text = "\n".join(lines)
     assert detect(text)[0] == "text"
