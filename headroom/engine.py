@@ -459,6 +459,7 @@ def _run(
                 _memo.popitem(last=False)
 
     if compressed is None:
-        return skipped("no savings")
+        # The compressor found nothing to leave out, or its result was not smaller.
+        return skipped(f"no savings from {name}")
     label = compressed.label or name
     return report(label, n_after, key=compressed.key, lossless=compressed.lossless), compressed.text

@@ -86,6 +86,7 @@ _STATUS = re.compile(r"(?:OK|FAILED|PASSED|ERROR|FAIL|SUCCESS)\b")
 # deeper): Java's "Caused by:", rustc's "2 |" excerpts, "... 12 more".
 _CONTINUATION = re.compile(r"\s*(?:Caused by:|\.\.\. \d+ more|\d+\s*\||-->|= (?:note|help))")
 _MAX_BLOCK = 60
+_MAX_EXAMPLE_CHARS = 4096  # longer lines are never shown just as a template's example
 # ANSI colour and cursor sequences (bounded: they never span lines).
 _ANSI = re.compile(r"\x1b\[[0-9;?]{0,32}[ -/]{0,4}[@-~]")
 # Warning signals, and the error signals that make a line more than a warning.
@@ -269,6 +270,8 @@ class LogCompressor:
             else:
                 counts[shown] = sum(1 for i in idx if i not in keep)
         for _, first, idx in sorted(needing)[: 2 * budget + 10]:
+            if len(lines[first]) > _MAX_EXAMPLE_CHARS:
+                continue  # a huge line is no example: it is counted in the final marker
             keep.add(first)
             counts[first] = len(idx) - 1
         # Never keep a line that looks like one of our markers: the output must not
