@@ -51,6 +51,7 @@ _HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+\d+(?:,\d+)? @@", re.MULTILINE)
 # backspace and ESC are common in terminal output), and the replacement character.
 _ODD_CHARS = {c: None for c in [*range(0, 8), 11, *range(14, 27), *range(28, 32), 0xFFFD]}
 _BINARY_SHARE = 0.1
+_TEMPLATE_MIN_LINES = 10  # fewer sampled lines say nothing about templates
 _TEMPLATE_REPEATS = 3  # a line template seen this often in the sample counts as repeated
 _TEMPLATE_SHARE = 0.5  # log-like: this share of sampled lines has a repeated template
 _VARIABLE = re.compile(r"[\d/\\]")
@@ -140,7 +141,7 @@ def repeats_templates(lines: list[str]) -> bool:
     (``npm silly …``, ``  Found link …``, ``src/a.c:3:5: warning: …``, ``12 |``): the
     shape of a log whatever its prefixes. Indented excerpts and caret lines count as
     lines of their own template, so compiler output stays log-like."""
-    if len(lines) < 8:
+    if len(lines) < _TEMPLATE_MIN_LINES:
         return False
     heads = Counter(_head_template(line) for line in lines)
     repeated = sum(c for c in heads.values() if c >= _TEMPLATE_REPEATS)
@@ -155,18 +156,19 @@ def _is_excerpt(line: str) -> bool:
     return "^" in marks and not marks.strip("~^-")
 
 
-def looks_like_log(lines: list[str]) -> bool:
+def looks_like_log(lines: list[str], prose: bool = False) -> bool:
     """Log, build or test output: typical log lines (timestamps, levels, a tool's
     status verbs) or lines that mostly repeat a few templates. A compiler's source
     excerpts and caret lines (``5 |     x = y;``, ``  |     ^~~``, `` --> a.rs:5:20``)
-    count for neither side: what is around them decides."""
+    count for neither side: what is around them decides. Repeated templates don't
+    count for text that reads as prose (``prose``): paragraphs may open alike."""
     lines = [line for line in lines if not _is_excerpt(line)] if len(lines) >= 5 else []
     if len(lines) < 5:
         return False
-    if repeats_templates(lines):
-        return True
     hits = sum(1 for line in lines if _LOG_LINE.match(line[:_LOG_SCAN_CHARS]))
-    return hits >= 0.3 * len(lines)
+    if hits >= 0.3 * len(lines):
+        return True
+    return not prose and repeats_templates(lines)
 
 
 def looks_like_prose(text: str, lines: list[str]) -> bool:
@@ -267,9 +269,10 @@ class ContentRouter:
             return CODE, language
         if _compressor_module("table").detect(lines) is not None:
             return TABLE, None
-        if looks_like_log(lines):
+        prose = looks_like_prose(text, lines)
+        if looks_like_log(lines, prose):
             return LOG, None
-        if looks_like_prose(text, lines):
+        if prose:
             return PROSE, None
         if use_ml:
             label = _Magika.label(text)

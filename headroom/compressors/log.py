@@ -21,7 +21,7 @@ import re
 from collections import Counter
 
 from ..markers import TEXT_MARKER_PREFIX, is_text_marker, text_marker
-from ..relevance import Joined, distinctive_rank, identifier_hits
+from ..relevance import Joined, distinctive_rank, identifier_hits, query_terms
 from .base import Compressed, CompressorContext
 
 # A line's template: every whitespace-separated token holding a digit or a slash
@@ -86,6 +86,7 @@ _STATUS = re.compile(r"(?:OK|FAILED|PASSED|ERROR|FAIL|SUCCESS)\b")
 # deeper): Java's "Caused by:", rustc's "2 |" excerpts, "... 12 more".
 _CONTINUATION = re.compile(r"\s*(?:Caused by:|\.\.\. \d+ more|\d+\s*\||-->|= (?:note|help))")
 _MAX_BLOCK = 60
+_RARE_HITS = 5  # a query word inside at most this many lines marks them as wanted
 _MAX_EXAMPLE_CHARS = 4096  # longer lines are never shown just as a template's example
 # ANSI colour and cursor sequences (bounded: they never span lines).
 _ANSI = re.compile(r"\x1b\[[0-9;?]{0,32}[ -/]{0,4}[@-~]")
@@ -234,6 +235,7 @@ class LogCompressor:
         keep.update(_summary_lines(plain, joined))
         keep.update(identifier_hits(lowered, ctx.query)[: 2 * budget + 10])
         keep.update(distinctive_rank(lowered, ctx.query, limit=max(3, budget // 3)))
+        keep.update(rare_substring_hits(joined, ctx.query))
 
         # Problem lines and their blocks, all kept; an exact repeat of a problem line is
         # counted under its first occurrence, unless it sits inside a varied block (the
@@ -330,6 +332,27 @@ def _collapse_warnings(
             s = "s" * (hidden != 1)
             notes[last_shown] = f"{TEXT_MARKER_PREFIX} {hidden:,} more warning{s} like this]"
     return notes
+
+
+def rare_substring_hits(joined: Joined, query: str | None) -> list[int]:
+    """Lines holding a query word (4+ letters) inside a longer token, when at most
+    ``_RARE_HITS`` lines do: "secrets" in ``./config/secrets.prod.yaml``, which whole-token
+    matching misses. A word many lines hold says nothing and adds nothing."""
+    found: list[int] = []
+    text = joined.text
+    for term in query_terms(query):
+        if len(term) < 4:
+            continue
+        hits: list[int] = []
+        pos = text.find(term)
+        while pos >= 0 and len(hits) <= _RARE_HITS:
+            doc = joined.doc_at(pos)
+            hits.append(doc)
+            nxt = joined.starts[doc + 1] if doc + 1 < len(joined.starts) else len(text)
+            pos = text.find(term, nxt)
+        if len(hits) <= _RARE_HITS:
+            found.extend(hits)
+    return found
 
 
 def is_warning(line: str) -> bool:
