@@ -54,6 +54,7 @@ _BINARY_SHARE = 0.1
 _TEMPLATE_MIN_LINES = 10  # fewer sampled lines say nothing about templates
 _TEMPLATE_REPEATS = 3  # a line template seen this often in the sample counts as repeated
 _TEMPLATE_SHARE = 0.5  # log-like: this share of sampled lines has a repeated template
+_ANSI = re.compile(r"\x1b\[[0-9;?]{0,32}[ -/]{0,4}[@-~]")
 _VARIABLE = re.compile(r"[\d/\\]")
 # A compiler's source excerpt, caret or pointer line (gcc, clang, rustc, tsc).
 _EXCERPT = re.compile(r"\s*(?:\d+\s*)?\||\s*-->|\s*= (?:note|help)")
@@ -260,6 +261,8 @@ class ContentRouter:
         if looks_like_diff(text):
             return DIFF, None
         lines = _sample(text)
+        if any("\x1b" in line for line in lines):  # colour codes say nothing of the kind
+            lines = [_ANSI.sub("", line) for line in lines]
         if looks_like_diagnostics(lines):
             return LOG, None
         if _compressor_module("search").parse(lines) is not None:

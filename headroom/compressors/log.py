@@ -86,7 +86,7 @@ _STATUS = re.compile(r"(?:OK|FAILED|PASSED|ERROR|FAIL|SUCCESS)\b")
 # deeper): Java's "Caused by:", rustc's "2 |" excerpts, "... 12 more".
 _CONTINUATION = re.compile(r"\s*(?:Caused by:|\.\.\. \d+ more|\d+\s*\||-->|= (?:note|help))")
 _MAX_BLOCK = 60
-_RARE_HITS = 5  # a query word inside at most this many lines marks them as wanted
+_RARE_HITS = 8  # a query word inside at most this many lines marks them as wanted
 _MAX_EXAMPLE_CHARS = 4096  # longer lines are never shown just as a template's example
 # ANSI colour and cursor sequences (bounded: they never span lines).
 _ANSI = re.compile(r"\x1b\[[0-9;?]{0,32}[ -/]{0,4}[@-~]")
@@ -222,7 +222,7 @@ class LogCompressor:
             return None
         # Colour codes are looked through, never removed: the analysis reads the text
         # without them, the output keeps the input's lines as they were.
-        plain_text = _ANSI.sub("", text) if "\x1b" in text else text
+        plain_text = strip_ansi(text)
         plain = plain_text.split("\n") if plain_text is not text else lines
         cfg = ctx.config
         budget = ctx.budget(cfg.max_items)
@@ -233,9 +233,12 @@ class LogCompressor:
         keep: set[int] = set(range(min(cfg.keep_first, n)))
         keep.update(range(max(0, n - cfg.keep_last), n))
         keep.update(_summary_lines(plain, joined))
-        keep.update(identifier_hits(lowered, ctx.query)[: 2 * budget + 10])
-        keep.update(distinctive_rank(lowered, ctx.query, limit=max(3, budget // 3)))
-        keep.update(rare_substring_hits(joined, ctx.query))
+        # Lines the question asks for, most certain first, and what they need around them.
+        wanted = list(identifier_hits(lowered, ctx.query)[: 2 * budget + 10])
+        wanted += rare_substring_hits(joined, ctx.query)
+        wanted += distinctive_rank(lowered, ctx.query, limit=max(3, budget // 3))
+        keep.update(wanted)
+        keep.update(query_context(plain, list(dict.fromkeys(wanted)), limit=6 * budget))
 
         # Problem lines and their blocks, all kept; an exact repeat of a problem line is
         # counted under its first occurrence, unless it sits inside a varied block (the
@@ -334,15 +337,28 @@ def _collapse_warnings(
     return notes
 
 
+def _search_terms(query: str | None) -> list[str]:
+    """Query words of 4+ characters, with the parts of dotted and dashed names
+    (``ArgumentParser.parse_known_args`` gives ``parse_known_args`` too) and hex
+    literals without their ``0x``."""
+    out: dict[str, None] = {}
+    for term in query_terms(query):
+        parts = [term, *re.split(r"[.-]", term)] if ("." in term or "-" in term) else [term]
+        for part in parts:
+            if part.startswith("0x") and len(part) > 4:
+                part = part[2:]
+            if len(part) >= 4:
+                out.setdefault(part, None)
+    return list(out)
+
+
 def rare_substring_hits(joined: Joined, query: str | None) -> list[int]:
-    """Lines holding a query word (4+ letters) inside a longer token, when at most
+    """Lines holding a query word (4+ characters) inside a longer token, when at most
     ``_RARE_HITS`` lines do: "secrets" in ``./config/secrets.prod.yaml``, which whole-token
     matching misses. A word many lines hold says nothing and adds nothing."""
     found: list[int] = []
     text = joined.text
-    for term in query_terms(query):
-        if len(term) < 4:
-            continue
+    for term in _search_terms(query):
         hits: list[int] = []
         pos = text.find(term)
         while pos >= 0 and len(hits) <= _RARE_HITS:
@@ -353,6 +369,62 @@ def rare_substring_hits(joined: Joined, query: str | None) -> list[int]:
         if len(hits) <= _RARE_HITS:
             found.extend(hits)
     return found
+
+
+_TREE = " \t│├└─┬┼|`+"  # characters that indent a tree (pipdeptree, tree, npm ls)
+_PARAGRAPH = 40  # a paragraph longer than this is not context
+
+
+def _tree_indent(line: str) -> int:
+    return len(line) - len(line.lstrip(_TREE))
+
+
+def _paragraph(lines: list[str], i: int, most: int) -> range | None:
+    """The blank-line-delimited run of lines around ``i``, when it is under ``most``."""
+    start = i
+    while start > 0 and lines[start - 1].strip() and i - start < most:
+        start -= 1
+    end = i + 1
+    while end < len(lines) and lines[end].strip() and end - start < most:
+        end += 1
+    if end - start >= most:
+        return None
+    return range(start, end)
+
+
+def strip_ansi(text: str) -> str:
+    """``text`` without ANSI escape sequences, for analysis only (same line count)."""
+    return _ANSI.sub("", text) if "\x1b" in text else text
+
+
+def query_context(lines: list[str], hits: list[int], limit: int) -> set[int]:
+    """What a line the question asks for needs to be understood: the lines nested under
+    it (deeper indentation, tree branches included: a package's requirements), and its
+    paragraph when that is short (a directory's listing under its ``ls -R`` heading);
+    for an indented paragraph (a commit message), the paragraph before it too (the
+    commit's header). At most ``limit`` lines in all."""
+    out: set[int] = set()
+    most = min(_PARAGRAPH, len(lines) // 4)  # a paragraph is a small part of the text
+    for i in hits:
+        if len(out) >= limit:
+            break
+        base = _tree_indent(lines[i])
+        end = i + 1
+        while end < len(lines) and end - i <= _MAX_BLOCK and lines[end].strip():
+            if _tree_indent(lines[end]) <= base:
+                break
+            end += 1
+        found = set(range(i + 1, end))
+        para = _paragraph(lines, i, most)
+        if para is not None:
+            found.update(para)
+            before = para.start - 2  # the line above the blank that opens the paragraph
+            if _indent(lines[para.start]) > 0 and before >= 0 and lines[before].strip():
+                prev = _paragraph(lines, before, most)
+                if prev is not None and len(prev) <= 12:
+                    found.update(prev)
+        out.update(sorted(found)[: max(0, limit - len(out))])
+    return out
 
 
 def is_warning(line: str) -> bool:

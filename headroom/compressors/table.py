@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from ..markers import is_text_marker, text_marker
 from ..relevance import Joined, distinctive_rank, identifier_hits
 from .base import Compressed, CompressorContext
-from .log import trouble_lines
+from .log import rare_substring_hits, strip_ansi, trouble_lines
 
 _MAX_SCAN = 300  # characters of a line looked at to find columns
 _MAX_ROWS = 80  # rows looked at to find columns
@@ -258,7 +258,9 @@ class TableCompressor:
     name = "table"
 
     def compress(self, text: str, ctx: CompressorContext) -> Compressed | None:
-        lines = text.split("\n")
+        original = text.split("\n")
+        # Colour codes are looked through; kept rows are the input's lines as they were.
+        lines = strip_ansi(text).split("\n")
         nonblank = [i for i, line in enumerate(lines[:400]) if line.strip()]
         layout = detect([lines[i] for i in nonblank])
         if layout is None or layout.header >= len(nonblank):
@@ -281,6 +283,7 @@ class TableCompressor:
         docs = ["\n".join(lines[r.start : r.end]).lower() for r in rows]
         chosen.update(identifier_hits(docs, ctx.query)[: 2 * budget + 10])
         chosen.update(distinctive_rank(docs, ctx.query, limit=max(3, budget // 3)))
+        chosen.update(rare_substring_hits(Joined(docs), ctx.query))
         raw = ["\n".join(lines[r.start : r.end]) for r in rows]
         problems = trouble_lines(raw, Joined(docs))
         chosen.update(problems[: 2 * budget + 10])
@@ -293,12 +296,12 @@ class TableCompressor:
         keep_lines.update(range(rows[-1].end, len(lines)))
         # Blank lines between rows go with what they separate only when kept rows
         # surround them; plain blank lines are otherwise omitted.
-        keep_lines = {i for i in keep_lines if not is_text_marker(lines[i])}
+        keep_lines = {i for i in keep_lines if not is_text_marker(original[i])}
         omitted_rows = n - len(chosen)
         if omitted_rows <= 0:
             return None
         key = ctx.remember(text)
-        out = [lines[i] for i in sorted(keep_lines)]
+        out = [original[i] for i in sorted(keep_lines)]
         tail = len(out)
         while tail and not out[tail - 1].strip():
             tail -= 1
