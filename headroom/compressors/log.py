@@ -85,6 +85,9 @@ _STATUS = re.compile(r"(?:OK|FAILED|PASSED|ERROR|FAIL|SUCCESS)\b")
 # Lines that continue the block of the problem line above them (beyond being indented
 # deeper): Java's "Caused by:", rustc's "2 |" excerpts, "... 12 more".
 _CONTINUATION = re.compile(r"\s*(?:Caused by:|\.\.\. \d+ more|\d+\s*\||-->|= (?:note|help))")
+# A compiler's source excerpt line ("  27 |     code", "     |     ^~~"): it only means
+# something under the diagnostic it belongs to.
+_EXCERPT = re.compile(r"\s+\d*\s*\||\d+\s+\|")
 _MAX_BLOCK = 60
 _RARE_HITS = 8  # a query word inside at most this many lines marks them as wanted
 _MAX_EXAMPLE_CHARS = 4096  # longer lines are never shown just as a template's example
@@ -266,7 +269,14 @@ class LogCompressor:
         # Every other non-blank line falls in a template cluster; each cluster is shown
         # by its first kept line, else its first line (most common clusters first, up
         # to a budget), followed by a count of the lines it stands for.
-        rest = [i for i in range(n) if i not in problems and plain[i].strip()]
+        # Source excerpts outside a kept block are no example of anything: they are left
+        # out (and counted in the final marker) rather than shown on their own.
+        rest = [
+            i
+            for i in range(n)
+            if i not in problems and plain[i].strip() and not _is_excerpt(plain[i])
+        ]
+        problems.update(i for i in range(n) if i not in keep and _is_excerpt(plain[i]))
         needing: list[tuple[int, int, list[int]]] = []
         for idx in _clusters(rest, templates):
             shown = next((i for i in idx if i in keep), None)
@@ -310,10 +320,11 @@ def _collapse_warnings(
     problems: set[int],
     examples: int,
 ) -> dict[int, str]:
-    """Keeps the first ``examples`` distinct warnings of each template (and any warning
-    already kept for another reason) with their blocks; the others, with their blocks, are left
-    out and counted in a note after the last example shown. A warning whose template
-    is unique stays. Returns the notes by the line they follow."""
+    """Keeps the first ``examples`` distinct warnings of each template, without their
+    source excerpts, and any warning already kept for another reason (a query hit, the
+    ends of the log) with its whole block; the others, with their blocks, are left out
+    and counted in a note after the last example shown. A warning whose template is
+    unique stays. Returns the notes by the line they follow."""
     notes: dict[int, str] = {}
     for idx in groups.values():
         hidden = 0
@@ -325,10 +336,17 @@ def _collapse_warnings(
             block = range(i, _block_end(lines, i))
             problems.update(block)
             # Examples are distinct lines: an exact repeat is only counted.
-            if i in keep or (lines[i] not in shown and len(shown) < examples):
+            if i in keep:  # the question (or the ends of the log) asks for it: all of it
                 shown.add(lines[i])
                 keep.update(block)
                 last_shown = max(last_shown, block[-1])
+            elif lines[i] not in shown and len(shown) < examples:
+                # A warning is its line and its pointers (" --> src/a.rs:3:5"); its
+                # source excerpt is left out, unlike an error's.
+                shown.add(lines[i])
+                kept = [j for j in block if j == i or not _is_excerpt(lines[j])]
+                keep.update(kept)
+                last_shown = max(last_shown, kept[-1])
             else:
                 hidden += 1
         if hidden and last_shown >= 0:
@@ -373,6 +391,14 @@ def rare_substring_hits(joined: Joined, query: str | None) -> list[int]:
 
 _TREE = " \t│├└─┬┼|`+"  # characters that indent a tree (pipdeptree, tree, npm ls)
 _PARAGRAPH = 40  # a paragraph longer than this is not context
+
+
+def _is_excerpt(line: str) -> bool:
+    """A source excerpt or caret line of a compiler diagnostic."""
+    if _EXCERPT.match(line):
+        return True
+    marks = line.strip(" \t|")
+    return "^" in marks and not marks.strip("~^-")
 
 
 def _tree_indent(line: str) -> int:
