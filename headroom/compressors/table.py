@@ -95,8 +95,9 @@ def _column_cuts(header: str, rows: list[str]) -> tuple[int, ...] | None:
     cuts = [p for p in range(1, width) if gap[p - 1] and not gap[p]]
     if not cuts:
         return None
-    # Each column must line up with the header: a name starts where the column starts
-    # (left-aligned) or ends where it ends (right-aligned numbers).
+    # The columns must line up with the header: every column has a name above it, and
+    # most names start where their column starts (left-aligned) or end where it ends
+    # (right-aligned numbers); ``ss`` centres "Address:Port" on the colon.
     agree = 0
     for p in cuts:
         end = p
@@ -105,7 +106,9 @@ def _column_cuts(header: str, rows: list[str]) -> tuple[int, ...] | None:
         starts_with = header[p - 1] == " "
         ends_with = header[end - 1] != " " and (end >= len(header) or header[end] == " ")
         agree += starts_with or ends_with
-    if agree < 0.7 * len(cuts):
+        if not header[p - 1 : end + 1].strip():
+            return None  # a column with no name above it
+    if agree < 0.5 * len(cuts):
         return None
     return tuple(cuts)
 
