@@ -87,6 +87,7 @@ _STATUS = re.compile(r"(?:OK|FAILED|PASSED|ERROR|FAIL|SUCCESS)\b")
 _CONTINUATION = re.compile(r"\s*(?:Caused by:|\.\.\. \d+ more|\d+\s*\||-->|= (?:note|help))")
 # A compiler's source excerpt line ("  27 |     code", "     |     ^~~"): it only means
 # something under the diagnostic it belongs to.
+_POINTER = re.compile(r"\s*(?:-->|= (?:note|help)|Caused by:)")
 _EXCERPT = re.compile(r"\s+\d*\s*\||\d+\s+\|")
 _MAX_BLOCK = 60
 _RARE_HITS = 8  # a query word inside at most this many lines marks them as wanted
@@ -320,8 +321,8 @@ def _collapse_warnings(
     problems: set[int],
     examples: int,
 ) -> dict[int, str]:
-    """Keeps the first ``examples`` distinct warnings of each template, without their
-    source excerpts, and any warning already kept for another reason (a query hit, the
+    """Keeps the first ``examples`` distinct warnings of each template, with their
+    pointer lines but not their source excerpts, and any warning already kept for another reason (a query hit, the
     ends of the log) with its whole block; the others, with their blocks, are left out
     and counted in a note after the last example shown. A warning whose template is
     unique stays. Returns the notes by the line they follow."""
@@ -342,9 +343,9 @@ def _collapse_warnings(
                 last_shown = max(last_shown, block[-1])
             elif lines[i] not in shown and len(shown) < examples:
                 # A warning is its line and its pointers (" --> src/a.rs:3:5"); its
-                # source excerpt is left out, unlike an error's.
+                # source excerpt and caret lines are left out, unlike an error's.
                 shown.add(lines[i])
-                kept = [j for j in block if j == i or not _is_excerpt(lines[j])]
+                kept = [j for j in block if j == i or _POINTER.match(lines[j])]
                 keep.update(kept)
                 last_shown = max(last_shown, kept[-1])
             else:
