@@ -110,6 +110,13 @@ def _column_cuts(header: str, rows: list[str]) -> tuple[int, ...] | None:
             return None  # a column with no name above it
     if agree < 0.5 * len(cuts):
         return None
+    # Rows fill their columns: most rows have a value in most columns (a compiler's
+    # "  31 | code" excerpts line up too, but leave most columns empty).
+    bounds = list(zip((0, *cuts), (*cuts, width), strict=True))
+    need_cells = max(2, int(0.6 * len(bounds) + 0.999))
+    full = sum(1 for row in padded if sum(1 for a, b in bounds if row[a:b].strip()) >= need_cells)
+    if full < 0.8 * len(padded):
+        return None
     return tuple(cuts)
 
 
@@ -120,13 +127,16 @@ def _delimited(lines: list[str]) -> Layout | None:
         n = head.count(delim)
         if n < 1 or (n < 2 and delim in "|;"):
             continue
-        # Column names, not data: "10:00:00,123 INFO" is a log line, not a header.
+        same = sum(1 for line in lines if line.count(delim) == n)
+        if same < 0.8 * len(lines) or same < 5:
+            continue
+        # Column names, not data: "10:00:00,123 INFO" is a log line, not a header. Only
+        # tabs make a table without a header (dpkg-query -W), and only on nearly all lines.
         names = [f.strip() for f in head.split(delim)]
         if sum(any(c.isdigit() for c in f) for f in names) * 3 > len(names):
-            continue
-        same = sum(1 for line in lines if line.count(delim) == n)
-        if same >= 0.8 * len(lines) and same >= 5:
-            return Layout(0, delimiter=delim)
+            if not (delim == "\t" and n >= 2 and same >= 0.95 * len(lines)):
+                continue
+        return Layout(0, delimiter=delim)
     return None
 
 
