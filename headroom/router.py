@@ -166,10 +166,10 @@ def looks_like_log(lines: list[str], prose: bool = False) -> bool:
     lines = [line for line in lines if not _is_excerpt(line)] if len(lines) >= 5 else []
     if len(lines) < 5:
         return False
-    hits = sum(1 for line in lines if _LOG_LINE.match(line[:_LOG_SCAN_CHARS]))
-    if hits >= 0.3 * len(lines):
+    if not prose and repeats_templates(lines):
         return True
-    return not prose and repeats_templates(lines)
+    hits = sum(1 for line in lines if _LOG_LINE.match(line[:_LOG_SCAN_CHARS]))
+    return hits >= 0.3 * len(lines)
 
 
 def looks_like_prose(text: str, lines: list[str]) -> bool:

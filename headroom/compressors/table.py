@@ -30,7 +30,7 @@ from .base import Compressed, CompressorContext
 from .log import rare_substring_hits, strip_ansi, trouble_lines
 
 _MAX_SCAN = 300  # characters of a line looked at to find columns
-_MAX_ROWS = 80  # rows looked at to find columns
+_MAX_ROWS = 60  # rows looked at to find columns
 _HEADER_SEARCH = 6  # the header is among the first lines
 _DELIMITERS = (",", "\t", "|", ";")
 _RULE_CHARS = frozenset("-=+|: ")
@@ -151,11 +151,12 @@ def detect(lines: list[str]) -> Layout | None:
     found = _delimited(lines)
     if found is not None:
         return found
-    rules = [_is_rule(line) for line in lines]
+    rules: list[bool] = []
     for h in range(min(_HEADER_SEARCH, len(lines) - 4)):
         header = lines[h]
         if not _looks_like_header(header):
             continue
+        rules = rules or [_is_rule(line) for line in lines]
         rows = [line for line, rule in zip(lines[h + 1 :], rules[h + 1 :], strict=True) if not rule]
         if len(rows) < 4:
             continue
