@@ -87,6 +87,7 @@ _STATUS = re.compile(r"(?:OK|FAILED|PASSED|ERROR|FAIL|SUCCESS)\b")
 _CONTINUATION = re.compile(r"\s*(?:Caused by:|\.\.\. \d+ more|\d+\s*\||-->|= (?:note|help))")
 # A compiler's source excerpt line ("  27 |     code", "     |     ^~~"): it only means
 # something under the diagnostic it belongs to.
+_SUCCESS = re.compile(r"\s*(?:--- )?(?:PASS|PASSED|ok|OK)\b")
 _POINTER = re.compile(r"\s*(?:-->|= (?:note|help)|Caused by:)")
 _EXCERPT = re.compile(r"\s+\d*\s*\||\d+\s+\|")
 _MAX_BLOCK = 60
@@ -138,11 +139,11 @@ def trouble_lines(lines: list[str], joined: Joined) -> list[int]:
 
 
 def _is_rule(line: str) -> bool:
-    """A section rule: ``=====…``, ``_____…``, or ``--- title ---``."""
+    """A section rule: ``=====…``, ``_____…``, ``--- title ---`` or ``=== title ===``
+    (not ``=== RUN   TestX``, go test's progress line)."""
     if not line.startswith(("===", "___", "---")):
         return False
-    end = line.rstrip()
-    return not end.startswith("---") or end.endswith("---")
+    return line.rstrip().endswith(line[0] * 3)
 
 
 def _summary_lines(lines: list[str], joined: Joined) -> set[int]:
@@ -262,7 +263,11 @@ class LogCompressor:
                 problems.add(i)
                 counts[first] = counts.get(first, 0) + 1
                 continue
-            block = range(i, _block_end(plain, i))
+            # A nested line reporting success ("    --- PASS: TestX/a") is no part of
+            # the failure above it.
+            block = [
+                j for j in range(i, _block_end(plain, i)) if j == i or not _SUCCESS.match(plain[j])
+            ]
             problems.update(block)
             keep.update(block)
         notes = _collapse_warnings(plain, warnings, keep, problems, ctx.budget(2))
