@@ -24,10 +24,13 @@ from ..markers import TEXT_MARKER_PREFIX, is_text_marker, text_marker
 from ..relevance import Joined, distinctive_rank, identifier_hits, query_terms
 from .base import Compressed, CompressorContext
 
-# A line's template: every whitespace-separated token holding a digit or a slash
-# (timestamps, ids, counts, paths, URLs) becomes "#", then runs of blanks one space.
-# The lookbehind makes the scan start only at token starts, which keeps it fast.
-_MASK = re.compile(r"(?<!\S)\S*[\d/]\S*")
+# A line's template: every whitespace-separated token that names something rather than
+# says something becomes "#": tokens holding a digit, a slash, a backslash, "_", "=" or
+# "@" (timestamps, ids, counts, paths, URLs, identifiers, key=value) or a dot between two
+# word characters (file and module names, versions); then runs of blanks one space.
+# The lookbehind makes the scan start only at token starts; each alternative moves
+# forward through one token without nested repetition, which keeps it linear.
+_MASK = re.compile(r"(?<!\S)(?:[^\s\d/\\_=@]*[\d/\\_=@]|[^\s.]*\w\.\w)\S*")
 _SPACES = re.compile(r"[ \t]{2,}")
 
 # Problem signals. Strong ones always count: level words in capitals, compiler-style
