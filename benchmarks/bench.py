@@ -100,7 +100,65 @@ def _cases() -> list[tuple[str, str, str, dict[str, Any]]]:
         ("python file, 300 lines", python_file, "How are jobs retried?", {"compress_code": True}),
         ("prose, 3,000 tokens (lexical)", prose, "How do replication slots fill a disk?", lexical),
         ("log dump, 1 MB (text)", _log_dump(1_000_000), "What caused the outage?", {}),
+        *_structure_cases(),
     ]
+
+
+def _structure_cases() -> list[tuple[str, str, str, dict[str, Any]]]:
+    """Tables and unclaimed line-structured text (routing by structure, issue 11)."""
+    import random
+
+    rng = random.Random(11)
+    users, states = ["root", "www-data", "postgres", "dev"], ["S", "S", "S", "Ss", "R", "I"]
+    rows = [
+        f"{rng.choice(users):<10}{pid:>7}{rng.random() * 3:>5.1f}{rng.random() * 2:>5.1f}"
+        f"{rng.randrange(1000, 900_000):>8}{rng.randrange(100, 90_000):>7} ?        "
+        f"{rng.choice(states):<5}10:{pid % 60:02d}   0:00 /usr/bin/worker --slot {pid % 97}"
+        for pid in range(100, 2100)
+    ]
+    rows[1234] = (
+        rows[1234][:10]
+        + "   1334 99.0 41.2 8123456 6512344 ?        R    10:14   9:59 /usr/bin/leaky"
+    )
+    ps = "USER          PID %CPU %MEM     VSZ    RSS TTY      STAT START   TIME COMMAND\n"
+    csv_rows = [
+        f"job-{i},{rng.choice(['us-east', 'eu-west'])},ok,{rng.randrange(20, 60)},nightly"
+        for i in range(5000)
+    ]
+    csv_rows[4321] = "job-4321,eu-west,failed,4800,nightly"
+    words = ["ash", "birch", "cedar", "dogwood", "elm", "fir", "ginkgo", "hazel", "ivy", "maple"]
+    text = [
+        f"{rng.choice(words)} {rng.choice(words)} grows beside the {rng.choice(words)} path"
+        for _ in range(3000)
+    ]
+    return [
+        ("table, ps-style 2,000 rows", ps + "\n".join(rows), "Which process leaks memory?", {}),
+        (
+            "table, CSV 5,000 rows",
+            "id,region,status,latency_ms,note\n" + "\n".join(csv_rows),
+            "Which job failed?",
+            {},
+        ),
+        ("plain lines, 3,000 (generic)", "\n".join(text), "Where does the elm path go?", {}),
+    ]
+
+
+def _router_table(repeat: int) -> None:
+    """Routing cost per call: the router samples lines, so a 50x longer text costs
+    about the same (this replaced a wall-clock assertion in tests/test_router.py)."""
+    from headroom.router import ContentRouter
+
+    router = ContentRouter()
+    print()
+    print(f"{'router.detect':<32}{'kind':>8}{'1x ms':>9}{'50x ms':>9}")
+    for name, content, _, _ in _cases():
+        if len(content) > 300_000:
+            continue
+        big = "\n".join([content] * 50)
+        kind = router.detect(content, use_ml=False)[0]
+        small_ms = _median_ms(lambda t=content: router.detect(t, use_ml=False), repeat)
+        big_ms = _median_ms(lambda t=big: router.detect(t, use_ml=False), repeat)
+        print(f"{name:<32}{kind:>8}{small_ms:>9.3f}{big_ms:>9.3f}")
 
 
 # Timed apart: the first call loads the ONNX models, and their speed is the model's.
@@ -208,6 +266,7 @@ def main() -> None:
         )
     print("-" * len(header))
     _onnx_table(enc, args.repeat)
+    _router_table(args.repeat)
     print(f"import headroom: {_import_ms():.1f} ms (median of 5 fresh processes)")
     print("targets: cold <= 3x floor (ONNX paths apart), cold/warm >= 20, import < 100 ms")
 
