@@ -404,6 +404,8 @@ _PARAGRAPH = 40  # a paragraph longer than this is not context
 
 def _is_excerpt(line: str) -> bool:
     """A source excerpt or caret line of a compiler diagnostic."""
+    if not line or (line[0] not in " \t0123456789|" and "^" not in line):
+        return False
     if _EXCERPT.match(line):
         return True
     marks = line.strip(" \t|")

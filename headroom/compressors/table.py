@@ -19,10 +19,12 @@ were. A CSV record whose quoted field spans several lines is kept or left out wh
 from __future__ import annotations
 
 import csv
+import math
 import re
 import statistics
 from collections import Counter
 from dataclasses import dataclass
+from itertools import zip_longest
 
 from ..markers import is_text_marker, text_marker
 from ..relevance import Joined, distinctive_rank, identifier_hits
@@ -133,9 +135,9 @@ def _delimited(lines: list[str]) -> Layout | None:
         # Column names, not data: "10:00:00,123 INFO" is a log line, not a header. Only
         # tabs make a table without a header (dpkg-query -W), and only on nearly all lines.
         names = [f.strip() for f in head.split(delim)]
-        if sum(any(c.isdigit() for c in f) for f in names) * 3 > len(names):
-            if not (delim == "\t" and n >= 2 and same >= 0.95 * len(lines)):
-                continue
+        headerless_tsv = delim == "\t" and n >= 2 and same >= 0.95 * len(lines)
+        if sum(any(c.isdigit() for c in f) for f in names) * 3 > len(names) and not headerless_tsv:
+            continue
         return Layout(0, delimiter=delim)
     return None
 
@@ -216,6 +218,10 @@ def _fixed_rows(lines: list[str], start: int, cuts: tuple[int, ...]) -> list[_Ro
 
 
 def _number(value: str) -> float | None:
+    try:
+        return float(value)  # the common case, at C speed
+    except ValueError:
+        pass
     m = _NUMBER.fullmatch(value)
     if m is None:
         return None
@@ -224,22 +230,35 @@ def _number(value: str) -> float | None:
     return number * _UNITS.get(unit[:1], 1.0)
 
 
+def _numeric(values: tuple[str, ...]) -> list[float | None] | None:
+    """The column's values as numbers, or None when it is not a numeric column (judged
+    on its first values before parsing them all)."""
+    head = [_number(v) for v in values[:50]]
+    if sum(x is not None for x in head) < 0.8 * len(head):
+        return None
+    numbers = head + [_number(v) for v in values[50:]]
+    if sum(x is not None for x in numbers) < 0.8 * len(numbers) or len(numbers) < 5:
+        return None
+    return numbers
+
+
 def _anomalies(rows: list[_Row], per_column: int) -> list[int]:
     """Row numbers with outlying numbers or rare categories, most telling first."""
     n = len(rows)
-    width = max((len(r.fields) for r in rows), default=0)
     scored: list[tuple[float, int]] = []
-    for col in range(min(width, 64)):
-        values = [r.fields[col] if col < len(r.fields) else "" for r in rows]
-        numbers = [_number(v) for v in values]
-        parsed = [x for x in numbers if x is not None]
-        if len(parsed) >= 0.8 * n and len(parsed) >= 5:
+    columns = list(zip_longest(*(r.fields for r in rows), fillvalue=""))[:64]
+    for values in columns:
+        numbers = _numeric(values)
+        if numbers is not None:
+            parsed = [x for x in numbers if x is not None and math.isfinite(x)]
+            if not parsed:
+                continue
             median = statistics.median(parsed)
-            mad = statistics.median(abs(x - median) for x in parsed)
+            mad = statistics.median([abs(x - median) for x in parsed])
             far: list[tuple[float, int]] = []
             top = (float("-inf"), -1)
             for j, x in enumerate(numbers):
-                if x is None:
+                if x is None or not math.isfinite(x):
                     continue
                 spread = abs(x - median)
                 if x > top[0]:
