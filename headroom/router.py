@@ -1,7 +1,7 @@
 """ContentRouter: gives each tool output a content kind and picks its compressor.
 
 Cheap heuristics decide first, from the text's structure rather than from any one
-program's signature, in this order: binary-looking text (left as is), JSON, diff (a
+program's signature, in this order: binary-looking text, JSON, diff (a
 hunk header under ``---``/``+++`` lines), compiler and linter diagnostics, search
 results (``path:line:``), source code (with its language), tables (aligned columns
 under a header, or CSV/TSV), log-like text (lines that mostly repeat a few templates),
@@ -226,6 +226,7 @@ _DEFAULTS = {
     DIFF: ("passthrough", "Passthrough"),
     TABLE: ("table", "TableCompressor"),
     TEXT: ("lines", "LinesCompressor"),
+    BINARY: ("binary", "BinaryCompressor"),
 }
 
 
@@ -290,20 +291,15 @@ class ContentRouter:
     @staticmethod
     def skip_reason(kind: str) -> str:
         """Why an output of ``kind`` that ``route`` gives no compressor is left as is."""
-        if kind == BINARY:
-            return "binary-looking text (control or replacement characters) is left as is"
         return f"{kind} is left as is (compress_code=True compresses code)"
 
     def route(
         self, text: str, config: HeadroomConfig | None = None
     ) -> tuple[str, Compressor | None]:
         """The kind (``code:python`` for code) and its compressor. The compressor is
-        None when the kind is left alone: binary-looking text, and code unless
-        ``compress_code`` (``skip_reason`` says why)."""
+        None for code unless ``compress_code`` (``skip_reason`` says why)."""
         cfg = config or HeadroomConfig()
         kind, language = self.detect(text, use_ml=cfg.use_ml)
-        if kind == BINARY:
-            return kind, None
         if kind == CODE:
             if not cfg.compress_code:
                 return f"{CODE}:{language}", None

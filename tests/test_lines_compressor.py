@@ -126,9 +126,11 @@ def test_mixed_encodings_and_replacement_characters():
         "PK\x03\x04\x14\x00\x06\x00" + "".join(chr(random.Random(1).randrange(0, 256)) for _ in range(6000)),
     ],
 )  # fmt: skip
-def test_binary_looking_text_is_left_alone_with_a_reason(text):
+def test_binary_looking_text_keeps_a_short_first_line_and_a_marker(text):
     result, store = engine(text)
-    assert "binary-looking" in (result.outputs[-1].skipped or "")
+    report = result.outputs[-1]
+    assert report.kind == "binary" and report.compressor == "binary"
+    assert len(result.messages[-1]["content"].split("\n")) <= 2
     check(text, result, store)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from headroom import compress
+from headroom import MemoryStore, compress, retrieve
 from headroom import router as router_mod
 from headroom.router import ContentRouter
 from headroom.samples import build_log, needle_logs, ripgrep_output
@@ -217,11 +217,16 @@ def test_csv_tsv_and_pipe_tables_are_tables():
         "".join(chr(0xFFFD) if i % 3 == 0 else chr(0x20 + i % 90) for i in range(6000)),
     ],
 )
-def test_binary_looking_text_is_left_as_is_with_a_reason(text):
+def test_binary_looking_text_is_reduced_to_a_marker(text):
     assert detect(text)[0] == "binary"
-    result = compress(openai_turn(text, tool="cat"))
-    assert result.messages[-1]["content"] == text
-    assert "binary-looking" in (result.outputs[-1].skipped or "")
+    store = MemoryStore()
+    result = compress(openai_turn(text, tool="cat"), store=store)
+    report = result.outputs[-1]
+    assert report.compressor == "binary" and report.key
+    out = result.messages[-1]["content"].split("\n")
+    assert out[-1].startswith("[headroom:") and len(out) <= 2
+    assert out[:-1] == text.split("\n")[: len(out) - 1]  # a short first line, verbatim
+    assert retrieve(report.key, store=store).content == text
 
 
 def test_unclaimed_text_goes_to_the_line_compressor_and_says_so():
