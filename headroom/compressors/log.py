@@ -294,8 +294,11 @@ class LogCompressor:
             else:
                 counts[shown] = sum(1 for i in idx if i not in keep)
         for _, first, idx in sorted(needing)[: 2 * budget + 10]:
-            if len(lines[first]) > _MAX_EXAMPLE_CHARS:
-                continue  # a huge line is no example: it is counted in the final marker
+            line = lines[first]
+            if len(line) > _MAX_EXAMPLE_CHARS or line.count("\r", 0, len(line) - 1) >= 3:
+                # A huge line, or a progress bar redrawn by carriage returns, is no
+                # example: it is counted in the final marker.
+                continue
             keep.add(first)
             counts[first] = len(idx) - 1
         # Never keep a line that looks like one of our markers: the output must not
