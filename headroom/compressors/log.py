@@ -295,7 +295,7 @@ class LogCompressor:
                 counts[shown] = sum(1 for i in idx if i not in keep)
         for _, first, idx in sorted(needing)[: 2 * budget + 10]:
             line = lines[first]
-            if len(line) > _MAX_EXAMPLE_CHARS or line.count("\r", 0, len(line) - 1) >= 3:
+            if len(line) > _MAX_EXAMPLE_CHARS or _redrawn(line):
                 # A huge line, or a progress bar redrawn by carriage returns, is no
                 # example: it is counted in the final marker.
                 continue
@@ -405,6 +405,11 @@ _TREE = " \t│├└─┬┼|`+"  # characters that indent a tree (pipdeptree,
 _PARAGRAPH = 40  # a paragraph longer than this is not context
 
 
+def _redrawn(line: str) -> bool:
+    """A line redrawn by carriage returns (a progress bar): only its last state shows."""
+    return line.count("\r", 0, len(line) - 1) >= 3
+
+
 def _is_excerpt(line: str) -> bool:
     """A source excerpt or caret line of a compiler diagnostic."""
     if not line or (line[0] not in " \t0123456789|" and "^" not in line):
@@ -454,7 +459,7 @@ def query_context(lines: list[str], hits: list[int], limit: int) -> set[int]:
             if _tree_indent(lines[end]) <= base:
                 break
             end += 1
-        found = set(range(i + 1, end))
+        found = {j for j in range(i + 1, end) if not _redrawn(lines[j])}
         para = _paragraph(lines, i, most)
         if para is not None:
             found.update(para)
