@@ -447,7 +447,8 @@ def query_context(lines: list[str], hits: list[int], limit: int) -> set[int]:
     it (deeper indentation, tree branches included: a package's requirements), and its
     paragraph when that is short (a directory's listing under its ``ls -R`` heading);
     for an indented paragraph (a commit message), the paragraph before it too (the
-    commit's header). At most ``limit`` lines in all."""
+    commit's header) and a less indented one right after it (the commit's stat). At
+    most ``limit`` lines in all."""
     out: set[int] = set()
     most = min(_PARAGRAPH, len(lines) // 4)  # a paragraph is a small part of the text
     for i in hits:
@@ -463,11 +464,17 @@ def query_context(lines: list[str], hits: list[int], limit: int) -> set[int]:
         para = _paragraph(lines, i, most)
         if para is not None:
             found.update(para)
+            depth = _indent(lines[para.start])
             before = para.start - 2  # the line above the blank that opens the paragraph
-            if _indent(lines[para.start]) > 0 and before >= 0 and lines[before].strip():
+            if depth > 0 and before >= 0 and lines[before].strip():
                 prev = _paragraph(lines, before, most)
                 if prev is not None and len(prev) <= 12:
                     found.update(prev)
+            after = para.stop + 1  # a less indented paragraph right after (a commit's stat)
+            if depth > 0 and after < len(lines) and 0 < _indent(lines[after]) < depth:
+                nxt = _paragraph(lines, after, most)
+                if nxt is not None and len(nxt) <= 12:
+                    found.update(nxt)
         out.update(sorted(found)[: max(0, limit - len(out))])
     return out
 
