@@ -1,18 +1,24 @@
-"""LogCompressor: build, test and server logs.
+"""LogCompressor: build, test and server logs, and (as ``LinesCompressor``) any
+line-structured text no other compressor claims.
 
-Lines are grouped by template: the line with its timestamps, ids, paths, numbers
-and quoted values masked. The output keeps, verbatim and in order:
+Lines are grouped by template: the line with its timestamps, ids, paths, numbers,
+identifiers and dotted names masked. The output keeps, verbatim and in order:
 
 - the first and last lines, and summary lines (``FAILED``, ``3 passed, 1 failed``,
   ``exit code 2``, section rules);
-- every problem line (errors, warnings, failures, exceptions, panics) with the
-  block that belongs to it (a traceback, a stack trace, a compiler's source excerpt);
-  exact repeats of a problem line are counted instead of repeated;
-- lines naming an identifier from the query, and the best lexical matches;
+- every error line (errors, failures, exceptions, tracebacks, panics) with the block
+  that belongs to it (a traceback, a stack trace, a compiler's source excerpt); exact
+  repeats of an error line are counted instead of repeated;
+- warnings: one whose template is unique stays; warnings sharing a template keep their
+  first distinct examples (line and pointer lines, not the source excerpt) and a count;
+- lines the query asks for (its identifiers, rare query words, the best lexical
+  matches) with what they need around them (nested lines, a short paragraph);
 - one example of every other template, followed by a marker that counts the
-  similar lines left out.
+  similar lines left out (source excerpts, progress bars and huge lines are never
+  shown just as examples).
 
-A final marker names the retrieval key of the whole original.
+ANSI colour codes are looked through, never removed. A final marker names the
+retrieval key of the whole original.
 """
 
 from __future__ import annotations
