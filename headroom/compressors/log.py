@@ -98,7 +98,7 @@ _CONTINUATION = re.compile(r"\s*(?:Caused by:|\.\.\. \d+ more|\d+\s*\||-->|= (?:
 # something under the diagnostic it belongs to.
 _SUCCESS = re.compile(r"\s*(?:--- )?(?:PASS|PASSED|ok|OK)\b")
 _POINTER = re.compile(r"\s*(?:-->|= (?:note|help)|Caused by:)")
-_EXCERPT = re.compile(r"\s+\d*\s*\||\d+\s+\|")
+_EXCERPT = re.compile(r"[ \t]*\d+[ \t]*\||[ \t]+\|")
 _MAX_BLOCK = 60
 _RARE_HITS = 8  # a query word inside at most this many lines marks them as wanted
 _MAX_EXAMPLE_CHARS = 4096  # longer lines are never shown just as a template's example
