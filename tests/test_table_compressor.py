@@ -146,3 +146,33 @@ def test_any_csv_like_text_stays_verbatim_and_retrievable(text, query):
     assert_verbatim(text, out.text)
     assert store.items[keys_in(out.text)[0]] == text
     assert run(text, query=query or None)[0] == out  # deterministic
+
+
+def test_docker_style_columns_with_blanks_inside_values():
+    header = (
+        "CONTAINER ID   IMAGE        COMMAND                  CREATED        "
+        "STATUS                       NAMES"
+    )
+    rows = []
+    for i in range(60):
+        status = "Exited (137) 5 minutes ago" if i == 33 else "Up 2 hours"
+        rows.append(
+            f'{i * 7919:012x}   nginx:1.25   "/docker-entrypoint.…"   2 hours ago    '
+            f"{status:<28} web-{i}"
+        )
+    text = "\n".join([header, *rows])
+    assert detect(text.split("\n")) is not None
+    out, _ = run(text)
+    assert rows[33] in out.text.split("\n")  # a rare status
+
+
+def test_systemctl_failed_unit_is_kept():
+    lines = ["  UNIT                          LOAD   ACTIVE SUB     DESCRIPTION"]
+    for i in range(60):
+        lines.append(f"  svc-{i:03d}.service               loaded active running Service {i}")
+    lines[18] = (
+        "● nginx.service                 loaded failed failed  A high performance web server"
+    )
+    text = "\n".join(lines)
+    out, _ = run(text)
+    assert lines[18] in out.text.split("\n")

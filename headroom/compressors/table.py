@@ -97,19 +97,25 @@ def _column_cuts(header: str, rows: list[str]) -> tuple[int, ...] | None:
     cuts = [p for p in range(1, width) if gap[p - 1] and not gap[p]]
     if not cuts:
         return None
-    # The columns must line up with the header: every column has a name above it, and
+    # The columns must line up with the header: a column with no name above it is a
+    # blank inside values and joins the column before it, and
     # most names start where their column starts (left-aligned) or end where it ends
     # (right-aligned numbers); ``ss`` centres "Address:Port" on the colon.
     agree = 0
+    named: list[int] = []
     for p in cuts:
         end = p
         while end < width and not gap[end]:
             end += 1
+        if not header[p - 1 : end + 1].strip():
+            continue  # a blank inside a value ("2 hours ago"): no column of its own
+        named.append(p)
         starts_with = header[p - 1] == " "
         ends_with = header[end - 1] != " " and (end >= len(header) or header[end] == " ")
         agree += starts_with or ends_with
-        if not header[p - 1 : end + 1].strip():
-            return None  # a column with no name above it
+    cuts = named
+    if not cuts:
+        return None
     if agree < 0.5 * len(cuts):
         return None
     # Rows fill their columns: most rows have a value in most columns (a compiler's
