@@ -106,6 +106,8 @@ def looks_like_diff(text: str) -> bool:
     ``--- `` and a ``+++ `` line before it. A commit log with stats has no hunk, even
     when a commit message holds a ``---`` line."""
     head = text[:_DIFF_SCAN]
+    if "@@ -" not in head:  # a C-speed scan rules out almost every other text
+        return False
     hunk = _HUNK.search(head)
     if hunk is None:
         return False
