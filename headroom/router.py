@@ -20,7 +20,7 @@ import logging
 import re
 import threading
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import jsonutil
@@ -159,16 +159,17 @@ def _is_excerpt(line: str) -> bool:
     return "^" in marks and not marks.strip("~^-")
 
 
-def looks_like_log(lines: list[str], prose: bool = False) -> bool:
+def looks_like_log(lines: list[str], prose: Callable[[], bool] = lambda: False) -> bool:
     """Log, build or test output: typical log lines (timestamps, levels, a tool's
     status verbs) or lines that mostly repeat a few templates. A compiler's source
     excerpts and caret lines (``5 |     x = y;``, ``  |     ^~~``, `` --> a.rs:5:20``)
     count for neither side: what is around them decides. Repeated templates don't
-    count for text that reads as prose (``prose``): paragraphs may open alike."""
+    count for text that reads as prose (``prose()``, asked only then): paragraphs may
+    open alike."""
     lines = [line for line in lines if not _is_excerpt(line)] if len(lines) >= 5 else []
     if len(lines) < 5:
         return False
-    if not prose and repeats_templates(lines):
+    if repeats_templates(lines) and not prose():
         return True
     hits = sum(1 for line in lines if _LOG_LINE.match(line[:_LOG_SCAN_CHARS]))
     return hits >= 0.3 * len(lines)
@@ -275,10 +276,16 @@ class ContentRouter:
             return CODE, language
         if _compressor_module("table").detect(lines) is not None:
             return TABLE, None
-        prose = looks_like_prose(text, lines)
+        found: list[bool] = []
+
+        def prose() -> bool:  # judged once, and only when asked
+            if not found:
+                found.append(looks_like_prose(text, lines))
+            return found[0]
+
         if looks_like_log(lines, prose):
             return LOG, None
-        if prose:
+        if prose():
             return PROSE, None
         if use_ml:
             label = _Magika.label(text)

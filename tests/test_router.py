@@ -255,3 +255,10 @@ def test_unclaimed_text_goes_to_the_line_compressor_and_says_so():
     report = result.outputs[-1]
     assert report.compressor == "lines" and report.key
     assert report.tokens_after < report.tokens_before
+
+
+def test_paragraphs_one_per_line_are_prose_not_a_table():
+    sentences = PROSE.split(". ")
+    paragraphs = [". ".join(sentences[i : i + 4]) + "." for i in range(0, 24, 3)]
+    assert detect("\n\n".join(paragraphs))[0] == "prose"
+    assert detect("\n".join(paragraphs))[0] == "prose"

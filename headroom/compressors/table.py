@@ -67,7 +67,10 @@ def _is_rule(line: str) -> bool:
 def _looks_like_header(line: str) -> bool:
     """Column names: at least two words, mostly letters, hardly any numbers."""
     tokens = line.split()
-    if len(tokens) < 2:
+    if len(tokens) < 2 or len(tokens) > 24:
+        return False
+    # Names, not a sentence: no word ends a clause.
+    if any(t[-1] in ".,;!?" and not t.endswith("...") for t in tokens):
         return False
     # Names start with a letter (or "%CPU", "#", dpkg's "||/" legend), never "$", "[".
     if any(not (t[0].isalpha() or t[0] in "%#|/+_") for t in tokens):
@@ -165,6 +168,8 @@ def detect(lines: list[str]) -> Layout | None:
         if not _looks_like_header(header):
             continue
         rules = rules or [_is_rule(line) for line in lines]
+        if len(header.split()) < 3 and not rules[h + 1]:
+            continue  # two words make a table only with a rule under them (pip list)
         rows = [line for line, rule in zip(lines[h + 1 :], rules[h + 1 :], strict=True) if not rule]
         if len(rows) < 4:
             continue
