@@ -144,6 +144,8 @@ def _delimited(lines: list[str]) -> Layout | None:
         # Column names, not data: "10:00:00,123 INFO" is a log line, not a header. Only
         # tabs make a table without a header (dpkg-query -W), and only on nearly all lines.
         names = [f.strip() for f in head.split(delim)]
+        if any(len(f) > 60 or ". " in f for f in names):
+            continue  # sentences, not column names
         headerless_tsv = delim == "\t" and n >= 2 and same >= 0.95 * len(lines)
         if sum(any(c.isdigit() for c in f) for f in names) * 3 > len(names) and not headerless_tsv:
             continue
