@@ -126,7 +126,9 @@ def _structure_cases() -> list[tuple[str, str, str, dict[str, Any]]]:
         for i in range(5000)
     ]
     csv_rows[4321] = "job-4321,eu-west,failed,4800,nightly"
-    words = ["ash", "birch", "cedar", "dogwood", "elm", "fir", "ginkgo", "hazel", "ivy", "maple"]
+    # Lines that share no template: what reaches the generic line compressor.
+    syllables = ["ka", "lo", "mi", "nu", "pe", "ra", "so", "ti", "ve", "zu", "ba", "do"]
+    words = [a + b + c for a in syllables for b in syllables for c in syllables[:4]]
     text = [
         f"{rng.choice(words)} {rng.choice(words)} grows beside the {rng.choice(words)} path"
         for _ in range(3000)

@@ -65,7 +65,10 @@ def _is_rule(line: str) -> bool:
 
 
 def _looks_like_header(line: str) -> bool:
-    """Column names: at least two words, mostly letters, hardly any numbers."""
+    """Column names: at least two words, mostly letters, hardly any numbers, padded
+    apart somewhere by two or more blanks (as every aligned listing's header is)."""
+    if "  " not in line.strip():
+        return False
     tokens = line.split()
     if len(tokens) < 2 or len(tokens) > 24:
         return False
