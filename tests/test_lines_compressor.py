@@ -200,3 +200,11 @@ def test_any_mix_of_bad_input_is_compressed_verbatim_or_left_with_a_reason(text)
     check(text, result, store)
     again, _ = engine(text)
     assert again.messages[-1]["content"] == result.messages[-1]["content"]
+
+
+def test_crlf_text_without_a_final_newline_keeps_its_last_line_exactly():
+    text = plain_text().replace("\n", "\r\n")  # the last line has no CR
+    result, store = engine(text)
+    out = result.messages[-1]["content"].split("\n")
+    assert text.split("\n")[-1] in out
+    check(text, result, store)

@@ -176,3 +176,12 @@ def test_systemctl_failed_unit_is_kept():
     text = "\n".join(lines)
     out, _ = run(text)
     assert lines[18] in out.text.split("\n")
+
+
+@pytest.mark.parametrize("end", ["", "\r\n"])
+def test_crlf_tables_keep_their_lines_exactly(end):
+    text = (ROUTE / "ps.txt").read_text().rstrip("\n").replace("\n", "\r\n") + end
+    out, _ = run(text)
+    assert verbatim_or_marker(text, out.text) == []
+    marker = next(line for line in out.text.split("\n") if line.startswith("[headroom:"))
+    assert marker.endswith("\r")

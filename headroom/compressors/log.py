@@ -325,9 +325,7 @@ class LogCompressor:
                 out.append(notes[i])
         out.append(text_marker(omitted_total, n, key))
         # Marker lines end like the input's lines (CRLF logs stay CRLF).
-        eol = "\r" if text.count("\r\n") * 2 > len(lines) else ""
-        if eol:
-            out = [line if line.endswith("\r") else line + eol for line in out]
+        out = crlf_markers(out, text)
         return Compressed("\n".join(out), key=key)
 
 
@@ -441,6 +439,17 @@ def _paragraph(lines: list[str], i: int, most: int) -> range | None:
     if end - start >= most:
         return None
     return range(start, end)
+
+
+def crlf_markers(out: list[str], text: str) -> list[str]:
+    """``out`` with our marker lines ending in CR when most of ``text``'s lines end in
+    CRLF, so a CRLF log stays CRLF. Kept input lines stay exactly as they were (a last
+    line without CR keeps none), and they are never markers: those are dropped."""
+    if text.count("\r\n") * 2 <= text.count("\n") + 1:
+        return out
+    return [
+        line + "\r" if is_text_marker(line) and not line.endswith("\r") else line for line in out
+    ]
 
 
 def strip_ansi(text: str) -> str:

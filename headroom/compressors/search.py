@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from ..markers import TEXT_MARKER_PREFIX, is_text_marker, text_marker
 from ..relevance import distinctive_rank, identifier_hits
 from .base import Compressed, CompressorContext
-from .log import strip_ansi
+from .log import crlf_markers, strip_ansi
 
 # path:line:content, path:line:col:content (a match) or path-line-content (context,
 # from -A/-B/-C). The path holds no blank or colon and is not a number, and line
@@ -168,7 +168,5 @@ class SearchCompressor:
             )
         out.append(text_marker(omitted, len(lines), key))
         # Marker lines end like the input's lines (CRLF logs stay CRLF).
-        eol = "\r" if text.count("\r\n") * 2 > len(lines) else ""
-        if eol:
-            out = [line if line.endswith("\r") else line + eol for line in out]
+        out = crlf_markers(out, text)
         return Compressed("\n".join(out), key=key)

@@ -29,7 +29,7 @@ from itertools import zip_longest
 from ..markers import is_text_marker, text_marker
 from ..relevance import Joined, distinctive_rank, identifier_hits
 from .base import Compressed, CompressorContext
-from .log import rare_substring_hits, strip_ansi, trouble_lines
+from .log import crlf_markers, rare_substring_hits, strip_ansi, trouble_lines
 
 _MAX_SCAN = 300  # characters of a line looked at to find columns
 _MAX_ROWS = 60  # rows looked at to find columns
@@ -356,7 +356,5 @@ class TableCompressor:
             tail -= 1
         marker = text_marker(omitted_rows, n, key, unit="rows")
         out.insert(tail, marker)
-        eol = "\r" if text.count("\r\n") * 2 > len(lines) else ""
-        if eol:
-            out = [line if line.endswith("\r") else line + eol for line in out]
+        out = crlf_markers(out, text)
         return Compressed("\n".join(out), key=key)
