@@ -292,8 +292,16 @@ class LogCompressor:
             if i not in problems and plain[i].strip() and not _is_excerpt(plain[i])
         ]
         problems.update(i for i in range(n) if i not in keep and _is_excerpt(plain[i]))
+        groups = _clusters(rest, templates)
+        # A line like no other that holds a query word, even a word many lines hold
+        # ("Processing …/attrs-26.1.0.whl" among hundreds of "Found link …attrs…").
+        terms = _search_terms(ctx.query)
+        if terms:
+            rare = [i for idx in groups if len(idx) <= 2 for i in idx]
+            hits = [i for i in rare if any(t in lowered[i] for t in terms)]
+            keep.update(hits[: max(3, budget // 2)])
         needing: list[tuple[int, int, list[int]]] = []
-        for idx in _clusters(rest, templates):
+        for idx in groups:
             shown = next((i for i in idx if i in keep), None)
             if shown is None:
                 needing.append((-len(idx), idx[0], idx))
