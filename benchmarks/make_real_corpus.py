@@ -894,6 +894,10 @@ def prep_encodings() -> None:
     )
 
 
+def prep_fresh_dl() -> None:
+    sh("rm -rf dl")  # else pip finds the file from the last run and shows no progress bar
+
+
 def prep_pydoc() -> None:
     sh("mkdir -p html")
 
@@ -1103,6 +1107,15 @@ CASES: list[Case] = [
         "cargo",
         "cargo build",
         "Why does the inventory crate fail to build?",
+        cwd="crate",
+        prep=("crate",),
+    ),
+    Case(
+        "cargo_json",
+        "compiler",
+        "cargo",
+        "cargo build --message-format=json",
+        "Which line of src/lib.rs has the borrow error E0502?",
         cwd="crate",
         prep=("crate",),
     ),
@@ -1323,6 +1336,13 @@ CASES: list[Case] = [
         "Which module takes the longest cumulative time to import?",
     ),
     Case(
+        "grep_rn",
+        "search",
+        "grep",
+        "grep -rn 'import re' /usr/lib/python3.11 --include=*.py",
+        "On which line does email/utils.py import re?",
+    ),
+    Case(
         "tree_doc",
         "listing",
         "tree",
@@ -1464,6 +1484,15 @@ CASES: list[Case] = [
         cwd="go/calc",
         prep=("go",),
     ),
+    Case(
+        "go_test_json",
+        "test-runner",
+        "go",
+        "go test -json ./...",
+        "Which subtests of TestClamp fail?",
+        cwd="go/calc",
+        prep=("go",),
+    ),
     # ---- logs
     Case(
         "dpkg_log",
@@ -1559,7 +1588,7 @@ CASES: list[Case] = [
         "pip",
         "script -qfec 'venv/bin/pip download --no-deps --no-cache-dir --progress-bar on -d dl pyarrow==24.0.0' /dev/null",
         "Did the pyarrow download finish, and which file was saved?",
-        prep=("venv",),
+        prep=("venv", "fresh_dl"),
     ),
     Case(
         "dd_progress",
@@ -1639,6 +1668,7 @@ NEEDLES: dict[str, list[str]] = {
         "error[E0502]: cannot borrow `self.items` as mutable",
         "error[E0515]: cannot return value referencing local variable `copy`",
     ],
+    "cargo_json": ["error[E0502]: cannot borrow `self.items` as mutable", "src/lib.rs:24:9"],
     "rustc_errors": ["src/lib.rs:39:44", "expected `u32`, found `Option<u32>`"],
     "tsc_checkjs": [
         "express-lib/response.js(63,13): error TS2304: Cannot find name 'ServerResponse'.",
@@ -1695,6 +1725,7 @@ NEEDLES: dict[str, list[str]] = {
     "find_py": ["/usr/lib/python3.11/asyncio/base_events.py"],
     "ls_laR_doc": ["/usr/share/doc/libsqlite3-0:", "100313 Aug 26  2025 changelog.gz"],
     "python_importtime": ["|      37296 | asyncio"],
+    "grep_rn": ["/usr/lib/python3.11/email/utils.py:26:import re"],
     "tree_doc": ["hooks -> ../../../git-core/contrib/hooks"],
     "pip_show_files": ["Location: ", "requests/adapters.py"],
     "npm_view_json": [
@@ -1733,6 +1764,7 @@ NEEDLES: dict[str, list[str]] = {
         "calc_test.go:68: Clamp(42, 0, 10) = 0, want 10",
         "--- FAIL: TestReverse",
     ],
+    "go_test_json": ["--- FAIL: TestClamp/42_in_0_10"],
     "dpkg_log": ["2026-12-02 11:25:02 status installed clang:amd64 1:14.0-55.7~deb12u1"],
     "apt_term_log": ['Failed to open connection to "system" message bus'],
     "strace_file": ["/lib/python3.11/csv.py"],
@@ -1782,14 +1814,21 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="run nothing: rewrite manifest.json from the CASES and NEEDLES tables and check it",
     )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=OUT,
+        help="write the outputs and manifest.json here instead (to compare with the committed corpus)",
+    )
     args = parser.parse_args(argv)
+    out: Path = args.out
     wanted = set() if args.manifest_only else set(args.case or [c.id for c in CASES])
     unknown = wanted - {c.id for c in CASES}
     if unknown:
         parser.error(f"unknown case(s): {sorted(unknown)}")
     WORK.mkdir(parents=True, exist_ok=True)
-    OUT.mkdir(parents=True, exist_ok=True)
-    manifest_path = OUT / "manifest.json"
+    out.mkdir(parents=True, exist_ok=True)
+    manifest_path = out / "manifest.json"
     old: dict[str, dict[str, object]] = {}
     if manifest_path.exists():
         old = {r["id"]: r for r in json.loads(manifest_path.read_text())}
@@ -1805,11 +1844,11 @@ def main(argv: list[str] | None = None) -> int:
         data = scrub(data, hosts)
         if len(data) > MAX_BYTES:
             problems.append(f"{case.id}: {len(data)} bytes, over {MAX_BYTES}")
-        (OUT / f"{case.id}.{case.ext}").write_bytes(data)
+        (out / f"{case.id}.{case.ext}").write_bytes(data)
         records.append(record(case, code))
         print(f"{case.id:24} exit={code:<4} {len(data):>9,} bytes", flush=True)
     for rec in records:
-        text = (OUT / str(rec["file"])).read_bytes().decode("utf-8", errors="replace")
+        text = (out / str(rec["file"])).read_bytes().decode("utf-8", errors="replace")
         for needle in rec["needles"]:  # type: ignore[attr-defined]
             if needle not in text:
                 problems.append(f"{rec['id']}: needle not in output: {needle!r}")
@@ -1818,7 +1857,7 @@ def main(argv: list[str] | None = None) -> int:
     manifest_path.write_text(json.dumps(records, indent=2, ensure_ascii=False) + "\n")
     for problem in problems:
         print("CHECK:", problem)
-    total = sum((OUT / str(r["file"])).stat().st_size for r in records)
+    total = sum((out / str(r["file"])).stat().st_size for r in records)
     programs = len({r["program"] for r in records})
     print(f"{len(records)} cases, {programs} programs, {total:,} bytes")
     return 1 if problems else 0
