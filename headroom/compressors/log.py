@@ -244,8 +244,10 @@ class LogCompressor:
         lowered = plain_text.lower().split("\n")
         joined = Joined(lowered)
 
+        # The ends of the log (a lone caret line is no end worth showing) and summaries.
         keep: set[int] = set(range(min(cfg.keep_first, n)))
         keep.update(range(max(0, n - cfg.keep_last), n))
+        keep = {i for i in keep if not _is_excerpt(plain[i])}
         keep.update(_summary_lines(plain, joined))
         # Lines the question asks for, most certain first, and what they need around them.
         wanted = list(identifier_hits(lowered, ctx.query)[: 2 * budget + 10])
@@ -279,7 +281,7 @@ class LogCompressor:
             ]
             problems.update(block)
             keep.update(block)
-        notes = _collapse_warnings(plain, warnings, keep, problems, ctx.budget(2))
+        notes = _collapse_warnings(plain, warnings, keep, set(wanted), problems, ctx.budget(2))
 
         # Every other non-blank line falls in a template cluster; each cluster is shown
         # by its first kept line, else its first line (most common clusters first, up
@@ -341,14 +343,16 @@ def _collapse_warnings(
     lines: list[str],
     groups: dict[str, list[int]],
     keep: set[int],
+    asked: set[int],
     problems: set[int],
     examples: int,
 ) -> dict[int, str]:
-    """Keeps the first ``examples`` distinct warnings of each template, with their
-    pointer lines but not their source excerpts, and any warning already kept for another reason (a query hit, the
-    ends of the log) with its whole block; the others, with their blocks, are left out
-    and counted in a note after the last example shown. A warning whose template is
-    unique stays. Returns the notes by the line they follow."""
+    """Keeps the first ``examples`` distinct warnings of each template, and any warning
+    already kept for another reason (the ends of the log), with their pointer lines but
+    not their source excerpts; a warning the question asks for (``asked``) keeps its
+    whole block. The others, with their blocks, are left out and counted in a note after
+    the last example shown. A warning whose template is unique stays. Returns the notes
+    by the line they follow."""
     notes: dict[int, str] = {}
     for idx in groups.values():
         hidden = 0
@@ -359,12 +363,12 @@ def _collapse_warnings(
                 continue
             block = range(i, _block_end(lines, i))
             problems.update(block)
-            # Examples are distinct lines: an exact repeat is only counted.
-            if i in keep:  # the question (or the ends of the log) asks for it: all of it
+            if i in asked:
                 shown.add(lines[i])
                 keep.update(block)
                 last_shown = max(last_shown, block[-1])
-            elif lines[i] not in shown and len(shown) < examples:
+            # Examples are distinct lines: an exact repeat is only counted.
+            elif i in keep or (lines[i] not in shown and len(shown) < examples):
                 # A warning is its line and its pointers (" --> src/a.rs:3:5"); its
                 # source excerpt and caret lines are left out, unlike an error's.
                 shown.add(lines[i])
