@@ -229,7 +229,8 @@ def test_json_lines_are_a_log_and_crlf_logs_stay_crlf():
     kept = out.text.split("\n")
     # Markers end in CR like the input's lines; input lines stay exactly as they were
     # (the last one, which has no CR, gets none).
-    assert all(line.endswith("\r") for line in kept if line.startswith("[headroom:"))
+    assert all(line.endswith("\r") for line in kept[:-1] if line.startswith("[headroom:"))
+    assert kept[-1].startswith("[headroom:") and not kept[-1].endswith("\r")  # like the text
     assert verbatim_or_marker(crlf, out.text) == []
     assert crlf.split("\n")[-1] in kept
     assert store.items[out.key] == crlf

@@ -455,12 +455,17 @@ def _paragraph(lines: list[str], i: int, most: int) -> range | None:
 
 def crlf_markers(out: list[str], text: str) -> list[str]:
     """``out`` with our marker lines ending in CR when most of ``text``'s lines end in
-    CRLF, so a CRLF log stays CRLF. Kept input lines stay exactly as they were (a last
-    line without CR keeps none), and they are never markers: those are dropped."""
+    CRLF, so a CRLF log stays CRLF; the output's last line ends in CR only when the
+    text does. Kept input lines stay exactly as they were (a last line without CR keeps
+    none), and they are never markers: those are dropped."""
     if text.count("\r\n") * 2 <= text.count("\n") + 1:
         return out
+    last = len(out) - 1
     return [
-        line + "\r" if is_text_marker(line) and not line.endswith("\r") else line for line in out
+        line + "\r"
+        if is_text_marker(line) and not line.endswith("\r") and (i < last or text.endswith("\r"))
+        else line
+        for i, line in enumerate(out)
     ]
 
 
