@@ -471,7 +471,7 @@ def _plan(
             plan.skipped, plan.compressor = "below min_tokens_to_compress", None
             continue
         if plan.compressor is None:
-            plan.skipped = f"{plan.kind} is left as is (compress_code=True compresses code)"
+            plan.skipped = _router.skip_reason(plan.kind)
         else:
             plan.name = plan.compressor.name
     return plans
@@ -556,6 +556,7 @@ def _run(
                     _memo.popitem(last=False)
 
     if compressed is None:
-        return skipped("no savings")
+        # The compressor found nothing to leave out, or its result was not smaller.
+        return skipped(f"no savings from {name}")
     label = compressed.label or name
     return report(label, n_after, key=compressed.key, lossless=compressed.lossless), compressed.text

@@ -1,9 +1,14 @@
 """ContentRouter: gives each tool output a content kind and picks its compressor.
 
-Cheap heuristics decide first, in this order: JSON, diff, search results
-(``path:line:``), source code (with its language), log or build output, prose.
-Text none of them claims is shown to Magika's ONNX model when the ``ml`` extra is
-installed (and ``use_ml`` is on); without it, it stays plain text.
+Cheap heuristics decide first, from the text's structure rather than from any one
+program's signature, in this order: binary-looking text, JSON, diff (a
+hunk header under ``---``/``+++`` lines), compiler and linter diagnostics, search
+results (``path:line:``), source code (with its language), tables (aligned columns
+under a header, or CSV/TSV), log-like text (lines that mostly repeat a few templates),
+prose. Text none of them claims is shown to Magika's ONNX model when the ``ml`` extra
+is installed (and ``use_ml`` is on); what is still unclaimed is plain text, which the
+generic line compressor handles. The heuristics look at a sample of lines, each cut
+to a bounded length, so routing costs the same for a 5 MB line as for a short one.
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import jsonutil
@@ -29,11 +35,29 @@ SEARCH = "search"
 CODE = "code"
 LOG = "log"
 PROSE = "prose"
+TABLE = "table"
 TEXT = "text"
-KINDS = (JSON, DIFF, SEARCH, CODE, LOG, PROSE, TEXT)
+BINARY = "binary"
+KINDS = (JSON, DIFF, SEARCH, CODE, TABLE, LOG, PROSE, TEXT, BINARY)
 
-_SAMPLE_LINES = 200
-_DIFF = re.compile(r"^(?:diff --git |--- \S|\+\+\+ \S|@@ -\d)", re.MULTILINE)
+_SAMPLE_LINES = 150  # lines from the start of the text
+_SAMPLE_MIDDLE = 50  # and from its middle, when it is longer
+_SAMPLE_CHARS = 1000  # of each sampled line
+_LOG_SCAN_CHARS = 240  # of each line, for the log-line patterns
+_DIFF_SCAN = 65536
+# A unified diff's hunk header, at a line start.
+_HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+\d+(?:,\d+)? @@", re.MULTILINE)
+# Control characters that text output rarely holds (tab, newlines, form feed,
+# backspace and ESC are common in terminal output), and the replacement character.
+_ODD_CHARS = {c: None for c in [*range(0, 8), 11, *range(14, 27), *range(28, 32), 0xFFFD]}
+_BINARY_SHARE = 0.1
+_TEMPLATE_MIN_LINES = 10  # fewer sampled lines say nothing about templates
+_TEMPLATE_REPEATS = 3  # a line template seen this often in the sample counts as repeated
+_TEMPLATE_SHARE = 0.5  # log-like: this share of sampled lines has a repeated template
+_ANSI = re.compile(r"\x1b\[[0-9;?]{0,32}[ -/]{0,4}[@-~]")
+_VARIABLE = re.compile(r"[\d/\\]")
+# A compiler's source excerpt, caret or pointer line (gcc, clang, rustc, tsc).
+_EXCERPT = re.compile(r"\s*(?:\d+\s*)?\||\s*-->|\s*= (?:note|help)")
 # A line that looks like log or build output: a leading timestamp, a level word, a
 # progress counter, a tool's status verb, a test runner's verdict, a shell prompt.
 _LOG_LINE = re.compile(
@@ -49,8 +73,6 @@ _LOG_LINE = re.compile(
 _DIAGNOSTIC = re.compile(
     r"\S+?:\d+(?::\d+)?:? (?:-? ?)(?:error|warning|note|info|E\d+|W\d+|F\d+)\b", re.IGNORECASE
 )
-# A table header: capitalised column names separated by runs of blanks.
-_TABLE_HEADER = re.compile(r"[A-Z][A-Z0-9 %_-]*\S {2,}[A-Z]")
 _LETTERS_AND_SPACES = re.compile(r"[^\W\d_ ]+| +")
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]?(?:\s|$)")
 _MAGIKA_CODE = {"python", "javascript", "typescript", "go", "rust", "java"}
@@ -59,15 +81,38 @@ _MAGIKA_PROSE = {"markdown", "rst", "latex", "rtf"}
 
 
 def _sample(text: str) -> list[str]:
+    """Non-blank lines from the start (and the middle, for a long text), each cut to
+    ``_SAMPLE_CHARS``."""
     lines = text.split("\n", _SAMPLE_LINES)[:_SAMPLE_LINES]
-    return [line for line in lines if line.strip()]
+    if len(lines) == _SAMPLE_LINES:
+        middle = text.find("\n", len(text) // 2)
+        if middle > 0 and middle > sum(len(line) + 1 for line in lines):
+            lines += text[middle + 1 :].split("\n", _SAMPLE_MIDDLE)[:_SAMPLE_MIDDLE]
+    return [line[:_SAMPLE_CHARS] for line in lines if line.strip()]
+
+
+def looks_binary(text: str) -> bool:
+    """Control bytes or replacement characters in more than a tenth of the first 8 KB:
+    a binary file or a decoding gone wrong, not text a model can use."""
+    head = text[:8192]
+    if not head:
+        return False
+    odd = len(head) - len(head.translate(_ODD_CHARS))
+    return "\x00" in head or odd > _BINARY_SHARE * len(head)
 
 
 def looks_like_diff(text: str) -> bool:
-    head = text[:4096]
-    return (
-        head.startswith(("diff --git ", "--- ", "Index: ")) and len(_DIFF.findall(head)) >= 3
-    ) or ("\n+++ " in head and "\n@@ " in head and head.count("\n--- ") >= 1)
+    """A unified diff (``git diff``, ``git log -p``, ``diff -u``): a hunk header with a
+    ``--- `` and a ``+++ `` line before it. A commit log with stats has no hunk, even
+    when a commit message holds a ``---`` line."""
+    head = text[:_DIFF_SCAN]
+    if "@@ -" not in head:  # a C-speed scan rules out almost every other text
+        return False
+    hunk = _HUNK.search(head)
+    if hunk is None:
+        return False
+    before = "\n" + head[: hunk.start()]
+    return "\n--- " in before and "\n+++ " in before
 
 
 def looks_like_jsonl(text: str) -> bool:
@@ -88,18 +133,46 @@ def looks_like_diagnostics(lines: list[str]) -> bool:
     return hits >= 3 and hits >= 0.3 * len(lines)
 
 
-def looks_like_log(lines: list[str]) -> bool:
-    """Log, build or test output, or a status table under a capitalised header
-    (``kubectl get``, ``docker ps``)."""
+def _head_template(line: str) -> str:
+    """The first two words of a line, with words holding a digit or a slash masked."""
+    words = line.split(None, 2)[:2]
+    return " ".join("#" if _VARIABLE.search(w) else w for w in words)
+
+
+def repeats_templates(lines: list[str]) -> bool:
+    """Most lines start like several others once numbers, ids and paths are masked
+    (``npm silly …``, ``  Found link …``, ``src/a.c:3:5: warning: …``, ``12 |``): the
+    shape of a log whatever its prefixes. Indented excerpts and caret lines count as
+    lines of their own template, so compiler output stays log-like."""
+    if len(lines) < _TEMPLATE_MIN_LINES:
+        return False
+    heads = Counter(_head_template(line) for line in lines)
+    repeated = sum(c for c in heads.values() if c >= _TEMPLATE_REPEATS)
+    return repeated >= _TEMPLATE_SHARE * len(lines)
+
+
+def _is_excerpt(line: str) -> bool:
+    """A source excerpt line, or a caret line (``    ^~~~``) of only marks."""
+    if _EXCERPT.match(line):
+        return True
+    marks = line.strip(" \t|")
+    return "^" in marks and not marks.strip("~^-")
+
+
+def looks_like_log(lines: list[str], prose: Callable[[], bool] = lambda: False) -> bool:
+    """Log, build or test output: typical log lines (timestamps, levels, a tool's
+    status verbs) or lines that mostly repeat a few templates. A compiler's source
+    excerpts and caret lines (``5 |     x = y;``, ``  |     ^~~``, `` --> a.rs:5:20``)
+    count for neither side: what is around them decides. Repeated templates don't
+    count for text that reads as prose (``prose()``, asked only then): paragraphs may
+    open alike."""
+    lines = [line for line in lines if not _is_excerpt(line)] if len(lines) >= 5 else []
     if len(lines) < 5:
         return False
-    hits = sum(1 for line in lines if _LOG_LINE.match(line))
-    if hits >= 0.3 * len(lines):
+    if repeats_templates(lines) and not prose():
         return True
-    if not _TABLE_HEADER.match(lines[0]):
-        return False
-    columns = sum(1 for line in lines if line.strip().count("  ") >= 2)
-    return columns >= 0.6 * len(lines)
+    hits = sum(1 for line in lines if _LOG_LINE.match(line[:_LOG_SCAN_CHARS]))
+    return hits >= 0.3 * len(lines)
 
 
 def looks_like_prose(text: str, lines: list[str]) -> bool:
@@ -154,7 +227,9 @@ _DEFAULTS = {
     LOG: ("log", "LogCompressor"),
     PROSE: ("prose", "ProseCompressor"),
     DIFF: ("diff", "DiffCompressor"),
-    TEXT: ("passthrough", "Passthrough"),
+    TABLE: ("table", "TableCompressor"),
+    TEXT: ("lines", "LinesCompressor"),
+    BINARY: ("binary", "BinaryCompressor"),
 }
 
 
@@ -182,12 +257,16 @@ class ContentRouter:
 
     def detect(self, text: str, use_ml: bool = True) -> tuple[str, str | None]:
         """The kind of ``text`` and, for source code, its language."""
+        if looks_binary(text):
+            return BINARY, None
         if jsonutil.looks_like_json(text):
             # JSON Lines (one record per line) is a log, not one document.
             return (LOG if looks_like_jsonl(text) else JSON), None
         if looks_like_diff(text):
             return DIFF, None
         lines = _sample(text)
+        if any("\x1b" in line for line in lines):  # colour codes say nothing of the kind
+            lines = [_ANSI.sub("", line) for line in lines]
         if looks_like_diagnostics(lines):
             return LOG, None
         if _compressor_module("search").parse(lines) is not None:
@@ -195,9 +274,18 @@ class ContentRouter:
         language = _compressor_module("code").detect_language(text)
         if language is not None:
             return CODE, language
-        if looks_like_log(lines):
+        if _compressor_module("table").detect(lines) is not None:
+            return TABLE, None
+        found: list[bool] = []
+
+        def prose() -> bool:  # judged once, and only when asked
+            if not found:
+                found.append(looks_like_prose(text, lines))
+            return found[0]
+
+        if looks_like_log(lines, prose):
             return LOG, None
-        if looks_like_prose(text, lines):
+        if prose():
             return PROSE, None
         if use_ml:
             label = _Magika.label(text)
@@ -205,17 +293,20 @@ class ContentRouter:
                 return CODE, label
             if label in ("json", "jsonl"):
                 return JSON, None
-            if label == "diff":
-                return DIFF, None
             if label in _MAGIKA_PROSE and len(text) >= 400:
                 return PROSE, None
         return TEXT, None
+
+    @staticmethod
+    def skip_reason(kind: str) -> str:
+        """Why an output of ``kind`` that ``route`` gives no compressor is left as is."""
+        return f"{kind} is left as is (compress_code=True compresses code)"
 
     def route(
         self, text: str, config: HeadroomConfig | None = None
     ) -> tuple[str, Compressor | None]:
         """The kind (``code:python`` for code) and its compressor. The compressor is
-        None when the options leave this kind alone (code, unless ``compress_code``)."""
+        None for code unless ``compress_code`` (``skip_reason`` says why)."""
         cfg = config or HeadroomConfig()
         kind, language = self.detect(text, use_ml=cfg.use_ml)
         if kind == CODE:

@@ -146,7 +146,7 @@ def test_exact_repeats_of_a_problem_line_are_counted_not_repeated():
     out, _ = run(text)
     kept = out.text.split("\n")
     assert kept.count(warn) == 1
-    assert kept[kept.index(warn) + 1] == "[headroom: 19 more lines like this]"
+    assert kept[kept.index(warn) + 1] == "[headroom: 19 more warnings like this]"
 
 
 def test_query_identifier_lines_are_kept():
@@ -226,5 +226,60 @@ def test_json_lines_are_a_log_and_crlf_logs_stay_crlf():
 
     crlf = "\r\n".join(f"2025-01-07 10:00:{i % 60:02d} INFO step {i} ok" for i in range(300))
     out, store = run(crlf)
-    assert all(line.endswith("\r") for line in out.text.split("\n")[:-1])
+    kept = out.text.split("\n")
+    # Markers end in CR like the input's lines; input lines stay exactly as they were
+    # (the last one, which has no CR, gets none).
+    assert all(line.endswith("\r") for line in kept[:-1] if line.startswith("[headroom:"))
+    assert kept[-1].startswith("[headroom:") and not kept[-1].endswith("\r")  # like the text
+    assert verbatim_or_marker(crlf, out.text) == []
+    assert crlf.split("\n")[-1] in kept
     assert store.items[out.key] == crlf
+
+
+ROUTE = Path(__file__).parent / "fixtures" / "route"
+
+
+def test_repeated_compiler_warnings_collapse_and_every_error_keeps_its_excerpt():
+    text = (ROUTE / "gcc_warnings.txt").read_text()
+    lines = text.split("\n")
+    out, store = run(text)
+    kept = out.text.split("\n")
+    # Every error line stays, with its source excerpt and caret line.
+    for i, line in enumerate(lines):
+        if ": error:" in line:
+            assert lines[i : i + 3] == kept[kept.index(line) : kept.index(line) + 3]
+    unused = [line for line in kept if "unused variable" in line]
+    assert len(unused) == 2  # the first examples of the template
+    assert any(m.startswith("[headroom: 29") and "more warnings like this" in m for m in kept)
+    assert verbatim_or_marker(text, out.text) == []
+    assert store.items[out.key] == text
+    assert COUNT(out.text) < 0.1 * COUNT(text)
+
+
+def test_a_warning_with_a_unique_template_stays_and_warnings_are_not_errors():
+    lines = [f"2025-01-07 10:00:{i % 60:02d} INFO step {i} ok" for i in range(1500)]
+    for i in range(20, 1500, 5):
+        lines[i] = f"WARN cache miss for key user:{i} (refetching)"
+    lines[700] = "WARN disk /var is 91% full"
+    errors = {100: "ERROR payment gateway timed out", 900: "FATAL worker 3 crashed"}
+    errors.update({1100 + k: f"ERROR request {k} failed: upstream refused" for k in range(3)})
+    for i, line in errors.items():
+        lines[i] = line
+    text = "\n".join(lines)
+    out, _ = run(text)
+    kept = out.text.split("\n")
+    assert lines[700] in kept  # unique template: verbatim
+    assert all(line in kept for line in errors.values())  # errors: all verbatim
+    assert sum("cache miss" in line for line in kept) == 2
+    assert any(line.endswith("more warnings like this]") for line in kept)
+    assert COUNT(out.text) < 0.1 * COUNT(text)
+
+
+def test_pip_verbose_repeated_warnings_collapse():
+    text = (ROUTE / "pip_vv.txt").read_text()
+    out, _ = run(text, query="which version of requests was chosen?")
+    kept = out.text.split("\n")
+    ignored = [line for line in text.split("\n") if "is ignored: it is neither" in line]
+    assert len(ignored) > 2
+    assert sum(line in ignored for line in kept) <= 2
+    assert verbatim_or_marker(text, out.text) == []

@@ -1,18 +1,24 @@
-"""LogCompressor: build, test and server logs.
+"""LogCompressor: build, test and server logs, and (as ``LinesCompressor``) any
+line-structured text no other compressor claims.
 
-Lines are grouped by template: the line with its timestamps, ids, paths, numbers
-and quoted values masked. The output keeps, verbatim and in order:
+Lines are grouped by template: the line with its timestamps, ids, paths, numbers,
+identifiers and dotted names masked. The output keeps, verbatim and in order:
 
 - the first and last lines, and summary lines (``FAILED``, ``3 passed, 1 failed``,
   ``exit code 2``, section rules);
-- every problem line (errors, warnings, failures, exceptions, panics) with the
-  block that belongs to it (a traceback, a stack trace, a compiler's source excerpt);
-  exact repeats of a problem line are counted instead of repeated;
-- lines naming an identifier from the query, and the best lexical matches;
+- every error line (errors, failures, exceptions, tracebacks, panics) with the block
+  that belongs to it (a traceback, a stack trace, a compiler's source excerpt); exact
+  repeats of an error line are counted instead of repeated;
+- warnings: one whose template is unique stays; warnings sharing a template keep their
+  first distinct examples (line and pointer lines, not the source excerpt) and a count;
+- lines the query asks for (its identifiers, rare query words, the best lexical
+  matches) with what they need around them (nested lines, a short paragraph);
 - one example of every other template, followed by a marker that counts the
-  similar lines left out.
+  similar lines left out (source excerpts, progress bars and huge lines are never
+  shown just as examples).
 
-A final marker names the retrieval key of the whole original.
+ANSI colour codes are looked through, never removed. A final marker names the
+retrieval key of the whole original.
 """
 
 from __future__ import annotations
@@ -21,13 +27,16 @@ import re
 from collections import Counter
 
 from ..markers import TEXT_MARKER_PREFIX, is_text_marker, text_marker
-from ..relevance import Joined, distinctive_rank, identifier_hits
+from ..relevance import Joined, distinctive_rank, identifier_hits, query_terms
 from .base import Compressed, CompressorContext
 
-# A line's template: every whitespace-separated token holding a digit or a slash
-# (timestamps, ids, counts, paths, URLs) becomes "#", then runs of blanks one space.
-# The lookbehind makes the scan start only at token starts, which keeps it fast.
-_MASK = re.compile(r"(?<!\S)\S*[\d/]\S*")
+# A line's template: every whitespace-separated token that names something rather than
+# says something becomes "#": tokens holding a digit, a slash, a backslash, "_", "=" or
+# "@" (timestamps, ids, counts, paths, URLs, identifiers, key=value) or a dot between two
+# word characters (file and module names, versions); then runs of blanks one space.
+# The lookbehind makes the scan start only at token starts; each alternative moves
+# forward through one token without nested repetition, which keeps it linear.
+_MASK = re.compile(r"(?<!\S)(?:[^\s\d/\\_=@]*[\d/\\_=@]|[^\s.]*\w\.\w)\S*")
 _SPACES = re.compile(r"[ \t]{2,}")
 
 # Problem signals. Strong ones always count: level words in capitals, compiler-style
@@ -85,14 +94,37 @@ _STATUS = re.compile(r"(?:OK|FAILED|PASSED|ERROR|FAIL|SUCCESS)\b")
 # Lines that continue the block of the problem line above them (beyond being indented
 # deeper): Java's "Caused by:", rustc's "2 |" excerpts, "... 12 more".
 _CONTINUATION = re.compile(r"\s*(?:Caused by:|\.\.\. \d+ more|\d+\s*\||-->|= (?:note|help))")
+# A compiler's source excerpt line ("  27 |     code", "     |     ^~~"): it only means
+# something under the diagnostic it belongs to.
+_SUCCESS = re.compile(r"\s*(?:--- )?(?:PASS|PASSED|ok|OK)\b")
+_POINTER = re.compile(r"\s*(?:-->|= (?:note|help)|Caused by:)")
+_EXCERPT = re.compile(r"[ \t]*\d+[ \t]*\||[ \t]+\|")
 _MAX_BLOCK = 60
+_RARE_HITS = 8  # a query word inside at most this many lines marks them as wanted
+_MAX_EXAMPLE_CHARS = 4096  # longer lines are never shown just as a template's example
+# ANSI colour and cursor sequences (bounded: they never span lines).
+_ANSI = re.compile(r"\x1b\[[0-9;?]{0,32}[ -/]{0,4}[@-~]")
+# Warning signals, and the error signals that make a line more than a warning.
+_WARNING = re.compile(
+    r"\b(?:WARN|WARNING)\b|\b[Ww]arn(?:ing)?(?:\[[\w-]+\])?:"
+    r"|(?<![\w./-])(?:warn|warnings?|deprecated|deprecation)(?![\w-])"
+)
+_ERRORISH = re.compile(
+    r"\b(?:ERROR|ERR!|FATAL|CRITICAL|SEVERE|PANIC|FAIL|FAILED|FAILURE)\b"
+    r"|\b(?:[Ee]rror|[Ff]atal|panic)(?:\[[\w-]+\])?:"
+    r"|\b[A-Z]\w*(?:Error|Exception|Failure)\b"
+    r"|Traceback \(most recent call last\)|\bpanicked at\b|[Ss]egmentation fault"
+    r"|core dumped|OOMKilled|CrashLoopBackOff|^E(?: |$)|^> "
+    r"|(?<![\w./-])(?:errors?|failed|failures?|failing|exception|denied|refused|timed out"
+    r"|timeout|cannot|could not|unable to|not found|aborted|killed)(?![\w-])"
+)
 
 
 def _indent(line: str) -> int:
     return len(line) - len(line.lstrip(" \t"))
 
 
-def _trouble_lines(lines: list[str], joined: Joined) -> list[int]:
+def trouble_lines(lines: list[str], joined: Joined) -> list[int]:
     """Problem lines: every line with a strong signal, and lines with a weak signal word
     that no more than half the lines share."""
     candidates = joined.docs_containing(_TROUBLE_STEMS)
@@ -116,11 +148,11 @@ def _trouble_lines(lines: list[str], joined: Joined) -> list[int]:
 
 
 def _is_rule(line: str) -> bool:
-    """A section rule: ``=====…``, ``_____…``, or ``--- title ---``."""
+    """A section rule: ``=====…``, ``_____…``, ``--- title ---`` or ``=== title ===``
+    (not ``=== RUN   TestX``, go test's progress line)."""
     if not line.startswith(("===", "___", "---")):
         return False
-    end = line.rstrip()
-    return not end.startswith("---") or end.endswith("---")
+    return line.rstrip().endswith(line[0] * 3)
 
 
 def _summary_lines(lines: list[str], joined: Joined) -> set[int]:
@@ -195,53 +227,94 @@ class LogCompressor:
     """Compressor for log and build output; see the module docstring for the rules."""
 
     name = "log"
+    min_lines = 8
 
     def compress(self, text: str, ctx: CompressorContext) -> Compressed | None:
         lines = text.split("\n")
         n = len(lines)
-        if n < 8:
+        if n < self.min_lines:
             return None
+        # Colour codes are looked through, never removed: the analysis reads the text
+        # without them, the output keeps the input's lines as they were.
+        plain_text = strip_ansi(text)
+        plain = plain_text.split("\n") if plain_text is not text else lines
         cfg = ctx.config
         budget = ctx.budget(cfg.max_items)
-        templates = _SPACES.sub(" ", _MASK.sub("#", text)).split("\n")
-        lowered = text.lower().split("\n")
+        templates = _SPACES.sub(" ", _MASK.sub("#", plain_text)).split("\n")
+        lowered = plain_text.lower().split("\n")
         joined = Joined(lowered)
 
+        # The ends of the log (a lone caret line is no end worth showing) and summaries.
         keep: set[int] = set(range(min(cfg.keep_first, n)))
         keep.update(range(max(0, n - cfg.keep_last), n))
-        keep.update(_summary_lines(lines, joined))
-        keep.update(identifier_hits(lowered, ctx.query)[: 2 * budget + 10])
-        keep.update(distinctive_rank(lowered, ctx.query, limit=max(3, budget // 3)))
+        keep = {i for i in keep if not _is_excerpt(plain[i])}
+        keep.update(_summary_lines(plain, joined))
+        # Lines the question asks for, most certain first, and what they need around them.
+        wanted = list(identifier_hits(lowered, ctx.query)[: 2 * budget + 10])
+        wanted += rare_substring_hits(joined, ctx.query)
+        wanted += distinctive_rank(lowered, ctx.query, limit=max(3, budget // 3))
+        keep.update(wanted)
+        keep.update(query_context(plain, list(dict.fromkeys(wanted)), limit=6 * budget))
 
         # Problem lines and their blocks, all kept; an exact repeat of a problem line is
         # counted under its first occurrence, unless it sits inside a varied block (the
-        # line before it is another problem line, not the same one again).
+        # line before it is another problem line, not the same one again). Warnings
+        # sharing a template are handled after: see _collapse_warnings.
         problems: set[int] = set()
         first_seen: dict[str, int] = {}
         counts: dict[int, int] = {}
-        for i in _trouble_lines(lines, joined):
-            first = first_seen.setdefault(lines[i], i)
-            in_block = i - 1 in problems and lines[i - 1] != lines[i]
+        warnings: dict[str, list[int]] = {}
+        for i in trouble_lines(plain, joined):
+            if is_warning(plain[i]):
+                warnings.setdefault(templates[i], []).append(i)
+                continue
+            first = first_seen.setdefault(plain[i], i)
+            in_block = i - 1 in problems and plain[i - 1] != plain[i]
             if first != i and not in_block:
                 problems.add(i)
                 counts[first] = counts.get(first, 0) + 1
                 continue
-            block = range(i, _block_end(lines, i))
+            # A nested line reporting success ("    --- PASS: TestX/a") is no part of
+            # the failure above it.
+            block = [
+                j for j in range(i, _block_end(plain, i)) if j == i or not _SUCCESS.match(plain[j])
+            ]
             problems.update(block)
             keep.update(block)
+        notes = _collapse_warnings(plain, warnings, keep, set(wanted), problems, ctx.budget(2))
 
         # Every other non-blank line falls in a template cluster; each cluster is shown
         # by its first kept line, else its first line (most common clusters first, up
         # to a budget), followed by a count of the lines it stands for.
-        rest = [i for i in range(n) if i not in problems and lines[i].strip()]
+        # Source excerpts outside a kept block are no example of anything: they are left
+        # out (and counted in the final marker) rather than shown on their own.
+        rest = [
+            i
+            for i in range(n)
+            if i not in problems and plain[i].strip() and not _is_excerpt(plain[i])
+        ]
+        problems.update(i for i in range(n) if i not in keep and _is_excerpt(plain[i]))
+        groups = _clusters(rest, templates)
+        # A line like no other that holds a query word, even a word many lines hold
+        # ("Processing …/attrs-26.1.0.whl" among hundreds of "Found link …attrs…").
+        terms = _search_terms(ctx.query)
+        if terms:
+            rare = [i for idx in groups if len(idx) <= 2 for i in idx]
+            hits = [i for i in rare if any(t in lowered[i] for t in terms)]
+            keep.update(hits[: max(3, budget // 2)])
         needing: list[tuple[int, int, list[int]]] = []
-        for idx in _clusters(rest, templates):
+        for idx in groups:
             shown = next((i for i in idx if i in keep), None)
             if shown is None:
                 needing.append((-len(idx), idx[0], idx))
             else:
                 counts[shown] = sum(1 for i in idx if i not in keep)
         for _, first, idx in sorted(needing)[: 2 * budget + 10]:
+            line = lines[first]
+            if len(line) > _MAX_EXAMPLE_CHARS or _redrawn(line):
+                # A huge line, or a progress bar redrawn by carriage returns, is no
+                # example: it is counted in the final marker.
+                continue
             keep.add(first)
             counts[first] = len(idx) - 1
         # Never keep a line that looks like one of our markers: the output must not
@@ -258,11 +331,186 @@ class LogCompressor:
             more = counts.get(i, 0)
             if more:
                 out.append(f"{TEXT_MARKER_PREFIX} {more:,} more line{'s' * (more != 1)} like this]")
+            if i in notes:
+                out.append(notes[i])
         out.append(text_marker(omitted_total, n, key))
         # Marker lines end like the input's lines (CRLF logs stay CRLF).
-        eol = "\r" if text.count("\r\n") * 2 > len(lines) else ""
-        if eol:  # ... but the last line only when the input's last line has its \r
-            out = [line if line.endswith("\r") else line + eol for line in out[:-1]] + [
-                out[-1] + eol if text.endswith("\r") and not out[-1].endswith("\r") else out[-1]
-            ]
+        out = crlf_markers(out, text)
         return Compressed("\n".join(out), key=key)
+
+
+def _collapse_warnings(
+    lines: list[str],
+    groups: dict[str, list[int]],
+    keep: set[int],
+    asked: set[int],
+    problems: set[int],
+    examples: int,
+) -> dict[int, str]:
+    """Keeps the first ``examples`` distinct warnings of each template, and any warning
+    already kept for another reason (the ends of the log), with their pointer lines but
+    not their source excerpts; a warning the question asks for (``asked``) keeps its
+    whole block. The others, with their blocks, are left out and counted in a note after
+    the last example shown. A warning whose template is unique stays. Returns the notes
+    by the line they follow."""
+    notes: dict[int, str] = {}
+    for idx in groups.values():
+        hidden = 0
+        last_shown = -1
+        shown: set[str] = set()
+        for i in idx:
+            if i in problems:  # inside an error's block, which is kept whole
+                continue
+            block = range(i, _block_end(lines, i))
+            problems.update(block)
+            if i in asked:
+                shown.add(lines[i])
+                keep.update(block)
+                last_shown = max(last_shown, block[-1])
+            # Examples are distinct lines: an exact repeat is only counted.
+            elif i in keep or (lines[i] not in shown and len(shown) < examples):
+                # A warning is its line and its pointers (" --> src/a.rs:3:5"); its
+                # source excerpt and caret lines are left out, unlike an error's.
+                shown.add(lines[i])
+                kept = [j for j in block if j == i or _POINTER.match(lines[j])]
+                keep.update(kept)
+                last_shown = max(last_shown, kept[-1])
+            else:
+                hidden += 1
+        if hidden and last_shown >= 0:
+            s = "s" * (hidden != 1)
+            notes[last_shown] = f"{TEXT_MARKER_PREFIX} {hidden:,} more warning{s} like this]"
+    return notes
+
+
+def _search_terms(query: str | None) -> list[str]:
+    """Query words of 4+ characters, with the parts of dotted and dashed names
+    (``ArgumentParser.parse_known_args`` gives ``parse_known_args`` too) and hex
+    literals without their ``0x``."""
+    out: dict[str, None] = {}
+    for term in query_terms(query):
+        parts = [term, *re.split(r"[.-]", term)] if ("." in term or "-" in term) else [term]
+        for part in parts:
+            if part.startswith("0x") and len(part) > 4:
+                part = part[2:]
+            if len(part) >= 4:
+                out.setdefault(part, None)
+    return list(out)
+
+
+def rare_substring_hits(joined: Joined, query: str | None) -> list[int]:
+    """Lines holding a query word (4+ characters) inside a longer token, when at most
+    ``_RARE_HITS`` lines do: "secrets" in ``./config/secrets.prod.yaml``, which whole-token
+    matching misses. A word many lines hold says nothing and adds nothing."""
+    found: list[int] = []
+    text = joined.text
+    for term in _search_terms(query):
+        hits: list[int] = []
+        pos = text.find(term)
+        while pos >= 0 and len(hits) <= _RARE_HITS:
+            doc = joined.doc_at(pos)
+            hits.append(doc)
+            nxt = joined.starts[doc + 1] if doc + 1 < len(joined.starts) else len(text)
+            pos = text.find(term, nxt)
+        if len(hits) <= _RARE_HITS:
+            found.extend(hits)
+    return found
+
+
+_TREE = " \t│├└─┬┼|`+"  # characters that indent a tree (pipdeptree, tree, npm ls)
+_PARAGRAPH = 40  # a paragraph longer than this is not context
+
+
+def _redrawn(line: str) -> bool:
+    """A line redrawn by carriage returns (a progress bar): only its last state shows."""
+    return line.count("\r", 0, len(line) - 1) >= 3
+
+
+def _is_excerpt(line: str) -> bool:
+    """A source excerpt or caret line of a compiler diagnostic."""
+    if not line or (line[0] not in " \t0123456789|" and "^" not in line):
+        return False
+    if _EXCERPT.match(line):
+        return True
+    marks = line.strip(" \t|")
+    return "^" in marks and not marks.strip("~^-")
+
+
+def _tree_indent(line: str) -> int:
+    return len(line) - len(line.lstrip(_TREE))
+
+
+def _paragraph(lines: list[str], i: int, most: int) -> range | None:
+    """The blank-line-delimited run of lines around ``i``, when it is under ``most``."""
+    start = i
+    while start > 0 and lines[start - 1].strip() and i - start < most:
+        start -= 1
+    end = i + 1
+    while end < len(lines) and lines[end].strip() and end - start < most:
+        end += 1
+    if end - start >= most:
+        return None
+    return range(start, end)
+
+
+def crlf_markers(out: list[str], text: str) -> list[str]:
+    """``out`` with our marker lines ending in CR when most of ``text``'s lines end in
+    CRLF, so a CRLF log stays CRLF; the output's last line ends in CR only when the
+    text does. Kept input lines stay exactly as they were (a last line without CR keeps
+    none), and they are never markers: those are dropped."""
+    if text.count("\r\n") * 2 <= text.count("\n") + 1:
+        return out
+    last = len(out) - 1
+    return [
+        line + "\r"
+        if is_text_marker(line) and not line.endswith("\r") and (i < last or text.endswith("\r"))
+        else line
+        for i, line in enumerate(out)
+    ]
+
+
+def strip_ansi(text: str) -> str:
+    """``text`` without ANSI escape sequences, for analysis only (same line count)."""
+    return _ANSI.sub("", text) if "\x1b" in text else text
+
+
+def query_context(lines: list[str], hits: list[int], limit: int) -> set[int]:
+    """What a line the question asks for needs to be understood: the lines nested under
+    it (deeper indentation, tree branches included: a package's requirements), and its
+    paragraph when that is short (a directory's listing under its ``ls -R`` heading);
+    for an indented paragraph (a commit message), the paragraph before it too (the
+    commit's header) and a less indented one right after it (the commit's stat). At
+    most ``limit`` lines in all."""
+    out: set[int] = set()
+    most = min(_PARAGRAPH, len(lines) // 4)  # a paragraph is a small part of the text
+    for i in hits:
+        if len(out) >= limit:
+            break
+        base = _tree_indent(lines[i])
+        end = i + 1
+        while end < len(lines) and end - i <= _MAX_BLOCK and lines[end].strip():
+            if _tree_indent(lines[end]) <= base:
+                break
+            end += 1
+        found = {j for j in range(i + 1, end) if not _redrawn(lines[j])}
+        para = _paragraph(lines, i, most)
+        if para is not None:
+            found.update(para)
+            depth = _indent(lines[para.start])
+            before = para.start - 2  # the line above the blank that opens the paragraph
+            if depth > 0 and before >= 0 and lines[before].strip():
+                prev = _paragraph(lines, before, most)
+                if prev is not None and len(prev) <= 12:
+                    found.update(prev)
+            after = para.stop + 1  # a less indented paragraph right after (a commit's stat)
+            if depth > 0 and after < len(lines) and 0 < _indent(lines[after]) < depth:
+                nxt = _paragraph(lines, after, most)
+                if nxt is not None and len(nxt) <= 12:
+                    found.update(nxt)
+        out.update(sorted(found)[: max(0, limit - len(out))])
+    return out
+
+
+def is_warning(line: str) -> bool:
+    """A problem line that only warns: a warning signal and no error signal."""
+    return _WARNING.search(line) is not None and _ERRORISH.search(line) is None

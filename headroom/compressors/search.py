@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from ..markers import TEXT_MARKER_PREFIX, is_text_marker, text_marker
 from ..relevance import distinctive_rank, identifier_hits
 from .base import Compressed, CompressorContext
+from .log import crlf_markers, strip_ansi
 
 # path:line:content, path:line:col:content (a match) or path-line-content (context,
 # from -A/-B/-C). The path holds no blank or colon and is not a number, and line
@@ -92,7 +93,9 @@ class SearchCompressor:
 
     def compress(self, text: str, ctx: CompressorContext) -> Compressed | None:
         lines = text.split("\n")
-        parsed = parse(lines)
+        # Colour codes (grep --color=always) are looked through, and kept in the output.
+        plain = strip_ansi(text).split("\n")
+        parsed = parse(plain)
         if parsed is None:
             return None
         files, other = parsed
@@ -100,7 +103,7 @@ class SearchCompressor:
         per_file = ctx.budget(3)
 
         match_lines = [i for f in files.values() for i in f.matches]
-        lowered = [lines[i].lower() for i in match_lines]
+        lowered = [plain[i].lower() for i in match_lines]
         wanted = {match_lines[j] for j in identifier_hits(lowered, ctx.query)[: 2 * budget + 10]}
         ranked = [match_lines[j] for j in distinctive_rank(lowered, ctx.query, limit=budget)]
         score = {i: len(ranked) - r for r, i in enumerate(ranked)}
@@ -165,9 +168,5 @@ class SearchCompressor:
             )
         out.append(text_marker(omitted, len(lines), key))
         # Marker lines end like the input's lines (CRLF logs stay CRLF).
-        eol = "\r" if text.count("\r\n") * 2 > len(lines) else ""
-        if eol:  # ... but the last line only when the input's last line has its \r
-            out = [line if line.endswith("\r") else line + eol for line in out[:-1]] + [
-                out[-1] + eol if text.endswith("\r") and not out[-1].endswith("\r") else out[-1]
-            ]
+        out = crlf_markers(out, text)
         return Compressed("\n".join(out), key=key)
