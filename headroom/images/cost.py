@@ -23,7 +23,7 @@ from dataclasses import dataclass
 # A URL image we cannot see is estimated as if it were this size.
 NOMINAL_SIZE = (1024, 1024)
 # The tile-boundary rule shrinks an image by at most this factor (linear) ...
-SNAP_MIN_SCALE = 0.9
+SNAP_MIN_SCALE = 0.85
 # ... and never below this many pixels on its short side.
 SNAP_MIN_SIDE = 200
 
