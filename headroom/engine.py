@@ -19,6 +19,7 @@ from .hooks import CompressContext, CompressEvent, CompressionHooks
 from .messages import (
     TextSlot,
     countable_strings,
+    image_slots,
     is_system,
     set_text,
     slots,
@@ -142,6 +143,14 @@ def compress(
         biases = {}
 
     tokens_before = sum(counter.count(s) for m in work for s in countable_strings(m))
+    # Images count by their provider's formula (headroom.images); only looked at when present.
+    has_images = next(image_slots(work), None) is not None
+    images_exact = True
+    if has_images:
+        from .images.apply import count_images
+
+        image_tokens, images_exact = count_images(work, model_name)
+        tokens_before += image_tokens
     lazy = _LazyStore(store, cfg)
     warnings: list[str] = []
     transforms: list[str] = []
@@ -181,12 +190,21 @@ def compress(
         if new_text is not None:
             i = plan.slot.message_index
             out[i] = set_text(out[i], plan.slot.path, new_text)
+    if has_images:
+        from .images.apply import compress_images
+
+        out, image_reports = compress_images(
+            work, out, model_name, cfg, queries, lazy.remember, counter.count
+        )
+        reports.extend(image_reports)
 
     transforms.extend(t for r in reports if (t := r.transform) is not None)
     keys = list(dict.fromkeys(r.key for r in reports if r.key and r.transform is not None))
     tokens_after = tokens_before - sum(r.tokens_saved for r in reports if r.transform is not None)
     if aligned.moved is not None:  # the moved sentence is counted where it now stands
         tokens_after = sum(counter.count(s) for m in out for s in countable_strings(m))
+        if has_images:
+            tokens_after += count_images(out, model_name)[0]
     if cfg.model_limit is not None:
         out, tokens_after = _fit(out, cfg, counter, biases, lazy, tokens_after, transforms,
                                  keys, warnings)  # fmt: skip
@@ -199,7 +217,7 @@ def compress(
         retrieval_keys=keys,
         model=model_name,
         encoding=counter.encoding_name,
-        tokens_exact=counter.exact,
+        tokens_exact=counter.exact and images_exact,
         outputs=reports,
         warnings=warnings,
         duration_ms=(time.perf_counter() - started) * 1000.0,

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._extras import require
 from ..markers import TEXT_MARKER_PREFIX
 from . import blocks, codec, cost, ocr
 from .intent import Intent, intent_of
@@ -126,7 +127,10 @@ def compress_block(
             hit = ImageOutcome(before, before, exact, skipped=f"image kept ({type(exc).__name__})")
         _remember(_outcomes, memo_key, hit)
     elif hit.stored is not None:
-        remember(hit.stored)  # the store may have expired it, or be another store
+        try:
+            remember(hit.stored)  # the store may have expired it, or be another store
+        except Exception as exc:
+            return ImageOutcome(before, before, exact, skipped=f"store unavailable ({exc})")
     return hit
 
 
@@ -168,7 +172,11 @@ def _compress(
         if text is not None:
             stored = blocks.record(block, description)
             key = remember(stored)
-            note = _marker(f"OCR text of a {_fmt(size)} screenshot", key)
+            note = _marker(
+                f"OCR text of a {_fmt(size)} screenshot (OCR may misread look-alike characters "
+                "such as O/0 and l/1)",
+                key,
+            )
             new_text = f"{note}\n{text}"
             after = count_text(new_text)
             if after < before:
@@ -214,7 +222,10 @@ def _ocr_text(im: Any) -> str | None:
     background = int(values[counts.argmax()])
     if counts.max() / gray.size < OCR_MIN_BACKGROUND:
         return None
-    lines = ocr.read_lines(im)
+    # Light text on a dark background (terminals) reads better inverted.
+    dark = background * 8 < 128
+    ops = require("PIL.ImageOps", "image")
+    lines = ocr.read_lines(ops.invert(im.convert("L")) if dark else im)
     if not lines:
         return None
     if sum(line.score for line in lines) / len(lines) < OCR_MIN_SCORE:
