@@ -126,3 +126,44 @@ def parse_record(text: str) -> tuple[str, dict[str, Any]] | None:
     ):
         return doc[RECORD_KEY], doc["block"]
     return None
+
+
+def as_anthropic(block: dict[str, Any]) -> dict[str, Any] | None:
+    """``block`` as an Anthropic image block (it may already be one); None when its
+    image is a reference that has no Anthropic form."""
+    if block.get("type") == "image":
+        return block
+    image = parse(block)
+    if image is None:
+        return None
+    if image.data is not None:
+        source = {
+            "type": "base64",
+            "media_type": image.media_type or "image/png",
+            "data": image.data,
+        }
+        return {"type": "image", "source": source}
+    if image.url and image.url.startswith(("http://", "https://")):
+        return {"type": "image", "source": {"type": "url", "url": image.url}}
+    return None
+
+
+def describe_stored(
+    text: str, key: str, format: str
+) -> tuple[str, list[dict[str, Any]] | None] | None:
+    """For a stored image: the answer text and, in Anthropic format, the blocks that carry
+    the original image. None when ``text`` is not a stored image."""
+    parsed = parse_record(text)
+    if parsed is None:
+        return None
+    description, block = parsed
+    if format == "anthropic":
+        original = as_anthropic(block)
+        if original is not None:
+            note = f"Original image for key {key}: {description}."
+            return note, [{"type": "text", "text": note}, original]
+    note = (
+        f"The original for key {key} is an image ({description}). This tool result can carry "
+        "only text, so the image is not repeated here; it stays stored under this key."
+    )
+    return note, None
