@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 from pathlib import Path
 
 import matplotlib
@@ -46,7 +45,9 @@ def terminal(path: Path, size: tuple[int, int], lines: list[str], px: int) -> No
 def build_log(n: int) -> list[str]:
     lines = []
     for i in range(n):
-        lines.append(f"2026-03-14 09:{i // 60:02d}:{i % 60:02d} INFO  worker-{i % 7} processed batch {1000 + i} in {37 + (i * 13) % 90} ms")
+        lines.append(
+            f"2026-03-14 09:{i // 60:02d}:{i % 60:02d} INFO  worker-{i % 7} processed batch {1000 + i} in {37 + (i * 13) % 90} ms"
+        )
     lines[n // 2] = "2026-03-14 09:00:31 ERROR payment-svc charge failed: code ERR_QUOTA_7421"
     return lines
 
@@ -70,12 +71,12 @@ def ui(path: Path) -> None:
         ("INV-88214", "Hooli", "Paid", "$12.00"),
     ]
     xs = [330, 640, 980, 1300]
-    for x, h in zip(xs, headers):
+    for x, h in zip(xs, headers, strict=True):
         draw.text((x, 180), h, font=bold, fill=(60, 60, 60))
     for r, row in enumerate(rows):
         y = 240 + 60 * r
         draw.line((330, y - 12, 1800, y - 12), fill=(210, 210, 215), width=1)
-        for x, value in zip(xs, row):
+        for x, value in zip(xs, row, strict=True):
             draw.text((x, y), value, font=sans, fill=(30, 30, 30))
     draw.rounded_rectangle((330, 620, 560, 680), radius=10, fill=(37, 99, 235))
     draw.text((358, 636), "New invoice", font=sans, fill=(255, 255, 255))
@@ -89,7 +90,7 @@ def chart(path: Path) -> None:
     ax.bar(months, values, color="#4C72B0")
     ax.set_title("Requests per month (peak 9017)")
     ax.set_ylabel("requests")
-    for m, v in zip(months, values):
+    for m, v in zip(months, values, strict=True):
         ax.annotate(str(v), (m, v), ha="center", va="bottom")
     fig.savefig(path, format="png", metadata={"Software": None})
     plt.close(fig)

@@ -44,10 +44,15 @@ def decoded_size(block: dict[str, Any]) -> tuple[int, int]:
         return im.size
 
 
-def anthropic_tool_turn(block: dict[str, Any], question: str, tool: str = "screenshot") -> list[dict[str, Any]]:
+def anthropic_tool_turn(
+    block: dict[str, Any], question: str, tool: str = "screenshot"
+) -> list[dict[str, Any]]:
     return [
         {"role": "user", "content": question},
-        {"role": "assistant", "content": [{"type": "tool_use", "id": "tu_1", "name": tool, "input": {}}]},
+        {
+            "role": "assistant",
+            "content": [{"type": "tool_use", "id": "tu_1", "name": tool, "input": {}}],
+        },
         {
             "role": "user",
             "content": [
@@ -61,10 +66,16 @@ def anthropic_tool_turn(block: dict[str, Any], question: str, tool: str = "scree
     ]
 
 
-def openai_tool_turn(block: dict[str, Any], question: str, tool: str = "browser") -> list[dict[str, Any]]:
+def openai_tool_turn(
+    block: dict[str, Any], question: str, tool: str = "browser"
+) -> list[dict[str, Any]]:
     call = {"id": "call_1", "type": "function", "function": {"name": tool, "arguments": "{}"}}
     return [
         {"role": "user", "content": question},
         {"role": "assistant", "content": None, "tool_calls": [call]},
-        {"role": "tool", "tool_call_id": "call_1", "content": [{"type": "text", "text": "page"}, block]},
+        {
+            "role": "tool",
+            "tool_call_id": "call_1",
+            "content": [{"type": "text", "text": "page"}, block],
+        },
     ]

@@ -13,7 +13,7 @@ from headroom.images import clear_memo, compress_block, count_block, parse_recor
 from headroom.store import MemoryStore, key_for
 from headroom.tokens import counter_for
 
-from .helpers import anthropic_block, decoded_size, openai_block, raw
+from .helpers import anthropic_block, decoded_size, openai_block
 
 
 @pytest.fixture
@@ -78,9 +78,11 @@ def test_coarse_question_uses_detail_low_on_openai(store):
 def test_within_caps_is_left_alone_with_a_reason(store):
     out = run(anthropic_block("photo_grace_hopper.jpg"), "claude-sonnet-4-5", store)
     assert out.replacement is None and out.skipped == "within the provider's size caps"
-    assert out.tokens_before == out.tokens_after == count_block(
-        anthropic_block("photo_grace_hopper.jpg"), rules_for("claude-sonnet-4-5")
-    )[0]
+    assert (
+        out.tokens_before
+        == out.tokens_after
+        == count_block(anthropic_block("photo_grace_hopper.jpg"), rules_for("claude-sonnet-4-5"))[0]
+    )
 
 
 @pytest.mark.parametrize(
@@ -115,7 +117,10 @@ def test_metadata_is_stripped_and_orientation_kept(store):
     buf = io.BytesIO()
     im.save(buf, "JPEG", exif=exif.tobytes(), quality=90)
     data = base64.b64encode(buf.getvalue()).decode()
-    block = {"type": "image", "source": {"type": "base64", "media_type": "image/jpeg", "data": data}}
+    block = {
+        "type": "image",
+        "source": {"type": "base64", "media_type": "image/jpeg", "data": data},
+    }
     out = run(block, "gemini-2.0-flash", store)
     assert out.replacement is not None
     new = base64.b64decode(out.replacement[0]["source"]["data"])
