@@ -46,6 +46,8 @@ class ImageOutcome:
 _MEMO_LIMIT = 256
 _probes: OrderedDict[bytes, codec.Probe] = OrderedDict()
 _outcomes: OrderedDict[tuple[Any, ...], ImageOutcome] = OrderedDict()
+_ocr_memo: OrderedDict[bytes, str | None] = OrderedDict()  # one OCR per image, any model
+_NOT_READ: Any = object()
 _memo_lock = threading.Lock()
 
 
@@ -95,6 +97,7 @@ def clear_memo() -> None:
     with _memo_lock:
         _probes.clear()
         _outcomes.clear()
+        _ocr_memo.clear()
 
 
 def compress_block(
@@ -168,7 +171,13 @@ def _compress(
     description = f"{probe.format} image {_fmt(size)}, {len(raw):,} bytes"
 
     if ocr_on:
-        text = _ocr_text(im)
+        digest = _digest(image.data)
+        with _memo_lock:
+            text = _ocr_memo.get(digest, _NOT_READ)
+        if text is _NOT_READ:
+            text = _ocr_text(im)
+            _remember(_ocr_memo, digest, text)
+        assert text is None or isinstance(text, str)
         if text is not None:
             stored = blocks.record(block, description)
             key = remember(stored)
