@@ -94,3 +94,21 @@ def test_bad_images_inside_a_conversation_never_raise():
         result = compress(messages, model="claude-sonnet-4-5")
         assert result.messages == messages and result.retrieval_keys == []
         assert result.outputs[-1].skipped
+
+
+def test_odd_image_blocks_never_raise():
+    odd = [
+        {"type": "image"},
+        {"type": "image", "source": "nope"},
+        {"type": "image", "source": {"type": "base64", "data": 12}},
+        {"type": "image_url"},
+        {"type": "image_url", "image_url": {"url": None}},
+        {"type": "image_url", "image_url": "data:image/png;base64,"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+        {"type": "input_image", "file_id": "file_1"},
+    ]
+    for block in odd:
+        for model in ("gpt-4o", "claude-sonnet-4-5", "gemini-2.0-flash", "o4-mini"):
+            messages = anthropic_tool_turn(block, "what does it say?")
+            result = compress(messages, model=model, compress_user_messages=True)
+            assert result.messages == messages
