@@ -103,7 +103,7 @@ def main() -> None:
     header = f"{'image':28} {'model':18} {'question':8} {'before':>7} {'after':>7} {'saved':>6} {'action':11} {'ms':>7} needle"
     print(header)
     print("-" * len(header))
-    totals: dict[str, list[int]] = {}
+    totals: dict[tuple[str, str, str], list[int]] = {}
     for name in IMAGES:
         block = openai_block(name)
         for model in MODELS:
@@ -126,13 +126,13 @@ def main() -> None:
                     f"{outcome.tokens_after:7} {saved:6.0%} {action:11} {best * 1000:7.0f} {state}"
                 )
                 kind = "photo" if "photo" in name else "screens+charts"
-                t = totals.setdefault(f"{kind:14} {label}", [0, 0])
+                t = totals.setdefault((kind, model, label), [0, 0])
                 t[0] += outcome.tokens_before
                 t[1] += outcome.tokens_after
     print()
-    print(f"{'totals':28} {'before':>8} {'after':>8} {'saved':>6}")
-    for key, (before, after) in totals.items():
-        print(f"{key:28} {before:8} {after:8} {1 - after / before:6.0%}")
+    print(f"{'images':15} {'model':18} {'question':8} {'before':>7} {'after':>7} {'saved':>6}")
+    for (kind, model, label), (before, after) in sorted(totals.items()):
+        print(f"{kind:15} {model:18} {label:8} {before:7} {after:7} {1 - after / before:6.0%}")
 
 
 if __name__ == "__main__":
