@@ -118,7 +118,8 @@ def compress_block(
         return ImageOutcome(before, before, False, skipped="image given by reference, not seen")
     intent = intent_of(query)
     ocr_on = use_ocr and intent.about_text and ocr.available()
-    memo_key = (_digest(repr(sorted(block.items(), key=lambda kv: kv[0]))), rules, intent, ocr_on)
+    block_digest = _digest(repr(sorted(block.items(), key=lambda kv: kv[0])))
+    memo_key = (block_digest, model, intent, ocr_on)
     with _memo_lock:
         hit = _outcomes.get(memo_key)
     if hit is None:
@@ -126,8 +127,8 @@ def compress_block(
             hit = _compress(
                 block, image, rules, before, exact, intent, ocr_on, remember, count_text
             )
-        except Exception as exc:  # a codec bug or a truncated file must never break a call
-            hit = ImageOutcome(before, before, exact, skipped=f"image kept ({type(exc).__name__})")
+        except Exception as exc:  # a truncated file, a store error: keep the original
+            return ImageOutcome(before, before, exact, skipped=f"image kept ({type(exc).__name__})")
         _remember(_outcomes, memo_key, hit)
     elif hit.stored is not None:
         try:

@@ -128,3 +128,14 @@ def test_metadata_is_stripped_and_orientation_kept(store):
         assert got.height > got.width  # the rotation was applied before EXIF was dropped
         assert not got.getexif() and "icc_profile" not in got.info
     assert b"SecretCam" not in new
+
+
+def test_a_failing_store_keeps_the_image_and_is_not_remembered(store):
+    def broken(text: str) -> str:
+        raise OSError("disk full")
+
+    block = openai_block("terminal_2400x1600.png")
+    count = counter_for("gpt-4o").count
+    out = compress_block(block, "gpt-4o", None, broken, count, use_ocr=False)
+    assert out.replacement is None and out.skipped == "image kept (OSError)"
+    assert run(block, "gpt-4o", store).action == "resized"  # a working store: compressed
