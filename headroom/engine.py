@@ -22,6 +22,7 @@ from .hooks import CompressContext, CompressEvent, CompressionHooks
 from .messages import (
     TextSlot,
     countable_strings,
+    image_slots,
     is_system,
     safe_json,
     set_text,
@@ -158,6 +159,14 @@ def compress(
         biases = {}
 
     tokens_before = sum(counter.count(s) for m in work for s in countable_strings(m))
+    # Images count by their provider's formula (headroom.images); only looked at when present.
+    has_images = next(image_slots(work), None) is not None
+    images_exact = True
+    if has_images:
+        from .images.apply import count_images
+
+        image_tokens, images_exact = count_images(work, model_name)
+        tokens_before += image_tokens
     lazy = _LazyStore(store, cfg)
     warnings: list[str] = []
     transforms: list[str] = []
@@ -200,17 +209,28 @@ def compress(
             i = plan.slot.message_index
             out[i] = set_text(out[i], plan.slot.path, new_text)
             rewritten.append((plan.slot, new_text))
+    if has_images:
+        from .images.apply import compress_images
+
+        out, image_reports = compress_images(
+            work, out, model_name, cfg, queries, lazy.remember, counter.count
+        )
+        reports.extend(image_reports)
 
     transforms.extend(t for r in reports if (t := r.transform) is not None)
     keys = list(dict.fromkeys(r.key for r in reports if r.key and r.transform is not None))
     tokens_after = tokens_before - sum(r.tokens_saved for r in reports if r.transform is not None)
     if aligned.moved is not None:  # the moved sentence is counted where it now stands
         tokens_after = sum(counter.count(s) for m in out for s in countable_strings(m))
+        if has_images:
+            tokens_after += count_images(out, model_name)[0]
         if tokens_after > tokens_before:  # never larger: undo the move
             undone = _unalign(out, unaligned, aligned.messages, rewritten)
             if undone is not None:
                 out = undone
                 tokens_after = sum(counter.count(s) for m in out for s in countable_strings(m))
+                if has_images:
+                    tokens_after += count_images(out, model_name)[0]
                 transforms.remove("cache_align:date_moved")
                 warnings.append("cache_align: the date stays put (moving it would add tokens)")
     if cfg.model_limit is not None:
@@ -225,7 +245,7 @@ def compress(
         retrieval_keys=keys,
         model=model_name,
         encoding=counter.encoding_name,
-        tokens_exact=counter.exact,
+        tokens_exact=counter.exact and images_exact,
         outputs=reports,
         warnings=warnings,
         duration_ms=(time.perf_counter() - started) * 1000.0,

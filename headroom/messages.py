@@ -125,6 +125,74 @@ def slots(messages: list[Any], include_user: bool = False) -> Iterator[TextSlot]
                     yield TextSlot(index, path, text, "user", None, None)
 
 
+@dataclass(frozen=True)
+class ImageSlot:
+    """One image block: ``path`` leads from the message to the block in its list."""
+
+    message_index: int
+    path: Path
+    block: dict[str, Any]
+    role: str  # "tool" inside a tool output, else the message's role
+    tool_name: str | None
+    tool_call_id: str | None
+
+
+_IMAGE_TYPES = ("image_url", "input_image", "image")
+
+
+def _images_in(content: Any, base: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
+    if isinstance(content, list):
+        for i, part in enumerate(content):
+            if isinstance(part, dict) and part.get("type") in _IMAGE_TYPES:
+                yield (*base, i), part
+
+
+def image_slots(messages: list[Any]) -> Iterator[ImageSlot]:
+    """Every image block in either format: in user, assistant and system content, in
+    OpenAI tool messages and inside Anthropic ``tool_result`` blocks."""
+    names = tool_names(messages)
+    for index, msg in enumerate(messages):
+        if not isinstance(msg, dict):
+            continue
+        raw_role = msg.get("role")
+        role = raw_role if isinstance(raw_role, str) else ""
+        content = msg.get("content")
+        if role == "tool":
+            call_id = msg.get("tool_call_id")
+            call_id = call_id if isinstance(call_id, str) else None
+            name = msg.get("name") if isinstance(msg.get("name"), str) else None
+            name = name or (names.get(call_id) if call_id else None)
+            for path, block in _images_in(content, ("content",)):
+                yield ImageSlot(index, path, block, "tool", name, call_id)
+            continue
+        for path, block in _images_in(content, ("content",)):
+            yield ImageSlot(index, path, block, role, None, None)
+        if isinstance(content, list):
+            for i, block in enumerate(content):
+                if isinstance(block, dict) and block.get("type") == "tool_result":
+                    use_id = block.get("tool_use_id")
+                    use_id = use_id if isinstance(use_id, str) else None
+                    name = names.get(use_id) if use_id else None
+                    inner = block.get("content")
+                    for path, image in _images_in(inner, ("content", i, "content")):
+                        yield ImageSlot(index, path, image, "tool", name, use_id)
+
+
+def replace_block(message: dict[str, Any], path: Path, blocks: list[Any]) -> dict[str, Any]:
+    """A copy of ``message`` with the list item at ``path`` replaced by ``blocks``
+    (containers along the path are copied; everything else is shared)."""
+    root: dict[str, Any] = dict(message)
+    node: Any = root
+    for step in path[:-1]:
+        child = node[step]
+        child = dict(child) if isinstance(child, dict) else list(child)
+        node[step] = child
+        node = child
+    index = path[-1]
+    node[index : index + 1] = blocks
+    return root
+
+
 def set_text(message: dict[str, Any], path: Path, text: str) -> dict[str, Any]:
     """A copy of ``message`` with the string at ``path`` replaced; containers along the
     path are copied, everything else is shared with the original."""

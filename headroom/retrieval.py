@@ -179,8 +179,8 @@ def retrieve(
                 "Work from the compressed output, or re-run the tool to get fresh data."
             ),
         )
-    if not query or not query.strip():
-        return RetrievalResult(key, True, original)
+    if not query or not query.strip() or original.startswith(_IMAGE_RECORD):
+        return RetrievalResult(key, True, original)  # a stored image is never filtered
     content, matched, total, unit = filter_original(original, query)
     message = (
         ""
@@ -193,16 +193,32 @@ def retrieve(
     return RetrievalResult(key, True, content, query, matched, total, message)
 
 
+# How a stored original image starts (headroom.images.blocks.record).
+_IMAGE_RECORD = '{"__headroom_image__"'
+
+
 @dataclass(frozen=True)
 class ToolAnswer:
-    """The text to send back as the tool result, and whether it reports an error."""
+    """The text to send back as the tool result, and whether it reports an error.
+
+    ``blocks`` is set only when the answer is an image and ``format="anthropic"`` was
+    asked for: Anthropic tool results may carry image blocks, so send these as the
+    ``tool_result`` content instead of ``content``.
+    """
 
     content: str
     is_error: bool
+    blocks: list[dict[str, Any]] | None = None
 
 
-def answer_tool_call(arguments: Any, store: Store | str | None = None) -> ToolAnswer:
-    """Answer a ``headroom_retrieve`` call. ``arguments`` is a dict or its JSON string."""
+def answer_tool_call(
+    arguments: Any, store: Store | str | None = None, format: str = "openai"
+) -> ToolAnswer:
+    """Answer a ``headroom_retrieve`` call. ``arguments`` is a dict or its JSON string.
+
+    A stored image is described in text (never as base64) for ``format="openai"``, whose
+    tool messages carry text only; for ``format="anthropic"`` the answer's ``blocks``
+    carry the original image block."""
     if isinstance(arguments, str):
         try:
             arguments = json.loads(arguments) if arguments.strip() else {}
@@ -219,6 +235,12 @@ def answer_tool_call(arguments: Any, store: Store | str | None = None) -> ToolAn
     result = retrieve(key, query, store)
     if not result.found:
         return ToolAnswer(result.message, True)
+    if result.content.startswith(_IMAGE_RECORD):
+        from .images.blocks import describe_stored
+
+        described = describe_stored(result.content, result.key, format)
+        if described is not None:
+            return ToolAnswer(described[0], False, described[1])
     if result.query and not result.matched:
         return ToolAnswer(result.message, False)
     return ToolAnswer(result.content, False)
