@@ -208,11 +208,24 @@ def test_options_reach_the_engine() -> None:
     assert isinstance(headroom_callback, HeadroomCallback)
 
 
-def test_yaml_loader_resolves_the_instance() -> None:
-    pytest.importorskip("fastapi", reason="LiteLLM's proxy helpers need fastapi")
+def test_yaml_loader_resolves_the_instance_and_refuses_the_class() -> None:
     try:
-        from litellm.proxy.types_utils.utils import get_instance_fn
-    except ImportError as exc:  # pragma: no cover - depends on the proxy's deps
+        from litellm.proxy.common_utils.callback_utils import initialize_callbacks_on_proxy
+    except ImportError as exc:
         pytest.skip(f"LiteLLM's proxy loader cannot be imported here: {exc}")
-    loaded = get_instance_fn("headroom.integrations.litellm_callback.headroom_callback")
-    assert loaded is headroom_callback
+    path = "headroom.integrations.litellm_callback"
+    litellm.callbacks = []
+    initialize_callbacks_on_proxy(
+        value=[f"{path}.headroom_callback"],
+        premium_user=False,
+        config_file_path="",
+        litellm_settings={},
+    )
+    assert headroom_callback in litellm.callbacks
+    with pytest.raises(ValueError, match="resolved to the class"):
+        initialize_callbacks_on_proxy(
+            value=[f"{path}.HeadroomCallback"],
+            premium_user=False,
+            config_file_path="",
+            litellm_settings={},
+        )
