@@ -176,6 +176,10 @@ class CompressionMiddleware:
         if fmt is None or not _is_json(scope):
             await self.app(scope, receive, send)
             return
+        scope, ours = _consume_our_headers(scope)
+        if ours.get(b"x-headroom-bypass", b"").strip().lower() in (b"true", b"1", b"yes"):
+            await self.app(scope, receive, _adding(send, [(b"x-headroom-skipped", b"bypass")]))
+            return
         messages: list[Message] = []
         size = 0
         while True:
@@ -190,9 +194,14 @@ class CompressionMiddleware:
             if not msg.get("more_body", False):
                 break
         raw = b"".join(m.get("body", b"") for m in messages)
-        outcome = await self._compress(fmt, raw) if may_hold_tool_output(raw) else None
+        outcome, failure = (
+            await self._compress(fmt, raw) if may_hold_tool_output(raw) else (None, "")
+        )
         if outcome is None or not outcome.changed:
-            await self.app(scope, _Replay(raw, receive), send)
+            skipped = (
+                [(b"x-headroom-skipped", failure.encode("ascii", "replace"))] if failure else []
+            )
+            await self.app(_scope(scope, len(raw)), _Replay(raw, receive), _adding(send, skipped))
             return
         info: Headers = [
             (b"x-headroom-compressed", b"true"),
@@ -208,13 +217,15 @@ class CompressionMiddleware:
         else:
             await self._rounds(fmt, scope, receive, send, outcome, info)
 
-    async def _compress(self, fmt: WireFormat, raw: bytes) -> RequestCompression | None:
+    async def _compress(self, fmt: WireFormat, raw: bytes) -> tuple[RequestCompression | None, str]:
+        """(the compression, "") or (None, why compression failed; "" when the body is
+        simply not a JSON object: then it is the app's to judge)."""
         try:
             parsed = json.loads(raw)
         except ValueError:
-            return None
+            return None, ""
         if not isinstance(parsed, dict):
-            return None
+            return None, ""
 
         def run() -> RequestCompression:
             return compress_request(
@@ -225,13 +236,13 @@ class CompressionMiddleware:
             outcome = await asyncio.to_thread(run)
         except Exception as exc:  # any failure: the app gets the original
             log.warning("headroom middleware: compression failed, passing the original: %r", exc)
-            return None
+            return None, f"error: {type(exc).__name__}"
         if outcome.result is not None:
             model = outcome.result.model
             self.ledger.record(
                 outcome.tokens_before, outcome.tokens_after, model=model, source="asgi"
             )
-        return outcome
+        return outcome, ""
 
     async def _answer(self, calls: list[ToolCall], model: Any) -> tuple[Any, int]:
         def run() -> tuple[Any, int]:
@@ -385,6 +396,17 @@ class _StreamRelay:
             await _body(self.client, chunk, True)
 
 
+def _consume_our_headers(scope: Scope) -> tuple[Scope, dict[bytes, bytes]]:
+    """The scope without ``x-headroom-*`` request headers (they are for Headroom, not
+    the app), and those headers."""
+    headers = scope.get("headers") or ()
+    ours = {k.lower(): v for k, v in headers if k.lower().startswith(b"x-headroom-")}
+    if not ours:
+        return scope, ours
+    kept = [(k, v) for k, v in headers if not k.lower().startswith(b"x-headroom-")]
+    return {**scope, "headers": kept}, ours
+
+
 def _scope(scope: Scope, length: int) -> Scope:
     """The scope with ``content-length`` set to the body the app will read."""
     return {**scope, "headers": _with_length(scope.get("headers"), length)}
@@ -392,6 +414,9 @@ def _scope(scope: Scope, length: int) -> Scope:
 
 def _adding(send: Send, info: Headers) -> Send:
     """A ``send`` that adds ``info`` to the response's headers (streamed or not)."""
+
+    if not info:
+        return send
 
     async def wrapped(message: Message) -> None:
         if message["type"] == "http.response.start":

@@ -220,6 +220,43 @@ def test_round_limit_ends_the_turn_without_our_call() -> None:
     assert len(fake.received) == 3 and RETRIEVE_TOOL_NAME not in r.text
 
 
+def test_bypass_header_is_consumed() -> None:
+    fake = FakeUpstream()
+    app = build("starlette", fake)
+
+    async def go() -> Any:
+        async with client(app) as c:
+            hdrs = {**HEADERS, "x-headroom-bypass": "true", "x-headroom-user": "me"}
+            return await c.post("/v1/messages", json=anthropic_body(), headers=hdrs)
+
+    r = run(go())
+    assert r.headers["x-headroom-skipped"] == "bypass"
+    got = fake.received[-1]
+    assert json.loads(got.body) == anthropic_body()
+    assert not any(k.startswith("x-headroom-") for k in got.headers)
+
+
+def test_mixed_calls_reach_the_client_without_ours() -> None:
+    script = [
+        {
+            "tools": [
+                {"name": RETRIEVE_TOOL_NAME, "input": {"key": "x"}},
+                {"name": "Bash", "input": {"c": "ls"}},
+            ]
+        }
+    ]
+    fake = FakeUpstream(script=script)
+    app = build("starlette", fake)
+
+    async def go() -> Any:
+        async with client(app) as c:
+            return await c.post("/v1/messages", json=anthropic_body(), headers=HEADERS)
+
+    out = run(go()).json()
+    assert [b["name"] for b in out["content"]] == ["Bash"] and out["stop_reason"] == "tool_use"
+    assert len(fake.received) == 1
+
+
 def test_app_errors_pass_through_with_headers() -> None:
     err = {"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}
     fake = FakeUpstream(script=[{"status": 529, "body": err}])
@@ -310,6 +347,14 @@ def test_disconnect_while_reading_stops() -> None:
     assert sent == [] and inner.bodies == []
 
 
+def test_wrong_content_length_is_fixed_when_nothing_changes() -> None:
+    inner = Recorder()
+    raw = json.dumps(chat_body("short")).encode()
+    asgi_call(CompressionMiddleware(inner), chunked(raw, 50), [(b"content-length", b"3")])
+    assert inner.bodies == [raw]
+    assert inner.headers[0][b"content-length"] == str(len(raw)).encode()
+
+
 def test_body_over_the_limit_reaches_the_app_unread() -> None:
     inner = Recorder()
     mw = CompressionMiddleware(inner, max_body_bytes=5000)
@@ -330,6 +375,7 @@ def test_compression_failure_passes_the_original(monkeypatch: Any) -> None:
     raw = json.dumps(chat_body()).encode()
     sent = asgi_call(CompressionMiddleware(inner), chunked(raw, 4096), [])
     assert inner.bodies == [raw] and sent[0]["status"] == 200
+    assert dict(sent[0]["headers"])[b"x-headroom-skipped"] == b"error: RuntimeError"
 
 
 def test_websocket_and_lifespan_reach_the_app() -> None:
