@@ -185,7 +185,15 @@ class HeadroomProxy:
             return
         self.stats.add("requests")
         body = _Body(receive)
-        work = asyncio.ensure_future(self._handle(scope, body, send))
+        finished = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal finished
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                finished = True
+
+        work = asyncio.ensure_future(self._handle(scope, body, tracked))
         watch = asyncio.ensure_future(body.disconnected())
         try:
             done, _ = await asyncio.wait({work, watch}, return_when=asyncio.FIRST_COMPLETED)
@@ -193,10 +201,10 @@ class HeadroomProxy:
             work.cancel()
             watch.cancel()
             raise
-        if work in done:
+        if work in done or finished:  # done, or only bookkeeping left after the response
             watch.cancel()
             with contextlib.suppress(_ClientGone):
-                work.result()
+                await work
             return
         # The client went away: cancelling the work closes the upstream call.
         self.stats.add("disconnects")
