@@ -10,16 +10,28 @@ import pytest
 
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 os.environ.setdefault("LITELLM_TELEMETRY", "False")
+_before = os.environ.get("TIKTOKEN_CACHE_DIR")
 
-pytest.importorskip(
+litellm = pytest.importorskip(
     "litellm", reason="the litellm extra is not installed (pip install '.[litellm]')"
 )
 pytest.importorskip("starlette", reason="the fake upstream needs starlette (the dev extra)")
 pytest.importorskip("uvicorn", reason="the fake upstream needs uvicorn (the proxy extra)")
 
-import litellm
+from tests.proxy.fake_upstream import FakeUpstream, ServerThread  # noqa: E402
 
-from tests.proxy.fake_upstream import FakeUpstream, ServerThread
+
+def _restore_tiktoken_dir() -> None:
+    """LiteLLM points tiktoken at its bundled files by setting TIKTOKEN_CACHE_DIR (at
+    import, or when it first counts tokens). The rest of the session must see the
+    environment it would have without LiteLLM."""
+    if _before is None:
+        os.environ.pop("TIKTOKEN_CACHE_DIR", None)
+    else:
+        os.environ["TIKTOKEN_CACHE_DIR"] = _before
+
+
+_restore_tiktoken_dir()
 
 
 @pytest.fixture
@@ -37,3 +49,4 @@ def _callbacks() -> Iterator[None]:
     litellm.logging_callback_manager._reset_all_callbacks()
     yield
     litellm.logging_callback_manager._reset_all_callbacks()
+    _restore_tiktoken_dir()
