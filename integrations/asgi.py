@@ -295,10 +295,17 @@ class CompressionMiddleware:
                     )
                     await _respond(send, 200, out, got.headers + info + extra)
                     return
-                answers, tokens = await self._answer(calls, body.get("model"))
+                try:
+                    answers, tokens = await self._answer(calls, body.get("model"))
+                    next_body = fmt.follow_up(body, parsed, answers)
+                except Exception:  # cannot continue: end the turn without our calls
+                    log.exception("headroom middleware: answering a retrieval call failed")
+                    out = dumps_body(final_response(fmt, parsed, Action.OVER_LIMIT, usages, first))
+                    await _respond(send, 200, out, got.headers + info)
+                    return
                 retrieval_tokens += outcome.tokens_after + tokens
                 rounds += 1
-                body = fmt.follow_up(body, parsed, answers)
+                body = next_body
         finally:
             if rounds:
                 self.ledger.add_retrieval(rounds, retrieval_tokens)
@@ -335,9 +342,14 @@ class CompressionMiddleware:
                 if end.action is not Action.ANSWER:
                     await _body(send, splicer.finish(), False)
                     return
-                answers, tokens = await self._answer(end.calls, body.get("model"))
+                try:
+                    answers, tokens = await self._answer(end.calls, body.get("model"))
+                    body = fmt.follow_up(body, end.response, answers)
+                except Exception:  # cannot continue: end the stream with an error event
+                    log.exception("headroom middleware: answering a retrieval call failed")
+                    await _body(send, stream_error(fmt, b"headroom: retrieval failed"), False)
+                    return
                 retrieval_tokens += outcome.tokens_after + tokens
-                body = fmt.follow_up(body, end.response, answers)
                 splicer.next_round()
         finally:
             if splicer.rounds:

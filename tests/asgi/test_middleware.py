@@ -257,6 +257,26 @@ def test_mixed_calls_reach_the_client_without_ours() -> None:
     assert len(fake.received) == 1
 
 
+def test_a_failed_answer_ends_the_turn_without_our_call(monkeypatch: Any) -> None:
+    import headroom.integrations.asgi as mod
+
+    def boom(*a: Any, **k: Any) -> Any:
+        raise RuntimeError("store unavailable")
+
+    monkeypatch.setattr(mod, "answer_calls", boom)
+    fake = FakeUpstream(script=retrieving())
+    app = build("starlette", fake)
+
+    async def go() -> Any:
+        async with client(app) as c:
+            return await c.post("/v1/messages", json=anthropic_body(), headers=HEADERS)
+
+    r = run(go())
+    assert r.status_code == 200 and RETRIEVE_TOOL_NAME not in r.text
+    assert r.json()["content"] == [{"type": "text", "text": "Checking."}]
+    assert len(fake.received) == 1
+
+
 def test_app_errors_pass_through_with_headers() -> None:
     err = {"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}
     fake = FakeUpstream(script=[{"status": 529, "body": err}])
