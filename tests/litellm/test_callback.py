@@ -103,6 +103,25 @@ def test_streaming_gets_no_tool_and_lossless_compression(fake: FakeUpstream, pro
         assert f'\\"id\\":{row},' in body.replace(" ", "") or f'"id":{row},' in body
 
 
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_mixed_calls_reach_the_caller_without_ours(fake: FakeUpstream, provider: str) -> None:
+    fake.script = [
+        {
+            "tools": [
+                {"name": RETRIEVE_TOOL_NAME, "input": {"key": "x"}},
+                {"name": "sh", "input": {"c": "ls"}},
+            ]
+        }
+    ]
+    install()
+    tools = [{"type": "function", "function": {"name": "sh", "parameters": {"type": "object"}}}]
+    resp = asyncio.run(
+        litellm.acompletion(messages=chat_body()["messages"], tools=tools, **params(fake, provider))
+    )
+    calls = resp.choices[0].message.tool_calls
+    assert [c.function.name for c in calls] == ["sh"] and len(fake.received) == 1
+
+
 def test_router(fake: FakeUpstream) -> None:
     fake.script = retrieving(FINAL)
     cb = install()
