@@ -91,9 +91,11 @@ def compress_request(
     config: HeadroomConfig | None = None,
     policy: RetrievalPolicy | None = None,
     store: Any = None,
+    hooks: Any = None,
 ) -> RequestCompression:
     """Compress the tool outputs of one request body and, when the policy says so, add
-    ``headroom_retrieve``. Never raises for odd bodies: they come back unchanged."""
+    ``headroom_retrieve``. Never raises for odd bodies: they come back unchanged.
+    ``hooks`` (``CompressionHooks``) go to the engine as they are."""
     cfg = config or DEFAULT_CONFIG
     pol = policy or RetrievalPolicy()
     if not isinstance(body, dict):
@@ -105,7 +107,11 @@ def compress_request(
         return RequestCompression(body, reason="no tool output above the threshold")
     model = body.get("model")
     result = compress(
-        messages, model=model if isinstance(model, str) else "", config=cfg, store=store
+        messages,
+        model=model if isinstance(model, str) else "",
+        config=cfg,
+        store=store,
+        hooks=hooks,
     )
     caller_tools = fmt.tool_names(body)
     answerable = fmt.can_answer(body) and RETRIEVE_TOOL_NAME not in caller_tools

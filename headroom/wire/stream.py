@@ -553,3 +553,15 @@ def splicer_for(fmt: WireFormat, policy: RetrievalPolicy | None = None) -> Splic
     if fmt.name == "openai_responses":
         return ResponsesSplicer(policy)
     return None
+
+
+def stream_error(fmt: WireFormat, payload: bytes) -> bytes:
+    """An error event that ends a stream already under way, as the provider sends one:
+    ``payload`` itself when it is a provider error body, else an ``api_error`` quoting it."""
+    try:
+        error = json.loads(payload)
+    except ValueError:
+        error = None
+    if not isinstance(error, dict) or "error" not in error:
+        error = fmt.error_body("api_error", payload.decode("utf-8", "replace"))
+    return encode_event(error, "error" if fmt.name == "anthropic" else None)
