@@ -1,0 +1,262 @@
+"""Framework-free pieces for in-process wrappers (LangChain, Agno, the SDK client, LiteLLM).
+
+A wrapper converts its framework's messages to the engine's OpenAI-style dicts, calls
+``compress()``, converts back, calls the wrapped model, and runs hidden
+``headroom_retrieve`` rounds. What is the same for every framework lives here:
+
+- ``WrapperStats``: the shared ``SavingsLedger`` plus a bounded history of per-call
+  records and named counters (retrievals answered, failures, ...).
+- ``match_outputs``: which input message each compressed output came from, so the
+  wrapper can copy its own message object with the new content.
+- ``openai_tool_call``: one tool call in the engine's (OpenAI chat) shape.
+- ``split_retrieval`` / ``answer_retrieval``: our calls in a model turn, and their answers.
+- ``run_rounds`` / ``arun_rounds`` / ``stream_rounds`` / ``astream_rounds``: drive one
+  round loop, written once as a generator, with a sync or async model call, whole or
+  streamed. The generator yields each request and receives the model's answer; its
+  return value is the final result (for streams: the last items to emit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections import deque
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+)
+from typing import Any, Generic, Protocol, TypeVar
+
+from .ledger import SavingsLedger
+from .retrieval import RETRIEVE_TOOL_NAME, ToolAnswer, answer_tool_call
+from .tokens import count_tokens
+
+R = TypeVar("R")  # a history record
+S = TypeVar("S")  # what a round sends
+A = TypeVar("A")  # what the model answers
+T = TypeVar("T")  # the loop's result
+C = TypeVar("C")  # a streamed chunk
+O = TypeVar("O")  # an item the caller sees  # noqa: E741
+C_in = TypeVar("C_in", contravariant=True)
+O_out = TypeVar("O_out", covariant=True)
+A_out = TypeVar("A_out", covariant=True)
+
+
+class WrapperStats(Generic[R]):
+    """One wrapper's savings (in ``ledger``), its last ``history_limit`` records and its
+    own counters. Thread-safe; one object may be shared by a wrapper and its copies."""
+
+    def __init__(self, history_limit: int = 1000, counters: Iterable[str] = ()) -> None:
+        self.ledger = SavingsLedger(keep=0)
+        self._lock = threading.Lock()
+        self._history: deque[R] = deque(maxlen=max(1, int(history_limit)))
+        self._names = tuple(counters)
+        self._counts: dict[str, float] = dict.fromkeys(self._names, 0)
+
+    def add(self, record: R | None = None, **counts: float) -> None:
+        """Keep ``record`` (if any) and add ``counts`` to the named counters."""
+        with self._lock:
+            if record is not None:
+                self._history.append(record)
+            for name, value in counts.items():
+                self._counts[name] = self._counts.get(name, 0) + value
+
+    def history(self) -> list[R]:
+        with self._lock:
+            return list(self._history)
+
+    def counts(self) -> dict[str, float]:
+        with self._lock:
+            return dict(self._counts)
+
+    def reset(self) -> None:
+        self.ledger.reset()
+        with self._lock:
+            self._history.clear()
+            self._counts = dict.fromkeys(self._names, 0)
+
+
+def _rest(d: Any) -> Any:
+    return {k: v for k, v in d.items() if k != "content"} if isinstance(d, dict) else d
+
+
+def match_outputs(inputs: list[Any], outputs: list[Any]) -> list[int | None]:
+    """For each of ``compress()``'s output messages, the index of the input it stands
+    for: the same object, or the same fields but the content. A ``pre_compress`` hook may
+    drop, reorder or add messages; matching goes forward in order, and an output no
+    input explains (an added message) gets None. Unchanged lengths match by position."""
+    if len(outputs) == len(inputs):
+        return list(range(len(inputs)))
+    found: list[int | None] = []
+    start = 0
+    for out in outputs:
+        match = next(
+            (
+                j
+                for j in range(start, len(inputs))
+                if inputs[j] is out or _rest(inputs[j]) == _rest(out)
+            ),
+            None,
+        )
+        found.append(match)
+        if match is not None:
+            start = match + 1
+    return found
+
+
+def openai_tool_call(
+    call_id: Any, name: Any, arguments: Any, kind: Any = "function"
+) -> dict[str, Any]:
+    """A tool call as the engine reads it (OpenAI chat); non-string arguments as JSON."""
+    if not isinstance(arguments, str) and arguments is not None:
+        arguments = json.dumps(arguments, default=str)
+    return {"id": call_id, "type": kind, "function": {"name": name, "arguments": arguments}}
+
+
+def split_retrieval(calls: Iterable[T], name_of: Callable[[T], Any]) -> tuple[list[T], list[T]]:
+    """A model turn's tool calls: ``headroom_retrieve`` ones, then the caller's own."""
+    ours: list[T] = []
+    others: list[T] = []
+    for call in calls:
+        (ours if name_of(call) == RETRIEVE_TOOL_NAME else others).append(call)
+    return ours, others
+
+
+def answer_retrieval(arguments: Any, store: Any, model: str) -> tuple[ToolAnswer, int]:
+    """The answer to one ``headroom_retrieve`` call and its token count. A failing store
+    gives an error answer, never an exception into the caller's agent."""
+    try:
+        answer = answer_tool_call(arguments if arguments is not None else {}, store=store)
+    except Exception as exc:
+        answer = ToolAnswer(f"headroom_retrieve failed: {exc}", True)
+    return answer, count_tokens(answer.content, model)
+
+
+# --------------------------------------------------------------------------- round drivers
+
+
+class _Done(Exception):
+    """The loop returned (a StopIteration cannot cross a thread's future)."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def _resume(steps: Generator[Any, Any, Any], value: Any) -> Any:
+    try:
+        return steps.send(value)
+    except StopIteration as stop:
+        raise _Done(stop.value) from None
+
+
+async def _step(steps: Generator[Any, Any, Any], value: Any, offload: bool) -> Any:
+    if offload:
+        return await asyncio.to_thread(_resume, steps, value)
+    return _resume(steps, value)
+
+
+def run_rounds(steps: Generator[S, A, T], send: Callable[[S], A]) -> T:
+    """Run a round loop with a blocking model call. Errors of ``send`` are thrown into
+    the loop (so it can close its lifecycle) and come out of here."""
+    try:
+        request = next(steps)
+        while True:
+            try:
+                answer = send(request)
+            except BaseException as exc:
+                request = steps.throw(exc)
+                continue
+            request = steps.send(answer)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+    finally:
+        steps.close()
+
+
+async def arun_rounds(
+    steps: Generator[S, A, T], send: Callable[[S], Awaitable[A]], offload: bool = True
+) -> T:
+    """``run_rounds`` with an async model call. With ``offload`` the loop's own steps
+    (compression, answering retrievals: CPU and store work) run in a worker thread."""
+
+    try:
+        request = await _step(steps, None, offload)
+        while True:
+            try:
+                answer = await send(request)
+            except BaseException as exc:
+                request = steps.throw(exc)
+                continue
+            request = await _step(steps, answer, offload)
+    except _Done as done:
+        return done.value  # type: ignore[no-any-return]
+    finally:
+        steps.close()
+
+
+class RoundRelay(Protocol[C_in, O_out, A_out]):
+    """Per streamed round: what to show the caller of each chunk now, and, at the end,
+    the round's whole answer for the loop."""
+
+    def feed(self, chunk: C_in) -> Iterable[O_out]: ...
+
+    def end(self) -> A_out: ...
+
+
+def stream_rounds(
+    steps: Generator[S, A, Iterable[O]],
+    open_stream: Callable[[S], Iterable[C]],
+    relay: Callable[[S], RoundRelay[C, O, A]],
+) -> Iterator[O]:
+    """Run a round loop over a streaming model call, relaying chunks as they come.
+    ``relay(request)`` makes the round's relay."""
+    try:
+        request = next(steps)
+        while True:
+            current = relay(request)
+            try:
+                for chunk in open_stream(request):
+                    yield from current.feed(chunk)
+                answer = current.end()
+            except BaseException as exc:
+                request = steps.throw(exc)
+                continue
+            request = steps.send(answer)
+    except StopIteration as stop:
+        yield from stop.value or ()
+    finally:
+        steps.close()
+
+
+async def astream_rounds(
+    steps: Generator[S, A, Iterable[O]],
+    open_stream: Callable[[S], AsyncIterable[C]],
+    relay: Callable[[S], RoundRelay[C, O, A]],
+    offload: bool = True,
+) -> AsyncIterator[O]:
+    """``stream_rounds`` over an async stream; ``offload`` as in ``arun_rounds``."""
+
+    try:
+        request = await _step(steps, None, offload)
+        while True:
+            current = relay(request)
+            try:
+                async for chunk in open_stream(request):
+                    for item in current.feed(chunk):
+                        yield item
+                answer = current.end()
+            except BaseException as exc:
+                request = steps.throw(exc)
+                continue
+            request = await _step(steps, answer, offload)
+    except _Done as done:
+        for item in done.value or ():
+            yield item
+    finally:
+        steps.close()
