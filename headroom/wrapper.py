@@ -67,6 +67,10 @@ class WrapperStats(Generic[R]):
             for name, value in counts.items():
                 self._counts[name] = self._counts.get(name, 0) + value
 
+    @property
+    def history_limit(self) -> int:
+        return self._history.maxlen or 1
+
     def history(self) -> list[R]:
         with self._lock:
             return list(self._history)

@@ -23,15 +23,13 @@ This module sends nothing anywhere: no telemetry, no network.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import dataclasses
 import json
 import logging
 import threading
 import time
-from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,7 +46,6 @@ from agno.tools.toolkit import Toolkit  # noqa: E402
 from headroom.config import HeadroomConfig  # noqa: E402
 from headroom.engine import compress  # noqa: E402
 from headroom.hooks import CompressionHooks  # noqa: E402
-from headroom.ledger import SavingsLedger  # noqa: E402
 from headroom.messages import function_name  # noqa: E402
 from headroom.pipeline import RequestLifecycle  # noqa: E402
 from headroom.result import CompressResult  # noqa: E402
@@ -60,6 +57,17 @@ from headroom.retrieval import (  # noqa: E402
 )
 from headroom.retrieval_policy import Action, RetrievalPolicy  # noqa: E402
 from headroom.tokens import count_tokens, resolve_model  # noqa: E402
+from headroom.wrapper import (  # noqa: E402
+    WrapperStats,
+    answer_retrieval,
+    arun_rounds,
+    astream_rounds,
+    match_outputs,
+    openai_tool_call,
+    run_rounds,
+    split_retrieval,
+    stream_rounds,
+)
 
 __all__ = [
     "AgnoCallMetrics",
@@ -84,10 +92,7 @@ _OWN = frozenset(
         "_retrieval",
         "_max_retrieval_rounds",
         "_token_model_override",
-        "_lock",
-        "_history",
-        "_totals",
-        "_ledger",
+        "_stats",
         "_policy",
     }
 )
@@ -147,16 +152,11 @@ def to_engine_messages(
         item: dict[str, Any] = {"role": msg.role, "content": content}
         if msg.tool_calls:
             item["tool_calls"] = [
-                {
-                    "id": call.get("id"),
-                    "type": call.get("type", "function"),
-                    "function": {
-                        "name": function_name(call),
-                        "arguments": _call_arguments(call),
-                    },
-                }
-                for call in msg.tool_calls
-                if isinstance(call, dict)
+                openai_tool_call(
+                    c.get("id"), function_name(c), _call_arguments(c), c.get("type", "function")
+                )
+                for c in msg.tool_calls
+                if isinstance(c, dict)
             ]
         if msg.tool_call_id is not None:
             item["tool_call_id"] = msg.tool_call_id
@@ -175,28 +175,16 @@ def _apply(
 ) -> list[Message]:
     """Agno messages for the inner model: unchanged ones are the originals, compressed ones
     are shallow copies with the new text (the originals are never modified)."""
-    # Unchanged dicts come back as the very objects we sent; compressed ones are new dicts.
-    # A pre_compress hook may filter, reorder or inject, so match by identity first, then
-    # by tool call id, then by position when the length is unchanged.
-    by_id = {id(d): m for d, m in zip(sent, originals, strict=True)}
-    by_call = {m.tool_call_id: m for m in originals if m.role == "tool" and m.tool_call_id}
-    same_length = len(result.messages) == len(sent)
+    # Unchanged dicts come back as the very objects we sent; compressed ones are new
+    # dicts. A pre_compress hook may filter, reorder or inject messages.
     out: list[Message] = []
-    for index, d in enumerate(result.messages):
-        source = by_id.get(id(d))
-        if source is not None:
-            out.append(source)
+    for d, j in zip(result.messages, match_outputs(sent, result.messages), strict=True):
+        if j is not None and d is sent[j]:
+            out.append(originals[j])
+        elif not isinstance(d, dict):
             continue
-        if not isinstance(d, dict):
-            continue
-        call_id = d.get("tool_call_id")
-        source = (
-            by_call.get(call_id) if d.get("role") == "tool" and isinstance(call_id, str) else None
-        )
-        if source is None and same_length:
-            source = originals[index]
-        if source is not None:
-            out.append(_with_content(source, d.get("content"), compress_tool_results))
+        elif j is not None:
+            out.append(_with_content(originals[j], d.get("content"), compress_tool_results))
         elif isinstance(d.get("role"), str):
             out.append(
                 Message(
@@ -406,12 +394,9 @@ class HeadroomAgnoModel(Model):
         own(self, "_retrieval", bool(retrieval))
         own(self, "_max_retrieval_rounds", max(0, int(max_retrieval_rounds)))
         own(self, "_token_model_override", token_model)
-        own(self, "_lock", threading.Lock())
-        own(self, "_history", deque(maxlen=max(1, int(history_size))))
         # Savings live in the shared ledger; retrieval calls answered and errors are
         # this wrapper's own counts. ``retrieval=False`` is the shared "tool" mode.
-        own(self, "_ledger", SavingsLedger(keep=0))
-        own(self, "_totals", {"retrievals": 0, "errors": 0})
+        own(self, "_stats", WrapperStats(history_size, ("retrievals", "errors")))
         own(
             self,
             "_policy",
@@ -453,7 +438,7 @@ class HeadroomAgnoModel(Model):
             retrieval=self._retrieval,
             max_retrieval_rounds=self._max_retrieval_rounds,
             token_model=self._token_model_override,
-            history_size=self._history.maxlen or 1000,
+            history_size=self._stats.history_limit,
         )
         memo[id(self)] = clone
         return clone
@@ -505,23 +490,20 @@ class HeadroomAgnoModel(Model):
     def total_tokens_saved(self) -> int:
         """Tokens saved net of what retrieval rounds re-sent (the ledger's
         ``net_tokens_saved``)."""
-        return self._ledger.summary().net_tokens_saved
+        return self._stats.ledger.summary().net_tokens_saved
 
     @property
     def metrics_history(self) -> list[AgnoCallMetrics]:
         """The most recent per-call records, oldest first (bounded by ``history_size``)."""
-        with self._lock:
-            return list(self._history)
+        return self._stats.history()
 
     def get_savings_summary(self) -> dict[str, Any]:
         """The ledger's schema, with this wrapper's documented keys on top:
         ``tokens_without_headroom`` (the ledger's ``tokens_before``), ``tokens_sent``
         (``tokens_after`` plus ``retrieval_tokens``), ``total_tokens_saved``
         (``net_tokens_saved``) and ``compression_ratio``, which here is net as documented."""
-        ledger = self._ledger.summary()
-        with self._lock:
-            totals = dict(self._totals)
-            exact = all(m.tokens_exact for m in self._history)
+        ledger, totals = self._stats.ledger.summary(), self._stats.counts()
+        exact = all(m.tokens_exact for m in self._stats.history())
         without = ledger.tokens_before
         sent = ledger.tokens_after + ledger.retrieval_tokens
         return {
@@ -530,18 +512,14 @@ class HeadroomAgnoModel(Model):
             "tokens_sent": sent,
             "total_tokens_saved": without - sent,
             "compression_ratio": (without - sent) / without if without else 0.0,
-            "retrievals_answered": totals["retrievals"],
-            "compression_errors": totals["errors"],
+            "retrievals_answered": int(totals["retrievals"]),
+            "compression_errors": int(totals["errors"]),
             "token_model": self.token_model,
             "tokens_exact": exact,
         }
 
     def reset(self) -> None:
-        self._ledger.reset()
-        with self._lock:
-            self._history.clear()
-            for key in self._totals:
-                self._totals[key] = 0
+        self._stats.reset()
 
     def _record(self, call: _Call) -> None:
         result = call.result
@@ -567,13 +545,10 @@ class HeadroomAgnoModel(Model):
             error=call.error,
         )
         after = result.tokens_after if result is not None else 0
-        self._ledger.record(without, after, model=call.model, source="agno")
+        self._stats.ledger.record(without, after, model=call.model, source="agno")
         if sent > after:  # the tool definition and every re-sent retrieval exchange
-            self._ledger.add_retrieval(max(0, call.rounds - 1), sent - after)
-        with self._lock:
-            self._history.append(entry)
-            self._totals["retrievals"] += call.answered
-            self._totals["errors"] += 1 if call.error else 0
+            self._stats.ledger.add_retrieval(max(0, call.rounds - 1), sent - after)
+        self._stats.add(entry, retrievals=call.answered, errors=1 if call.error else 0)
 
     # ----------------------------------------------------------- one provider call
 
@@ -649,10 +624,9 @@ class HeadroomAgnoModel(Model):
         """
         if not call.intercept or not calls:
             return False, None
-        ours = [c for c in calls if function_name(c) == RETRIEVE_TOOL_NAME]
+        ours, others = split_retrieval(calls, function_name)
         if not ours:
             return False, None
-        others = [c for c in calls if function_name(c) != RETRIEVE_TOOL_NAME]
         # call.rounds counts the round in flight: call.rounds - 1 rounds were answered.
         if self._policy.decide(call.rounds - 1, len(ours), len(others)) is not Action.ANSWER:
             return False, others
@@ -669,7 +643,7 @@ class HeadroomAgnoModel(Model):
         follow: list[Message] = [assistant]
         added = sum(count_tokens(json.dumps(c, sort_keys=True), call.model) for c in ours)
         for c in ours:
-            answer = answer_tool_call(_call_arguments(c) or {}, store=self._store)
+            answer, tokens = answer_retrieval(_call_arguments(c) or {}, self._store, call.model)
             follow.append(
                 Message(
                     role=self._inner.tool_message_role,
@@ -680,7 +654,7 @@ class HeadroomAgnoModel(Model):
                     tool_call_error=answer.is_error,
                 )
             )
-            added += count_tokens(answer.content, call.model)
+            added += tokens
         call.messages = [*call.messages, *follow]
         call.follow_tokens += added
         call.answered += len(ours)
@@ -706,95 +680,62 @@ class HeadroomAgnoModel(Model):
             out["tools"] = call.tools
         return out
 
-    def _start(
+    def _rounds(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], streamed: bool
-    ) -> tuple[_Call, tuple[Any, ...]]:
+    ) -> Generator[tuple[tuple[Any, ...], dict[str, Any]], Any, Any]:
+        """One provider call, for all four variants (the drivers in ``headroom.wrapper``
+        call the inner model): compress, offer the tool, answer retrieval rounds, and
+        return the response for Agno (for a stream: what is left to yield)."""
         messages, args = _take_messages(args, kwargs)
         flag = bool(kwargs.get("compress_tool_results"))
-        return self._prepare(messages, kwargs.get("tools"), flag, streamed), args
+        call = self._prepare(messages, kwargs.get("tools"), flag, streamed)
+        usage = None
+        try:
+            while True:
+                self._round_started(call)
+                answer = yield args, self._kwargs(call, kwargs)
+                if streamed:
+                    again, last = self._end_stream_round(call, answer.held, answer.last)
+                    if not again:
+                        return [] if last is None else [last]
+                    continue
+                usage = _add_usage(usage, answer.response_usage)
+                final = self._settle(call, answer, usage)
+                if final is not None:
+                    return final
+        except BaseException as exc:
+            self._failed(call, exc)
+            raise
+        finally:
+            self._record(call)
 
     # ----------------------------------------------------------- the four provider calls
 
     def invoke(self, *args: Any, **kwargs: Any) -> ModelResponse:
-        call, args = self._start(args, kwargs, False)
-        usage = None
-        try:
-            while True:
-                self._round_started(call)
-                response = self._inner.invoke(*args, **self._kwargs(call, kwargs))
-                usage = _add_usage(usage, response.response_usage)
-                final = self._settle(call, response, usage)
-                if final is not None:
-                    return final
-        except BaseException as exc:
-            self._failed(call, exc)
-            raise
-        finally:
-            self._record(call)
+        return run_rounds(  # type: ignore[no-any-return]
+            self._rounds(args, kwargs, False), lambda r: self._inner.invoke(*r[0], **r[1])
+        )
 
     async def ainvoke(self, *args: Any, **kwargs: Any) -> ModelResponse:
-        # Compression (and answering retrievals) is CPU and store work: keep it off the loop.
-        call, args = await asyncio.to_thread(self._start, args, kwargs, False)
-        usage = None
-        try:
-            while True:
-                self._round_started(call)
-                response = await self._inner.ainvoke(*args, **self._kwargs(call, kwargs))
-                usage = _add_usage(usage, response.response_usage)
-                final = await asyncio.to_thread(self._settle, call, response, usage)
-                if final is not None:
-                    return final
-        except BaseException as exc:
-            self._failed(call, exc)
-            raise
-        finally:
-            self._record(call)
+        # Compression (and answering retrievals) is CPU and store work: off the loop.
+        return await arun_rounds(  # type: ignore[no-any-return]
+            self._rounds(args, kwargs, False), lambda r: self._inner.ainvoke(*r[0], **r[1])
+        )
 
     def invoke_stream(self, *args: Any, **kwargs: Any) -> Iterator[ModelResponse]:
-        call, args = self._start(args, kwargs, True)
-        try:
-            while True:
-                self._round_started(call)
-                held: list[Any] = []
-                last: ModelResponse | None = None
-                for delta in self._inner.invoke_stream(*args, **self._kwargs(call, kwargs)):
-                    out, last = _hold_tool_calls(delta, held, last)
-                    if out is not None:
-                        yield out
-                again, final = self._end_stream_round(call, held, last)
-                if again:
-                    continue
-                if final is not None:
-                    yield final
-                return
-        except BaseException as exc:
-            self._failed(call, exc)
-            raise
-        finally:
-            self._record(call)
+        yield from stream_rounds(
+            self._rounds(args, kwargs, True),
+            lambda r: self._inner.invoke_stream(*r[0], **r[1]),
+            _StreamRound,
+        )
 
     async def ainvoke_stream(self, *args: Any, **kwargs: Any) -> AsyncIterator[ModelResponse]:
-        call, args = await asyncio.to_thread(self._start, args, kwargs, True)
-        try:
-            while True:
-                self._round_started(call)
-                held: list[Any] = []
-                last: ModelResponse | None = None
-                async for delta in self._inner.ainvoke_stream(*args, **self._kwargs(call, kwargs)):
-                    out, last = _hold_tool_calls(delta, held, last)
-                    if out is not None:
-                        yield out
-                again, final = await asyncio.to_thread(self._end_stream_round, call, held, last)
-                if again:
-                    continue
-                if final is not None:
-                    yield final
-                return
-        except BaseException as exc:
-            self._failed(call, exc)
-            raise
-        finally:
-            self._record(call)
+        async for out in astream_rounds(
+            self._rounds(args, kwargs, True),
+            lambda r: self._inner.ainvoke_stream(*r[0], **r[1]),
+            _StreamRound,
+        ):
+            yield out
 
     # ----------------------------------------------------------- streaming helpers
 
@@ -820,20 +761,26 @@ class HeadroomAgnoModel(Model):
         return False, final
 
 
-def _hold_tool_calls(
-    delta: ModelResponse, held: list[Any], last: ModelResponse | None
-) -> tuple[ModelResponse | None, ModelResponse | None]:
-    """Keep a delta's tool-call fragments back; pass everything else through at once.
+class _StreamRound:
+    """One streamed round: a delta's tool-call fragments are held back, everything else
+    passes through at once. The fragments are assembled when the round ends, so the
+    wrapper sees whole calls (and answers ``headroom_retrieve`` itself) before Agno."""
 
-    The fragments are assembled once the round ends, so the wrapper can see whole calls
-    (and answer ``headroom_retrieve`` itself) before Agno does.
-    """
-    if not isinstance(delta, ModelResponse) or not delta.tool_calls:
-        return delta, _merge_last(last, delta)
-    held.extend(delta.tool_calls)
-    rest = copy.copy(delta)
-    rest.tool_calls = None  # type: ignore[assignment]
-    return rest, _merge_last(last, delta)
+    def __init__(self, _request: Any) -> None:
+        self.held: list[Any] = []
+        self.last: ModelResponse | None = None
+
+    def feed(self, delta: Any) -> list[Any]:
+        self.last = _merge_last(self.last, delta)
+        if not isinstance(delta, ModelResponse) or not delta.tool_calls:
+            return [delta]
+        self.held.extend(delta.tool_calls)
+        rest = copy.copy(delta)
+        rest.tool_calls = None  # type: ignore[assignment]
+        return [rest]
+
+    def end(self) -> _StreamRound:
+        return self
 
 
 def _merge_last(last: ModelResponse | None, delta: Any) -> ModelResponse | None:
