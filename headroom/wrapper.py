@@ -35,7 +35,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from .ledger import SavingsLedger
 from .retrieval import RETRIEVE_TOOL_NAME, ToolAnswer, answer_tool_call
-from .tokens import count_tokens
+from .tokens import count_tokens, resolve_model
 
 R = TypeVar("R")  # a history record
 S = TypeVar("S")  # what a round sends
@@ -121,6 +121,37 @@ def openai_tool_call(
     if not isinstance(arguments, str) and arguments is not None:
         arguments = json.dumps(arguments, default=str)
     return {"id": call_id, "type": kind, "function": {"name": name, "arguments": arguments}}
+
+
+def model_name_of(*sources: Any, keys: Iterable[str] = ("model_name", "model", "model_id")) -> str:
+    """The first non-empty ``keys`` attribute (or dict key) of ``sources``; "" if none."""
+    for source in sources:
+        for key in keys:
+            value = source.get(key) if isinstance(source, dict) else getattr(source, key, None)
+            if isinstance(value, str) and value:
+                return value
+    return ""
+
+
+def counting_model(model_id: str, hints: Iterable[Any] = ()) -> str:
+    """The model name to count a provider model's tokens with. Ids with an exact
+    tokenizer pass as they are; Claude/Anthropic and Gemini models (by id, or by
+    ``hints`` such as a provider name or the model's class) map to a ``claude-…`` /
+    ``gemini-…`` name (approximate counts); anything else passes through."""
+    lowered = model_id.lower()
+    if resolve_model(model_id).exact:
+        return model_id
+    marks = " ".join(
+        f"{h.__name__} {h.__module__}".lower() if isinstance(h, type) else str(h or "").lower()
+        for h in hints
+    )
+    if any(w in lowered or w in marks for w in ("claude", "anthropic")):
+        bare = lowered.rsplit("/", 1)[-1].split(".", 1)[-1] if "claude" in lowered else ""
+        return bare if bare.startswith("claude") else "claude"
+    if "gemini" in lowered or any(w in marks for w in ("gemini", "google", "vertex")):
+        bare = lowered.rsplit("/", 1)[-1]
+        return bare if bare.startswith("gemini") else "gemini"
+    return model_id or "unknown"
 
 
 def split_retrieval(calls: Iterable[T], name_of: Callable[[T], Any]) -> tuple[list[T], list[T]]:

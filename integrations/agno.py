@@ -56,12 +56,13 @@ from headroom.retrieval import (  # noqa: E402
     retrieve_tool,
 )
 from headroom.retrieval_policy import Action, RetrievalPolicy  # noqa: E402
-from headroom.tokens import count_tokens, resolve_model  # noqa: E402
+from headroom.tokens import count_tokens  # noqa: E402
 from headroom.wrapper import (  # noqa: E402
     WrapperStats,
     answer_retrieval,
     arun_rounds,
     astream_rounds,
+    counting_model,
     match_outputs,
     openai_tool_call,
     run_rounds,
@@ -108,26 +109,8 @@ def token_model_for(model: Any) -> str:
     map to a ``claude-…`` / ``gemini-…`` name (approximate counts). Anything else passes
     its id through, which the engine counts approximately.
     """
-    model_id = str(getattr(model, "id", "") or "")
-    lowered = model_id.lower()
-    if resolve_model(model_id).exact:
-        return model_id
-    marks = " ".join(
-        str(x or "").lower()
-        for x in (
-            getattr(model, "provider", None),
-            getattr(model, "name", None),
-            type(model).__name__,
-            type(model).__module__,
-        )
-    )
-    if "claude" in lowered or "anthropic" in lowered or "claude" in marks or "anthropic" in marks:
-        bare = lowered.rsplit("/", 1)[-1].split(".", 1)[-1] if "claude" in lowered else ""
-        return bare if bare.startswith("claude") else "claude"
-    if "gemini" in lowered or "gemini" in marks or "google" in marks or "vertex" in marks:
-        bare = lowered.rsplit("/", 1)[-1]
-        return bare if bare.startswith("gemini") else "gemini"
-    return model_id or "unknown"
+    hints = (getattr(model, "provider", None), getattr(model, "name", None), type(model))
+    return counting_model(str(getattr(model, "id", "") or ""), hints)
 
 
 def _call_arguments(call: dict[str, Any]) -> Any:
@@ -264,12 +247,12 @@ class _Call:
     error: str | None
     streamed: bool
     model: str
+    life: RequestLifecycle
     started: float = field(default_factory=time.perf_counter)
     rounds: int = 0
     extra_tokens: int = 0
     follow_tokens: int = 0
     answered: int = 0
-    life: RequestLifecycle | None = None
 
 
 # --------------------------------------------------------------------------- retrieval tool
@@ -556,8 +539,8 @@ class HeadroomAgnoModel(Model):
         self, messages: Any, tools: Any, compress_tool_results: bool, streamed: bool
     ) -> _Call:
         model = self.token_model
-        call = _Call(list(messages or []), tools, False, 0, None, None, streamed, model)
-        call.life = life = RequestLifecycle(self._extensions, "agno", model)
+        life = RequestLifecycle(self._extensions, "agno", model)
+        call = _Call(list(messages or []), tools, False, 0, None, None, streamed, model, life)
         try:
             sent = to_engine_messages(call.messages, compress_tool_results)
             result = compress(
@@ -593,23 +576,7 @@ class HeadroomAgnoModel(Model):
         # Each round sends the tool definition and re-sends every retrieval exchange so far.
         call.extra_tokens += call.retrieve_def_tokens + call.follow_tokens
         call.rounds += 1
-        if call.life is not None:
-            call.life.pre_send(call.messages)
-
-    @staticmethod
-    def _sent(call: _Call) -> None:
-        if call.life is not None:
-            call.life.post_send()
-
-    @staticmethod
-    def _failed(call: _Call, error: BaseException) -> None:
-        if call.life is not None:
-            call.life.failed(error)
-
-    @staticmethod
-    def _received(call: _Call, response: Any) -> None:
-        if call.life is not None:
-            call.life.response_received(response)
+        call.life.pre_send(call.messages)
 
     def _handle_calls(
         self, call: _Call, calls: list[dict[str, Any]], response: ModelResponse | None
@@ -663,14 +630,14 @@ class HeadroomAgnoModel(Model):
     def _settle(self, call: _Call, response: Any, usage: Any) -> ModelResponse | None:
         """The response to hand Agno after one non-streamed round, or None to call the
         model again (its retrievals were answered)."""
-        self._sent(call)
+        call.life.post_send()
         again, calls = self._handle_calls(call, list(response.tool_calls or []), response)
         if again:
             return None
         if calls is not None:
             response.tool_calls = calls
         response.response_usage = usage
-        self._received(call, response)
+        call.life.response_received(response)
         return response  # type: ignore[no-any-return]
 
     def _kwargs(self, call: _Call, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -704,7 +671,7 @@ class HeadroomAgnoModel(Model):
                 if final is not None:
                     return final
         except BaseException as exc:
-            self._failed(call, exc)
+            call.life.failed(exc)
             raise
         finally:
             self._record(call)
@@ -747,9 +714,9 @@ class HeadroomAgnoModel(Model):
         Returns ``(reinvoke, final)``: reinvoke after answered retrievals, else ``final``
         carries the whole tool calls for Agno (None when there are none).
         """
-        self._sent(call)
+        call.life.post_send()
         if not held:
-            self._received(call, last)
+            call.life.response_received(last)
             return False, None
         parsed = list(self._inner.parse_tool_calls(held))
         again, calls = self._handle_calls(call, parsed, last)
@@ -757,7 +724,7 @@ class HeadroomAgnoModel(Model):
             return True, None
         calls = parsed if calls is None else calls
         final = ModelResponse(tool_calls=[_ParsedCall(c) for c in calls]) if calls else None
-        self._received(call, final if final is not None else last)
+        call.life.response_received(final if final is not None else last)
         return False, final
 
 

@@ -82,6 +82,7 @@ from headroom.wrapper import (  # noqa: E402
     arun_rounds,
     astream_rounds,
     match_outputs,
+    model_name_of,
     openai_tool_call,
     run_rounds,
     split_retrieval,
@@ -255,14 +256,6 @@ def _compress_messages(
         return originals, None
 
 
-def _model_name_of(model: Any) -> str | None:
-    for attr in ("model_name", "model", "model_id"):
-        value = getattr(model, attr, None)
-        if isinstance(value, str) and value:
-            return value
-    return None
-
-
 def _strip_retrieve_calls(msg: AIMessage) -> AIMessage:
     """The message without any headroom_retrieve calls, so the user's agent never sees them."""
     calls = [c for c in msg.tool_calls if c["name"] != RETRIEVE_TOOL_NAME]
@@ -357,7 +350,7 @@ class HeadroomChatModel(_SavingsMixin, BaseChatModel):
     def model_post_init(self, context: Any, /) -> None:
         super().model_post_init(context)
         if not self.model:
-            self.model = _model_name_of(self.wrapped_model) or DEFAULT_MODEL
+            self.model = model_name_of(self.wrapped_model) or DEFAULT_MODEL
         self._stats = _new_stats(self.history_limit)
 
     # ----- identity
@@ -377,7 +370,7 @@ class HeadroomChatModel(_SavingsMixin, BaseChatModel):
 
     def __repr__(self) -> str:
         inner = type(self.wrapped_model).__name__
-        name = _model_name_of(self.wrapped_model)
+        name = model_name_of(self.wrapped_model)
         inner_desc = f"{inner}(model={name!r})" if name else inner
         return f"HeadroomChatModel(inner={inner_desc}, model={self.model!r})"
 
@@ -387,7 +380,7 @@ class HeadroomChatModel(_SavingsMixin, BaseChatModel):
         if isinstance(override, str) and override:
             params["ls_model_name"] = override
         elif not params.get("ls_model_name"):
-            params["ls_model_name"] = _model_name_of(self.wrapped_model) or self.model
+            params["ls_model_name"] = model_name_of(self.wrapped_model) or self.model
         params["ls_model_type"] = "chat"
         return params
 
@@ -881,15 +874,9 @@ class HeadroomCallbackHandler(_SavingsMixin, BaseCallbackHandler):
         self._wrapper_runs: set[Any] = set()
 
     def _model_for(self, serialized: dict[str, Any] | None, kwargs: dict[str, Any]) -> str:
-        if self.model:
-            return self.model
         params = kwargs.get("invocation_params") or {}
-        for source in (params, (serialized or {}).get("kwargs") or {}):
-            for attr in ("model_name", "model", "model_id"):
-                value = source.get(attr)
-                if isinstance(value, str) and value:
-                    return value
-        return DEFAULT_MODEL
+        inner = (serialized or {}).get("kwargs") or {}
+        return self.model or model_name_of(params, inner) or DEFAULT_MODEL
 
     def on_chat_model_start(
         self,
