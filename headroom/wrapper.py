@@ -9,7 +9,8 @@ A wrapper converts its framework's messages to the engine's OpenAI-style dicts, 
 - ``match_outputs``: which input message each compressed output came from, so the
   wrapper can copy its own message object with the new content.
 - ``openai_tool_call``: one tool call in the engine's (OpenAI chat) shape.
-- ``split_retrieval`` / ``answer_retrieval``: our calls in a model turn, and their answers.
+- ``split_retrieval`` / ``answer_retrieval`` / ``without_retrieval``: our calls in a
+  model turn, their answers, and what is left for the caller; ``add_usage`` over rounds.
 - ``run_rounds`` / ``arun_rounds`` / ``stream_rounds`` / ``astream_rounds``: drive one
   round loop, written once as a generator, with a sync or async model call, whole or
   streamed. The generator yields each request and receives the model's answer; its
@@ -34,6 +35,7 @@ from collections.abc import (
 from typing import Any, Generic, Protocol, TypeVar
 
 from .ledger import SavingsLedger
+from .messages import function_name
 from .retrieval import RETRIEVE_TOOL_NAME, ToolAnswer, answer_tool_call
 from .tokens import count_tokens, resolve_model
 
@@ -154,7 +156,39 @@ def counting_model(model_id: str, hints: Iterable[Any] = ()) -> str:
     return model_id or "unknown"
 
 
-def split_retrieval(calls: Iterable[T], name_of: Callable[[T], Any]) -> tuple[list[T], list[T]]:
+def is_retrieval(item: Any) -> bool:
+    """Whether a tool or tool call, in any shape (OpenAI ``{"function": {"name"}}``,
+    Anthropic ``tool_use`` and Responses ``function_call`` blocks, framework dicts with a
+    ``name``, objects with a ``name``), is ``headroom_retrieve``."""
+    return function_name(item) == RETRIEVE_TOOL_NAME
+
+
+def without_retrieval(items: Iterable[T]) -> list[T]:
+    """``items`` (tool calls, tools or content blocks) without ``headroom_retrieve``."""
+    return [item for item in items if not is_retrieval(item)]
+
+
+def add_usage(total: Any, more: Any) -> Any:
+    """Usage summed over hidden rounds: dicts field by field (as
+    ``headroom.wire.sum_usage``), objects with ``+`` by it; None adds nothing; anything
+    else is replaced by the latest."""
+    if more is None:
+        return total
+    if total is None:
+        return more
+    if isinstance(total, dict) and isinstance(more, dict):
+        from .wire.formats import sum_usage
+
+        return sum_usage([total, more])
+    try:
+        return total + more
+    except Exception:
+        return more
+
+
+def split_retrieval(
+    calls: Iterable[T], name_of: Callable[[T], Any] = function_name
+) -> tuple[list[T], list[T]]:
     """A model turn's tool calls: ``headroom_retrieve`` ones, then the caller's own."""
     ours: list[T] = []
     others: list[T] = []

@@ -59,10 +59,12 @@ from headroom.retrieval_policy import Action, RetrievalPolicy  # noqa: E402
 from headroom.tokens import count_tokens  # noqa: E402
 from headroom.wrapper import (  # noqa: E402
     WrapperStats,
+    add_usage,
     answer_retrieval,
     arun_rounds,
     astream_rounds,
     counting_model,
+    is_retrieval,
     match_outputs,
     openai_tool_call,
     run_rounds,
@@ -189,17 +191,6 @@ def _with_content(msg: Message, content: Any, compress_tool_results: bool) -> Me
 
 class _ParsedCall(dict):  # type: ignore[type-arg]
     """A tool call the wrapper already assembled from stream deltas."""
-
-
-def _add_usage(total: Any, more: Any) -> Any:
-    if more is None:
-        return total
-    if total is None:
-        return more
-    try:
-        return total + more
-    except Exception:
-        return more
 
 
 # --------------------------------------------------------------------------- metrics
@@ -559,7 +550,7 @@ class HeadroomAgnoModel(Model):
             call.messages = list(messages or [])
             call.error = f"{type(exc).__name__}: {exc}"
             return call
-        has_own_tool = any(function_name(t) == RETRIEVE_TOOL_NAME for t in (tools or ()))
+        has_own_tool = any(is_retrieval(t) for t in (tools or ()))
         if self._policy.offers_tool(bool(result.retrieval_keys), has_own_tool) and isinstance(
             tools, list
         ):
@@ -591,7 +582,7 @@ class HeadroomAgnoModel(Model):
         """
         if not call.intercept or not calls:
             return False, None
-        ours, others = split_retrieval(calls, function_name)
+        ours, others = split_retrieval(calls)
         if not ours:
             return False, None
         # call.rounds counts the round in flight: call.rounds - 1 rounds were answered.
@@ -666,7 +657,7 @@ class HeadroomAgnoModel(Model):
                     if not again:
                         return [] if last is None else [last]
                     continue
-                usage = _add_usage(usage, answer.response_usage)
+                usage = add_usage(usage, answer.response_usage)
                 final = self._settle(call, answer, usage)
                 if final is not None:
                     return final

@@ -71,7 +71,6 @@ from headroom import (  # noqa: E402
     retrieve_tool,
     shared_store,
 )
-from headroom.messages import function_name  # noqa: E402
 from headroom.pipeline import RequestLifecycle  # noqa: E402
 from headroom.relevance import ranked  # noqa: E402
 from headroom.retrieval import RETRIEVE_TOOL_DESCRIPTION  # noqa: E402
@@ -81,12 +80,14 @@ from headroom.wrapper import (  # noqa: E402
     answer_retrieval,
     arun_rounds,
     astream_rounds,
+    is_retrieval,
     match_outputs,
     model_name_of,
     openai_tool_call,
     run_rounds,
     split_retrieval,
     stream_rounds,
+    without_retrieval,
 )
 
 __all__ = [
@@ -258,27 +259,18 @@ def _compress_messages(
 
 def _strip_retrieve_calls(msg: AIMessage) -> AIMessage:
     """The message without any headroom_retrieve calls, so the user's agent never sees them."""
-    calls = [c for c in msg.tool_calls if c["name"] != RETRIEVE_TOOL_NAME]
-    if len(calls) == len(msg.tool_calls):
+    if not any(is_retrieval(c) for c in msg.tool_calls):
         return msg
-    dropped = {c.get("id") for c in msg.tool_calls if c["name"] == RETRIEVE_TOOL_NAME}
     extra = dict(msg.additional_kwargs)
     if isinstance(extra.get("tool_calls"), list):
-        extra["tool_calls"] = [
-            c for c in extra["tool_calls"] if not (isinstance(c, dict) and c.get("id") in dropped)
-        ] or None
-        if extra["tool_calls"] is None:
+        extra["tool_calls"] = without_retrieval(extra["tool_calls"])
+        if not extra["tool_calls"]:
             del extra["tool_calls"]
-    content = msg.content
-    if isinstance(content, list):  # Anthropic-style tool_use blocks
-        content = [
-            b
-            for b in content
-            if not (isinstance(b, dict) and b.get("type") == "tool_use" and b.get("id") in dropped)
-        ]
-    return msg.model_copy(
-        update={"tool_calls": calls, "additional_kwargs": extra, "content": content}
-    )
+    content = msg.content  # Anthropic-style tool_use blocks
+    update = {"tool_calls": without_retrieval(msg.tool_calls), "additional_kwargs": extra}
+    if isinstance(content, list):
+        update["content"] = without_retrieval(content)
+    return msg.model_copy(update=update)
 
 
 # --------------------------------------------------------------------------- chat model
@@ -434,8 +426,7 @@ class HeadroomChatModel(_SavingsMixin, BaseChatModel):
         if not extra:
             return kwargs
         existing = kwargs.get("tools") or []
-        names = {function_name(t) for t in existing}
-        if RETRIEVE_TOOL_NAME in names:
+        if any(is_retrieval(t) for t in existing):
             return kwargs
         return {**kwargs, "tools": [*existing, *extra]}
 
@@ -449,7 +440,7 @@ class HeadroomChatModel(_SavingsMixin, BaseChatModel):
         """The follow-up messages answering the model's ``headroom_retrieve`` calls, or
         None when its answer goes to the user (no calls of ours, mixed with the user's
         tools, or over the limit: ours are then dropped from it)."""
-        ours, others = split_retrieval(msg.tool_calls, lambda c: c["name"])
+        ours, others = split_retrieval(msg.tool_calls)
         if self._policy().decide(round_no, len(ours), len(others)) is not Action.ANSWER:
             if ours:
                 log.info("headroom: dropping headroom_retrieve calls from the model's answer")
@@ -711,9 +702,7 @@ class _Relay:
         if self._merged is None or not self._held:
             return []
         done = self._merged.model_copy(update={"chunk_position": "last"})
-        dropped = {
-            c.get("index") for c in done.tool_call_chunks if c.get("name") == RETRIEVE_TOOL_NAME
-        }
+        dropped = {c.get("index") for c in done.tool_call_chunks if is_retrieval(c)}
         out = []
         for chunk in self._held:
             kept = [c for c in chunk.tool_call_chunks if c.get("index") not in dropped]

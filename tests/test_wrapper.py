@@ -10,16 +10,19 @@ import pytest
 from headroom import MemoryStore, compress
 from headroom.wrapper import (
     WrapperStats,
+    add_usage,
     answer_retrieval,
     arun_rounds,
     astream_rounds,
     counting_model,
+    is_retrieval,
     match_outputs,
     model_name_of,
     openai_tool_call,
     run_rounds,
     split_retrieval,
     stream_rounds,
+    without_retrieval,
 )
 
 
@@ -201,3 +204,19 @@ def test_a_stream_closed_early_closes_the_loop():
     assert next(gen) == "x"
     gen.close()
     assert log == ["failed: GeneratorExit", "closed"]
+
+
+def test_retrieval_calls_in_every_shape_and_usage_over_rounds():
+    shapes = [
+        openai_tool_call("1", "headroom_retrieve", {"key": "k"}),
+        {"type": "tool_use", "id": "2", "name": "headroom_retrieve", "input": {}},
+        {"type": "function_call", "call_id": "3", "name": "headroom_retrieve"},
+        {"name": "headroom_retrieve", "args": {}, "id": "4"},
+    ]
+    assert all(is_retrieval(s) for s in shapes)
+    text = {"type": "text", "text": "hi"}
+    assert without_retrieval([*shapes, text, "plain"]) == [text, "plain"]
+    assert add_usage(None, {"in": 1}) == {"in": 1}
+    assert add_usage({"in": 1, "d": {"x": 2}}, {"in": 2, "d": {"x": 3}}) == {"in": 3, "d": {"x": 5}}
+    assert add_usage(3, None) == 3 and add_usage(3, 4) == 7
+    assert add_usage(object, "latest") == "latest"
