@@ -6,8 +6,9 @@ A wrapper converts its framework's messages to the engine's OpenAI-style dicts, 
 
 - ``WrapperStats``: the shared ``SavingsLedger`` plus a bounded history of per-call
   records and named counters (retrievals answered, failures, ...).
-- ``match_outputs``: which input message each compressed output came from, so the
-  wrapper can copy its own message object with the new content.
+- ``compress_converted`` (on ``match_outputs``): compress a framework's own messages;
+  each output is matched to the input it came from, so the wrapper can copy its own
+  message object with the new content.
 - ``openai_tool_call``: one tool call in the engine's (OpenAI chat) shape.
 - ``split_retrieval`` / ``answer_retrieval`` / ``without_retrieval``: our calls in a
   model turn, their answers, and what is left for the caller; ``add_usage`` over rounds.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 from collections import deque
 from collections.abc import (
@@ -34,8 +36,11 @@ from collections.abc import (
 )
 from typing import Any, Generic, Protocol, TypeVar
 
+from .engine import compress
 from .ledger import SavingsLedger
 from .messages import function_name
+from .pipeline import RequestLifecycle
+from .result import CompressResult
 from .retrieval import RETRIEVE_TOOL_NAME, ToolAnswer, answer_tool_call
 from .tokens import count_tokens, resolve_model
 
@@ -47,6 +52,7 @@ C = TypeVar("C")  # a streamed chunk
 O = TypeVar("O")  # an item the caller sees  # noqa: E741
 C_in = TypeVar("C_in", contravariant=True)
 O_out = TypeVar("O_out", covariant=True)
+_log = logging.getLogger("headroom")
 A_out = TypeVar("A_out", covariant=True)
 
 
@@ -114,6 +120,40 @@ def match_outputs(inputs: list[Any], outputs: list[Any]) -> list[int | None]:
         if match is not None:
             start = match + 1
     return found
+
+
+M = TypeVar("M")  # a framework's message
+
+
+def compress_converted(
+    items: Iterable[M],
+    to_dicts: Callable[[list[M]], list[dict[str, Any]]],
+    back: Callable[[M | None, dict[str, Any] | None, Any], M | None],
+    *,
+    life: RequestLifecycle | None = None,
+    **options: Any,
+) -> tuple[list[M], CompressResult | None, str | None]:
+    """``compress()`` for a framework's own messages. ``to_dicts`` makes the engine's
+    dicts, one per item; ``back(original, sent, out)`` turns each output into a framework message
+    (``out is sent`` when unchanged; ``original`` and ``sent`` are None for a message a
+    hook added; None leaves it out). ``life`` lends its extensions and request id.
+    Returns the messages, the result and no error; on any failure (bad input never
+    breaks the caller's agent) the items unchanged, None and the error's text."""
+    originals = list(items)
+    try:
+        sent = to_dicts(originals)
+        if life is not None:
+            options = {**options, "extensions": life.extensions, "request_id": life.request_id}
+        result = compress(sent, **options)
+        out = []
+        for d, j in zip(result.messages, match_outputs(sent, result.messages), strict=True):
+            m = back(None, None, d) if j is None else back(originals[j], sent[j], d)
+            if m is not None:
+                out.append(m)
+        return out, result, None
+    except Exception as exc:
+        _log.warning("headroom: compression failed; sending the original messages", exc_info=True)
+        return originals, None, f"{type(exc).__name__}: {exc}"
 
 
 def openai_tool_call(

@@ -44,7 +44,6 @@ from agno.tools.function import Function  # noqa: E402
 from agno.tools.toolkit import Toolkit  # noqa: E402
 
 from headroom.config import HeadroomConfig  # noqa: E402
-from headroom.engine import compress  # noqa: E402
 from headroom.hooks import CompressionHooks  # noqa: E402
 from headroom.messages import function_name  # noqa: E402
 from headroom.pipeline import RequestLifecycle  # noqa: E402
@@ -63,9 +62,9 @@ from headroom.wrapper import (  # noqa: E402
     answer_retrieval,
     arun_rounds,
     astream_rounds,
+    compress_converted,
     counting_model,
     is_retrieval,
-    match_outputs,
     openai_tool_call,
     run_rounds,
     split_retrieval,
@@ -152,35 +151,25 @@ def to_engine_messages(
     return out
 
 
-def _apply(
-    originals: list[Message],
-    sent: list[dict[str, Any]],
-    result: CompressResult,
-    compress_tool_results: bool,
-) -> list[Message]:
-    """Agno messages for the inner model: unchanged ones are the originals, compressed ones
-    are shallow copies with the new text (the originals are never modified)."""
-    # Unchanged dicts come back as the very objects we sent; compressed ones are new
-    # dicts. A pre_compress hook may filter, reorder or inject messages.
-    out: list[Message] = []
-    for d, j in zip(result.messages, match_outputs(sent, result.messages), strict=True):
-        if j is not None and d is sent[j]:
-            out.append(originals[j])
-        elif not isinstance(d, dict):
-            continue
-        elif j is not None:
-            out.append(_with_content(originals[j], d.get("content"), compress_tool_results))
-        elif isinstance(d.get("role"), str):
-            out.append(
-                Message(
-                    role=d["role"],
-                    content=d.get("content"),
-                    tool_call_id=d.get("tool_call_id"),
-                    tool_calls=d.get("tool_calls"),
-                    tool_name=d.get("name"),
-                )
-            )
-    return out
+def _back(original: Message | None, sent: Any, d: Any, flag: bool) -> Message | None:
+    """The Agno message for one of the engine's outputs: the original when unchanged, a
+    shallow copy with the new text when compressed (the original is never modified), a
+    new message for one a ``pre_compress`` hook added."""
+    if original is not None and d is sent:
+        return original
+    if not isinstance(d, dict):
+        return None
+    if original is not None:
+        return _with_content(original, d.get("content"), flag)
+    if not isinstance(d.get("role"), str):
+        return None
+    return Message(
+        role=d["role"],
+        content=d.get("content"),
+        tool_call_id=d.get("tool_call_id"),
+        tool_calls=d.get("tool_calls"),
+        tool_name=d.get("name"),
+    )
 
 
 def _with_content(msg: Message, content: Any, compress_tool_results: bool) -> Message:
@@ -532,23 +521,19 @@ class HeadroomAgnoModel(Model):
         model = self.token_model
         life = RequestLifecycle(self._extensions, "agno", model)
         call = _Call(list(messages or []), tools, False, 0, None, None, streamed, model, life)
-        try:
-            sent = to_engine_messages(call.messages, compress_tool_results)
-            result = compress(
-                sent,
-                model=model,
-                config=self._config,
-                hooks=self._hooks,
-                store=self._store,
-                extensions=life.extensions,
-                request_id=life.request_id,
-            )
-            call.messages = _apply(call.messages, sent, result, compress_tool_results)
-            call.result = result
-        except Exception as exc:  # bad input never breaks the agent: send the originals
-            log.warning("headroom: compression failed (%s); sending the original messages", exc)
-            call.messages = list(messages or [])
-            call.error = f"{type(exc).__name__}: {exc}"
+        flag = compress_tool_results
+        call.messages, result, call.error = compress_converted(
+            call.messages,
+            lambda msgs: to_engine_messages(msgs, flag),
+            lambda original, sent, d: _back(original, sent, d, flag),
+            life=life,
+            model=model,
+            config=self._config,
+            hooks=self._hooks,
+            store=self._store,
+        )
+        call.result = result
+        if result is None:  # bad input never breaks the agent: the originals go
             return call
         has_own_tool = any(is_retrieval(t) for t in (tools or ()))
         if self._policy.offers_tool(bool(result.retrieval_keys), has_own_tool) and isinstance(

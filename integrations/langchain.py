@@ -80,8 +80,8 @@ from headroom.wrapper import (  # noqa: E402
     answer_retrieval,
     arun_rounds,
     astream_rounds,
+    compress_converted,
     is_retrieval,
-    match_outputs,
     model_name_of,
     openai_tool_call,
     run_rounds,
@@ -219,42 +219,20 @@ def _back(original: BaseMessage, before: dict[str, Any], after: dict[str, Any]) 
     return convert_to_messages([after])[0]
 
 
-def _from_engine(
-    originals: Sequence[BaseMessage], inputs: list[dict[str, Any]], outputs: list[dict[str, Any]]
-) -> list[BaseMessage]:
-    return [
-        convert_to_messages([out])[0] if j is None else _back(originals[j], inputs[j], out)
-        for out, j in zip(outputs, match_outputs(inputs, outputs), strict=True)
-    ]
-
-
 def _compress_messages(
-    messages: Sequence[BaseMessage],
-    *,
-    model: str,
-    config: HeadroomConfig | None,
-    hooks: CompressionHooks | None,
-    store: Any,
-    life: RequestLifecycle | None = None,
+    messages: Sequence[BaseMessage], life: RequestLifecycle | None = None, **options: Any
 ) -> tuple[list[BaseMessage], CompressResult | None]:
     """Compressed copies of ``messages`` and the engine's result; on any failure the
     original messages and None (bad input never breaks the user's agent)."""
-    originals = list(messages)
-    try:
-        inputs = [_engine_dict(m) for m in originals]
-        result = compress(
-            inputs,
-            model=model,
-            config=config,
-            hooks=hooks,
-            store=store,
-            extensions=life.extensions if life else None,
-            request_id=life.request_id if life else None,
-        )
-        return _from_engine(originals, inputs, result.messages), result
-    except Exception:
-        log.warning("headroom: compression failed; sending the original messages", exc_info=True)
-        return originals, None
+
+    def back(original: Any, before: Any, after: Any) -> BaseMessage:
+        if original is None:
+            return convert_to_messages([after])[0]
+        return _back(original, before, after)
+
+    to_dicts = lambda msgs: [_engine_dict(m) for m in msgs]  # noqa: E731
+    out, result, _ = compress_converted(messages, to_dicts, back, life=life, **options)
+    return out, result
 
 
 def _strip_retrieve_calls(msg: AIMessage) -> AIMessage:

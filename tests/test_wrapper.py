@@ -14,6 +14,7 @@ from headroom.wrapper import (
     answer_retrieval,
     arun_rounds,
     astream_rounds,
+    compress_converted,
     counting_model,
     is_retrieval,
     match_outputs,
@@ -220,3 +221,41 @@ def test_retrieval_calls_in_every_shape_and_usage_over_rounds():
     assert add_usage({"in": 1, "d": {"x": 2}}, {"in": 2, "d": {"x": 3}}) == {"in": 3, "d": {"x": 5}}
     assert add_usage(3, None) == 3 and add_usage(3, 4) == 7
     assert add_usage(object, "latest") == "latest"
+
+
+def test_compress_converted_round_trips_framework_messages():
+    from dataclasses import dataclass, replace
+
+    @dataclass(frozen=True)
+    class Msg:
+        role: str
+        content: str
+        call_id: str = ""
+
+    log = "\n".join(f"2024-01-01 INFO worker {i} finished job {i * 7}" for i in range(400))
+    items = [Msg("user", "why?"), Msg("tool", log, "t1"), Msg("assistant", "done")]
+
+    def to_dicts(msgs: list[Msg]) -> list[dict]:
+        out = []
+        for m in msgs:
+            d = {"role": m.role, "content": m.content}
+            if m.role == "tool":
+                d["tool_call_id"] = m.call_id
+            out.append(d)
+        return out
+
+    def back(original, sent, d):
+        if original is None:
+            return Msg(d["role"], d["content"])
+        return original if d is sent else replace(original, content=d["content"])
+
+    out, result, error = compress_converted(items, to_dicts, back, store=MemoryStore())
+    assert error is None and result is not None and result.tokens_saved > 0
+    assert out[0] is items[0] and out[2] is items[2]
+    assert out[1].call_id == "t1" and len(out[1].content) < len(log)
+
+    def explode(msgs):
+        raise ValueError("bad input")
+
+    same, none, err = compress_converted(items, explode, back)
+    assert same == items and none is None and err == "ValueError: bad input"
