@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
+import sys
 import threading
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
@@ -85,9 +87,36 @@ def new_request_id() -> str:
         return f"req-{next(_ids)}"
 
 
+def _may_declare(group: str) -> bool:
+    """Whether an installed distribution may declare entry points of ``group``: a scan
+    of the metadata folders on ``sys.path`` for an ``entry_points.txt`` naming it. This
+    is a few milliseconds where importing ``importlib.metadata`` is about 30. What the
+    scan cannot read (a zip archive on the path) counts as a maybe."""
+    header = f"[{group}]"
+    for entry in sys.path:
+        folder = entry or "."
+        try:
+            with os.scandir(folder) as found:
+                names = [e.name for e in found if e.name.endswith((".dist-info", ".egg-info"))]
+        except NotADirectoryError:
+            return True  # a zip archive: only importlib.metadata reads those
+        except OSError:
+            continue  # missing or unreadable: importlib.metadata finds nothing there either
+        for name in names:
+            try:
+                with open(os.path.join(folder, name, "entry_points.txt"), "rb") as fh:
+                    if header.encode() in fh.read():
+                        return True
+            except OSError:
+                continue
+    return False
+
+
 def entry_points(group: str) -> Any:
-    """The installed entry points of ``group`` (importlib.metadata loads on first use:
-    it is slow to import, and most processes never get here)."""
+    """The installed entry points of ``group``. ``importlib.metadata`` is slow to
+    import, so it is loaded only when a distribution on the path declares the group."""
+    if not _may_declare(group):
+        return ()
     from importlib.metadata import entry_points as installed
 
     return installed(group=group)

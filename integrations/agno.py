@@ -23,15 +23,13 @@ This module sends nothing anywhere: no telemetry, no network.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import dataclasses
 import json
 import logging
 import threading
 import time
-from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,9 +44,7 @@ from agno.tools.function import Function  # noqa: E402
 from agno.tools.toolkit import Toolkit  # noqa: E402
 
 from headroom.config import HeadroomConfig  # noqa: E402
-from headroom.engine import compress  # noqa: E402
 from headroom.hooks import CompressionHooks  # noqa: E402
-from headroom.ledger import SavingsLedger  # noqa: E402
 from headroom.messages import function_name  # noqa: E402
 from headroom.pipeline import RequestLifecycle  # noqa: E402
 from headroom.result import CompressResult  # noqa: E402
@@ -59,7 +55,21 @@ from headroom.retrieval import (  # noqa: E402
     retrieve_tool,
 )
 from headroom.retrieval_policy import Action, RetrievalPolicy  # noqa: E402
-from headroom.tokens import count_tokens, resolve_model  # noqa: E402
+from headroom.tokens import count_tokens  # noqa: E402
+from headroom.wrapper import (  # noqa: E402
+    WrapperStats,
+    add_usage,
+    answer_retrieval,
+    arun_rounds,
+    astream_rounds,
+    compress_converted,
+    counting_model,
+    is_retrieval,
+    openai_tool_call,
+    run_rounds,
+    split_retrieval,
+    stream_rounds,
+)
 
 __all__ = [
     "AgnoCallMetrics",
@@ -84,10 +94,7 @@ _OWN = frozenset(
         "_retrieval",
         "_max_retrieval_rounds",
         "_token_model_override",
-        "_lock",
-        "_history",
-        "_totals",
-        "_ledger",
+        "_stats",
         "_policy",
     }
 )
@@ -103,26 +110,8 @@ def token_model_for(model: Any) -> str:
     map to a ``claude-…`` / ``gemini-…`` name (approximate counts). Anything else passes
     its id through, which the engine counts approximately.
     """
-    model_id = str(getattr(model, "id", "") or "")
-    lowered = model_id.lower()
-    if resolve_model(model_id).exact:
-        return model_id
-    marks = " ".join(
-        str(x or "").lower()
-        for x in (
-            getattr(model, "provider", None),
-            getattr(model, "name", None),
-            type(model).__name__,
-            type(model).__module__,
-        )
-    )
-    if "claude" in lowered or "anthropic" in lowered or "claude" in marks or "anthropic" in marks:
-        bare = lowered.rsplit("/", 1)[-1].split(".", 1)[-1] if "claude" in lowered else ""
-        return bare if bare.startswith("claude") else "claude"
-    if "gemini" in lowered or "gemini" in marks or "google" in marks or "vertex" in marks:
-        bare = lowered.rsplit("/", 1)[-1]
-        return bare if bare.startswith("gemini") else "gemini"
-    return model_id or "unknown"
+    hints = (getattr(model, "provider", None), getattr(model, "name", None), type(model))
+    return counting_model(str(getattr(model, "id", "") or ""), hints)
 
 
 def _call_arguments(call: dict[str, Any]) -> Any:
@@ -147,16 +136,11 @@ def to_engine_messages(
         item: dict[str, Any] = {"role": msg.role, "content": content}
         if msg.tool_calls:
             item["tool_calls"] = [
-                {
-                    "id": call.get("id"),
-                    "type": call.get("type", "function"),
-                    "function": {
-                        "name": function_name(call),
-                        "arguments": _call_arguments(call),
-                    },
-                }
-                for call in msg.tool_calls
-                if isinstance(call, dict)
+                openai_tool_call(
+                    c.get("id"), function_name(c), _call_arguments(c), c.get("type", "function")
+                )
+                for c in msg.tool_calls
+                if isinstance(c, dict)
             ]
         if msg.tool_call_id is not None:
             item["tool_call_id"] = msg.tool_call_id
@@ -167,47 +151,25 @@ def to_engine_messages(
     return out
 
 
-def _apply(
-    originals: list[Message],
-    sent: list[dict[str, Any]],
-    result: CompressResult,
-    compress_tool_results: bool,
-) -> list[Message]:
-    """Agno messages for the inner model: unchanged ones are the originals, compressed ones
-    are shallow copies with the new text (the originals are never modified)."""
-    # Unchanged dicts come back as the very objects we sent; compressed ones are new dicts.
-    # A pre_compress hook may filter, reorder or inject, so match by identity first, then
-    # by tool call id, then by position when the length is unchanged.
-    by_id = {id(d): m for d, m in zip(sent, originals, strict=True)}
-    by_call = {m.tool_call_id: m for m in originals if m.role == "tool" and m.tool_call_id}
-    same_length = len(result.messages) == len(sent)
-    out: list[Message] = []
-    for index, d in enumerate(result.messages):
-        source = by_id.get(id(d))
-        if source is not None:
-            out.append(source)
-            continue
-        if not isinstance(d, dict):
-            continue
-        call_id = d.get("tool_call_id")
-        source = (
-            by_call.get(call_id) if d.get("role") == "tool" and isinstance(call_id, str) else None
-        )
-        if source is None and same_length:
-            source = originals[index]
-        if source is not None:
-            out.append(_with_content(source, d.get("content"), compress_tool_results))
-        elif isinstance(d.get("role"), str):
-            out.append(
-                Message(
-                    role=d["role"],
-                    content=d.get("content"),
-                    tool_call_id=d.get("tool_call_id"),
-                    tool_calls=d.get("tool_calls"),
-                    tool_name=d.get("name"),
-                )
-            )
-    return out
+def _back(original: Message | None, sent: Any, d: Any, flag: bool) -> Message | None:
+    """The Agno message for one of the engine's outputs: the original when unchanged, a
+    shallow copy with the new text when compressed (the original is never modified), a
+    new message for one a ``pre_compress`` hook added."""
+    if original is not None and d is sent:
+        return original
+    if not isinstance(d, dict):
+        return None
+    if original is not None:
+        return _with_content(original, d.get("content"), flag)
+    if not isinstance(d.get("role"), str):
+        return None
+    return Message(
+        role=d["role"],
+        content=d.get("content"),
+        tool_call_id=d.get("tool_call_id"),
+        tool_calls=d.get("tool_calls"),
+        tool_name=d.get("name"),
+    )
 
 
 def _with_content(msg: Message, content: Any, compress_tool_results: bool) -> Message:
@@ -218,17 +180,6 @@ def _with_content(msg: Message, content: Any, compress_tool_results: bool) -> Me
 
 class _ParsedCall(dict):  # type: ignore[type-arg]
     """A tool call the wrapper already assembled from stream deltas."""
-
-
-def _add_usage(total: Any, more: Any) -> Any:
-    if more is None:
-        return total
-    if total is None:
-        return more
-    try:
-        return total + more
-    except Exception:
-        return more
 
 
 # --------------------------------------------------------------------------- metrics
@@ -276,12 +227,12 @@ class _Call:
     error: str | None
     streamed: bool
     model: str
+    life: RequestLifecycle
     started: float = field(default_factory=time.perf_counter)
     rounds: int = 0
     extra_tokens: int = 0
     follow_tokens: int = 0
     answered: int = 0
-    life: RequestLifecycle | None = None
 
 
 # --------------------------------------------------------------------------- retrieval tool
@@ -406,12 +357,9 @@ class HeadroomAgnoModel(Model):
         own(self, "_retrieval", bool(retrieval))
         own(self, "_max_retrieval_rounds", max(0, int(max_retrieval_rounds)))
         own(self, "_token_model_override", token_model)
-        own(self, "_lock", threading.Lock())
-        own(self, "_history", deque(maxlen=max(1, int(history_size))))
         # Savings live in the shared ledger; retrieval calls answered and errors are
         # this wrapper's own counts. ``retrieval=False`` is the shared "tool" mode.
-        own(self, "_ledger", SavingsLedger(keep=0))
-        own(self, "_totals", {"retrievals": 0, "errors": 0})
+        own(self, "_stats", WrapperStats(history_size, ("retrievals", "errors")))
         own(
             self,
             "_policy",
@@ -453,7 +401,7 @@ class HeadroomAgnoModel(Model):
             retrieval=self._retrieval,
             max_retrieval_rounds=self._max_retrieval_rounds,
             token_model=self._token_model_override,
-            history_size=self._history.maxlen or 1000,
+            history_size=self._stats.history_limit,
         )
         memo[id(self)] = clone
         return clone
@@ -505,23 +453,20 @@ class HeadroomAgnoModel(Model):
     def total_tokens_saved(self) -> int:
         """Tokens saved net of what retrieval rounds re-sent (the ledger's
         ``net_tokens_saved``)."""
-        return self._ledger.summary().net_tokens_saved
+        return self._stats.ledger.summary().net_tokens_saved
 
     @property
     def metrics_history(self) -> list[AgnoCallMetrics]:
         """The most recent per-call records, oldest first (bounded by ``history_size``)."""
-        with self._lock:
-            return list(self._history)
+        return self._stats.history()
 
     def get_savings_summary(self) -> dict[str, Any]:
         """The ledger's schema, with this wrapper's documented keys on top:
         ``tokens_without_headroom`` (the ledger's ``tokens_before``), ``tokens_sent``
         (``tokens_after`` plus ``retrieval_tokens``), ``total_tokens_saved``
         (``net_tokens_saved``) and ``compression_ratio``, which here is net as documented."""
-        ledger = self._ledger.summary()
-        with self._lock:
-            totals = dict(self._totals)
-            exact = all(m.tokens_exact for m in self._history)
+        ledger, totals = self._stats.ledger.summary(), self._stats.counts()
+        exact = all(m.tokens_exact for m in self._stats.history())
         without = ledger.tokens_before
         sent = ledger.tokens_after + ledger.retrieval_tokens
         return {
@@ -530,18 +475,14 @@ class HeadroomAgnoModel(Model):
             "tokens_sent": sent,
             "total_tokens_saved": without - sent,
             "compression_ratio": (without - sent) / without if without else 0.0,
-            "retrievals_answered": totals["retrievals"],
-            "compression_errors": totals["errors"],
+            "retrievals_answered": int(totals["retrievals"]),
+            "compression_errors": int(totals["errors"]),
             "token_model": self.token_model,
             "tokens_exact": exact,
         }
 
     def reset(self) -> None:
-        self._ledger.reset()
-        with self._lock:
-            self._history.clear()
-            for key in self._totals:
-                self._totals[key] = 0
+        self._stats.reset()
 
     def _record(self, call: _Call) -> None:
         result = call.result
@@ -567,13 +508,10 @@ class HeadroomAgnoModel(Model):
             error=call.error,
         )
         after = result.tokens_after if result is not None else 0
-        self._ledger.record(without, after, model=call.model, source="agno")
+        self._stats.ledger.record(without, after, model=call.model, source="agno")
         if sent > after:  # the tool definition and every re-sent retrieval exchange
-            self._ledger.add_retrieval(max(0, call.rounds - 1), sent - after)
-        with self._lock:
-            self._history.append(entry)
-            self._totals["retrievals"] += call.answered
-            self._totals["errors"] += 1 if call.error else 0
+            self._stats.ledger.add_retrieval(max(0, call.rounds - 1), sent - after)
+        self._stats.add(entry, retrievals=call.answered, errors=1 if call.error else 0)
 
     # ----------------------------------------------------------- one provider call
 
@@ -581,27 +519,23 @@ class HeadroomAgnoModel(Model):
         self, messages: Any, tools: Any, compress_tool_results: bool, streamed: bool
     ) -> _Call:
         model = self.token_model
-        call = _Call(list(messages or []), tools, False, 0, None, None, streamed, model)
-        call.life = life = RequestLifecycle(self._extensions, "agno", model)
-        try:
-            sent = to_engine_messages(call.messages, compress_tool_results)
-            result = compress(
-                sent,
-                model=model,
-                config=self._config,
-                hooks=self._hooks,
-                store=self._store,
-                extensions=life.extensions,
-                request_id=life.request_id,
-            )
-            call.messages = _apply(call.messages, sent, result, compress_tool_results)
-            call.result = result
-        except Exception as exc:  # bad input never breaks the agent: send the originals
-            log.warning("headroom: compression failed (%s); sending the original messages", exc)
-            call.messages = list(messages or [])
-            call.error = f"{type(exc).__name__}: {exc}"
+        life = RequestLifecycle(self._extensions, "agno", model)
+        call = _Call(list(messages or []), tools, False, 0, None, None, streamed, model, life)
+        flag = compress_tool_results
+        call.messages, result, call.error = compress_converted(
+            call.messages,
+            lambda msgs: to_engine_messages(msgs, flag),
+            lambda original, sent, d: _back(original, sent, d, flag),
+            life=life,
+            model=model,
+            config=self._config,
+            hooks=self._hooks,
+            store=self._store,
+        )
+        call.result = result
+        if result is None:  # bad input never breaks the agent: the originals go
             return call
-        has_own_tool = any(function_name(t) == RETRIEVE_TOOL_NAME for t in (tools or ()))
+        has_own_tool = any(is_retrieval(t) for t in (tools or ()))
         if self._policy.offers_tool(bool(result.retrieval_keys), has_own_tool) and isinstance(
             tools, list
         ):
@@ -618,23 +552,7 @@ class HeadroomAgnoModel(Model):
         # Each round sends the tool definition and re-sends every retrieval exchange so far.
         call.extra_tokens += call.retrieve_def_tokens + call.follow_tokens
         call.rounds += 1
-        if call.life is not None:
-            call.life.pre_send(call.messages)
-
-    @staticmethod
-    def _sent(call: _Call) -> None:
-        if call.life is not None:
-            call.life.post_send()
-
-    @staticmethod
-    def _failed(call: _Call, error: BaseException) -> None:
-        if call.life is not None:
-            call.life.failed(error)
-
-    @staticmethod
-    def _received(call: _Call, response: Any) -> None:
-        if call.life is not None:
-            call.life.response_received(response)
+        call.life.pre_send(call.messages)
 
     def _handle_calls(
         self, call: _Call, calls: list[dict[str, Any]], response: ModelResponse | None
@@ -649,10 +567,9 @@ class HeadroomAgnoModel(Model):
         """
         if not call.intercept or not calls:
             return False, None
-        ours = [c for c in calls if function_name(c) == RETRIEVE_TOOL_NAME]
+        ours, others = split_retrieval(calls)
         if not ours:
             return False, None
-        others = [c for c in calls if function_name(c) != RETRIEVE_TOOL_NAME]
         # call.rounds counts the round in flight: call.rounds - 1 rounds were answered.
         if self._policy.decide(call.rounds - 1, len(ours), len(others)) is not Action.ANSWER:
             return False, others
@@ -669,7 +586,7 @@ class HeadroomAgnoModel(Model):
         follow: list[Message] = [assistant]
         added = sum(count_tokens(json.dumps(c, sort_keys=True), call.model) for c in ours)
         for c in ours:
-            answer = answer_tool_call(_call_arguments(c) or {}, store=self._store)
+            answer, tokens = answer_retrieval(_call_arguments(c) or {}, self._store, call.model)
             follow.append(
                 Message(
                     role=self._inner.tool_message_role,
@@ -680,7 +597,7 @@ class HeadroomAgnoModel(Model):
                     tool_call_error=answer.is_error,
                 )
             )
-            added += count_tokens(answer.content, call.model)
+            added += tokens
         call.messages = [*call.messages, *follow]
         call.follow_tokens += added
         call.answered += len(ours)
@@ -689,14 +606,14 @@ class HeadroomAgnoModel(Model):
     def _settle(self, call: _Call, response: Any, usage: Any) -> ModelResponse | None:
         """The response to hand Agno after one non-streamed round, or None to call the
         model again (its retrievals were answered)."""
-        self._sent(call)
+        call.life.post_send()
         again, calls = self._handle_calls(call, list(response.tool_calls or []), response)
         if again:
             return None
         if calls is not None:
             response.tool_calls = calls
         response.response_usage = usage
-        self._received(call, response)
+        call.life.response_received(response)
         return response  # type: ignore[no-any-return]
 
     def _kwargs(self, call: _Call, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -706,95 +623,62 @@ class HeadroomAgnoModel(Model):
             out["tools"] = call.tools
         return out
 
-    def _start(
+    def _rounds(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], streamed: bool
-    ) -> tuple[_Call, tuple[Any, ...]]:
+    ) -> Generator[tuple[tuple[Any, ...], dict[str, Any]], Any, Any]:
+        """One provider call, for all four variants (the drivers in ``headroom.wrapper``
+        call the inner model): compress, offer the tool, answer retrieval rounds, and
+        return the response for Agno (for a stream: what is left to yield)."""
         messages, args = _take_messages(args, kwargs)
         flag = bool(kwargs.get("compress_tool_results"))
-        return self._prepare(messages, kwargs.get("tools"), flag, streamed), args
+        call = self._prepare(messages, kwargs.get("tools"), flag, streamed)
+        usage = None
+        try:
+            while True:
+                self._round_started(call)
+                answer = yield args, self._kwargs(call, kwargs)
+                if streamed:
+                    again, last = self._end_stream_round(call, answer.held, answer.last)
+                    if not again:
+                        return [] if last is None else [last]
+                    continue
+                usage = add_usage(usage, answer.response_usage)
+                final = self._settle(call, answer, usage)
+                if final is not None:
+                    return final
+        except BaseException as exc:
+            call.life.failed(exc)
+            raise
+        finally:
+            self._record(call)
 
     # ----------------------------------------------------------- the four provider calls
 
     def invoke(self, *args: Any, **kwargs: Any) -> ModelResponse:
-        call, args = self._start(args, kwargs, False)
-        usage = None
-        try:
-            while True:
-                self._round_started(call)
-                response = self._inner.invoke(*args, **self._kwargs(call, kwargs))
-                usage = _add_usage(usage, response.response_usage)
-                final = self._settle(call, response, usage)
-                if final is not None:
-                    return final
-        except BaseException as exc:
-            self._failed(call, exc)
-            raise
-        finally:
-            self._record(call)
+        return run_rounds(  # type: ignore[no-any-return]
+            self._rounds(args, kwargs, False), lambda r: self._inner.invoke(*r[0], **r[1])
+        )
 
     async def ainvoke(self, *args: Any, **kwargs: Any) -> ModelResponse:
-        # Compression (and answering retrievals) is CPU and store work: keep it off the loop.
-        call, args = await asyncio.to_thread(self._start, args, kwargs, False)
-        usage = None
-        try:
-            while True:
-                self._round_started(call)
-                response = await self._inner.ainvoke(*args, **self._kwargs(call, kwargs))
-                usage = _add_usage(usage, response.response_usage)
-                final = await asyncio.to_thread(self._settle, call, response, usage)
-                if final is not None:
-                    return final
-        except BaseException as exc:
-            self._failed(call, exc)
-            raise
-        finally:
-            self._record(call)
+        # Compression (and answering retrievals) is CPU and store work: off the loop.
+        return await arun_rounds(  # type: ignore[no-any-return]
+            self._rounds(args, kwargs, False), lambda r: self._inner.ainvoke(*r[0], **r[1])
+        )
 
     def invoke_stream(self, *args: Any, **kwargs: Any) -> Iterator[ModelResponse]:
-        call, args = self._start(args, kwargs, True)
-        try:
-            while True:
-                self._round_started(call)
-                held: list[Any] = []
-                last: ModelResponse | None = None
-                for delta in self._inner.invoke_stream(*args, **self._kwargs(call, kwargs)):
-                    out, last = _hold_tool_calls(delta, held, last)
-                    if out is not None:
-                        yield out
-                again, final = self._end_stream_round(call, held, last)
-                if again:
-                    continue
-                if final is not None:
-                    yield final
-                return
-        except BaseException as exc:
-            self._failed(call, exc)
-            raise
-        finally:
-            self._record(call)
+        yield from stream_rounds(
+            self._rounds(args, kwargs, True),
+            lambda r: self._inner.invoke_stream(*r[0], **r[1]),
+            _StreamRound,
+        )
 
     async def ainvoke_stream(self, *args: Any, **kwargs: Any) -> AsyncIterator[ModelResponse]:
-        call, args = await asyncio.to_thread(self._start, args, kwargs, True)
-        try:
-            while True:
-                self._round_started(call)
-                held: list[Any] = []
-                last: ModelResponse | None = None
-                async for delta in self._inner.ainvoke_stream(*args, **self._kwargs(call, kwargs)):
-                    out, last = _hold_tool_calls(delta, held, last)
-                    if out is not None:
-                        yield out
-                again, final = await asyncio.to_thread(self._end_stream_round, call, held, last)
-                if again:
-                    continue
-                if final is not None:
-                    yield final
-                return
-        except BaseException as exc:
-            self._failed(call, exc)
-            raise
-        finally:
-            self._record(call)
+        async for out in astream_rounds(
+            self._rounds(args, kwargs, True),
+            lambda r: self._inner.ainvoke_stream(*r[0], **r[1]),
+            _StreamRound,
+        ):
+            yield out
 
     # ----------------------------------------------------------- streaming helpers
 
@@ -806,9 +690,9 @@ class HeadroomAgnoModel(Model):
         Returns ``(reinvoke, final)``: reinvoke after answered retrievals, else ``final``
         carries the whole tool calls for Agno (None when there are none).
         """
-        self._sent(call)
+        call.life.post_send()
         if not held:
-            self._received(call, last)
+            call.life.response_received(last)
             return False, None
         parsed = list(self._inner.parse_tool_calls(held))
         again, calls = self._handle_calls(call, parsed, last)
@@ -816,24 +700,30 @@ class HeadroomAgnoModel(Model):
             return True, None
         calls = parsed if calls is None else calls
         final = ModelResponse(tool_calls=[_ParsedCall(c) for c in calls]) if calls else None
-        self._received(call, final if final is not None else last)
+        call.life.response_received(final if final is not None else last)
         return False, final
 
 
-def _hold_tool_calls(
-    delta: ModelResponse, held: list[Any], last: ModelResponse | None
-) -> tuple[ModelResponse | None, ModelResponse | None]:
-    """Keep a delta's tool-call fragments back; pass everything else through at once.
+class _StreamRound:
+    """One streamed round: a delta's tool-call fragments are held back, everything else
+    passes through at once. The fragments are assembled when the round ends, so the
+    wrapper sees whole calls (and answers ``headroom_retrieve`` itself) before Agno."""
 
-    The fragments are assembled once the round ends, so the wrapper can see whole calls
-    (and answer ``headroom_retrieve`` itself) before Agno does.
-    """
-    if not isinstance(delta, ModelResponse) or not delta.tool_calls:
-        return delta, _merge_last(last, delta)
-    held.extend(delta.tool_calls)
-    rest = copy.copy(delta)
-    rest.tool_calls = None  # type: ignore[assignment]
-    return rest, _merge_last(last, delta)
+    def __init__(self, _request: Any) -> None:
+        self.held: list[Any] = []
+        self.last: ModelResponse | None = None
+
+    def feed(self, delta: Any) -> list[Any]:
+        self.last = _merge_last(self.last, delta)
+        if not isinstance(delta, ModelResponse) or not delta.tool_calls:
+            return [delta]
+        self.held.extend(delta.tool_calls)
+        rest = copy.copy(delta)
+        rest.tool_calls = None  # type: ignore[assignment]
+        return [rest]
+
+    def end(self) -> _StreamRound:
+        return self
 
 
 def _merge_last(last: ModelResponse | None, delta: Any) -> ModelResponse | None:

@@ -23,10 +23,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import threading
 import time
-from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,16 +68,27 @@ from headroom import (  # noqa: E402
     Store,
     answer_tool_call,
     compress,
-    count_tokens,
     retrieve_tool,
     shared_store,
 )
-from headroom.ledger import SavingsLedger  # noqa: E402
-from headroom.messages import function_name  # noqa: E402
 from headroom.pipeline import RequestLifecycle  # noqa: E402
 from headroom.relevance import ranked  # noqa: E402
 from headroom.retrieval import RETRIEVE_TOOL_DESCRIPTION  # noqa: E402
 from headroom.retrieval_policy import Action, RetrievalPolicy  # noqa: E402
+from headroom.wrapper import (  # noqa: E402
+    WrapperStats,
+    answer_retrieval,
+    arun_rounds,
+    astream_rounds,
+    compress_converted,
+    is_retrieval,
+    model_name_of,
+    openai_tool_call,
+    run_rounds,
+    split_retrieval,
+    stream_rounds,
+    without_retrieval,
+)
 
 __all__ = [
     "CallRecord",
@@ -117,21 +126,36 @@ class CallRecord:
     tokens_exact: bool
 
 
-class _Metrics:
-    """Savings in the shared ``SavingsLedger``, plus what only this wrapper reports:
-    per-call records with transforms and timings, retrieval calls answered, failures.
-    One object is shared by a wrapper and every copy made by ``bind_tools`` /
-    ``with_structured_output``."""
+class _SavingsMixin:
+    """Savings in the shared ledger, plus what only LangChain reports: per-call records
+    with transforms and timings, retrieval calls answered, failures. One ``WrapperStats``
+    is shared by a wrapper and every copy ``bind_tools`` / ``with_structured_output`` makes."""
 
-    def __init__(self, history_limit: int = 1000) -> None:
-        self.ledger = SavingsLedger(keep=0)
-        self.history: deque[CallRecord] = deque(maxlen=max(1, history_limit))
-        self.retrieval_calls = 0
-        self.failures = 0
-        self.duration_ms = 0.0
-        self.lock = threading.Lock()
+    _stats: WrapperStats[CallRecord]
 
-    def record(self, result: CompressResult) -> CallRecord:
+    @property
+    def total_tokens_saved(self) -> int:
+        """Tokens saved over every call so far (bound copies included)."""
+        return self._stats.ledger.total_tokens_saved
+
+    @property
+    def metrics_history(self) -> list[CallRecord]:
+        """The most recent per-call records (bounded by ``history_limit``)."""
+        return self._stats.history()
+
+    def get_savings_summary(self) -> dict[str, Any]:
+        """The ledger's schema, plus this wrapper's documented keys (``savings_ratio`` is
+        the ledger's ``compression_ratio``)."""
+        totals, counts = self._stats.ledger.summary(), self._stats.counts()
+        return {
+            **totals.as_dict(),
+            "savings_ratio": totals.compression_ratio,
+            "retrieval_calls": int(counts["retrieval_calls"]),
+            "compression_failures": int(counts["failures"]),
+            "average_compress_ms": counts["duration_ms"] / totals.calls if totals.calls else 0.0,
+        }
+
+    def _record(self, result: CompressResult) -> CallRecord:
         rec = CallRecord(
             timestamp=time.time(),
             model=result.model,
@@ -143,60 +167,13 @@ class _Metrics:
             duration_ms=result.duration_ms,
             tokens_exact=result.tokens_exact,
         )
-        self.ledger.record_result(result, source="langchain")
-        with self.lock:
-            self.duration_ms += rec.duration_ms
-            self.history.append(rec)
+        self._stats.ledger.record_result(result, source="langchain")
+        self._stats.add(rec, duration_ms=rec.duration_ms)
         return rec
 
-    def count_failure(self) -> None:
-        with self.lock:
-            self.failures += 1
 
-    def count_retrieval(self, calls: int, tokens: int) -> None:
-        """One answered round of ``calls`` retrieval calls whose answers took ``tokens``."""
-        self.ledger.add_retrieval(1, tokens)
-        with self.lock:
-            self.retrieval_calls += calls
-
-    @property
-    def saved(self) -> int:
-        return self.ledger.total_tokens_saved
-
-    def snapshot(self) -> list[CallRecord]:
-        with self.lock:
-            return list(self.history)
-
-    def summary(self) -> dict[str, Any]:
-        """The ledger's schema, plus this wrapper's documented keys (``savings_ratio`` is
-        the ledger's ``compression_ratio``)."""
-        totals = self.ledger.summary()
-        with self.lock:
-            return {
-                **totals.as_dict(),
-                "savings_ratio": totals.compression_ratio,
-                "retrieval_calls": self.retrieval_calls,
-                "compression_failures": self.failures,
-                "average_compress_ms": self.duration_ms / totals.calls if totals.calls else 0.0,
-            }
-
-
-class _SavingsMixin:
-    _metrics: _Metrics
-
-    @property
-    def total_tokens_saved(self) -> int:
-        """Tokens saved over every call so far (bound copies included)."""
-        return self._metrics.saved
-
-    @property
-    def metrics_history(self) -> list[CallRecord]:
-        """The most recent per-call records (bounded by ``history_limit``)."""
-        return self._metrics.snapshot()
-
-    def get_savings_summary(self) -> dict[str, Any]:
-        """Totals: calls, tokens before/after/saved, savings ratio, retrievals, failures."""
-        return self._metrics.summary()
+def _new_stats(history_limit: int) -> WrapperStats[CallRecord]:
+    return WrapperStats(history_limit, ("retrieval_calls", "failures", "duration_ms"))
 
 
 # --------------------------------------------------------------------------- conversion
@@ -214,15 +191,8 @@ def _engine_dict(msg: BaseMessage) -> dict[str, Any]:
         out = {"role": "assistant", "content": content}
         if msg.tool_calls:
             out["tool_calls"] = [
-                {
-                    "id": call.get("id") or "",
-                    "type": "function",
-                    "function": {
-                        "name": call["name"],
-                        "arguments": json.dumps(call.get("args", {}), default=str),
-                    },
-                }
-                for call in msg.tool_calls
+                openai_tool_call(c.get("id") or "", c["name"], c.get("args", {}))
+                for c in msg.tool_calls
             ]
         return out
     if isinstance(msg, HumanMessage):
@@ -249,92 +219,36 @@ def _back(original: BaseMessage, before: dict[str, Any], after: dict[str, Any]) 
     return convert_to_messages([after])[0]
 
 
-def _from_engine(
-    originals: Sequence[BaseMessage], inputs: list[dict[str, Any]], outputs: list[dict[str, Any]]
-) -> list[BaseMessage]:
-    if len(outputs) == len(inputs):
-        return [_back(o, i, a) for o, i, a in zip(originals, inputs, outputs, strict=True)]
-    # A pre_compress hook changed the list: match each output to the next input that is
-    # the same message (same object, or same fields but the content), in order.
-    result: list[BaseMessage] = []
-    start = 0
-    for out in outputs:
-        match = next(
-            (
-                j
-                for j in range(start, len(inputs))
-                if inputs[j] is out or _rest(inputs[j]) == _rest(out)
-            ),
-            None,
-        )
-        if match is None:
-            result.append(convert_to_messages([out])[0])
-            continue
-        result.append(_back(originals[match], inputs[match], out))
-        start = match + 1
-    return result
-
-
 def _compress_messages(
-    messages: Sequence[BaseMessage],
-    *,
-    model: str,
-    config: HeadroomConfig | None,
-    hooks: CompressionHooks | None,
-    store: Any,
-    life: RequestLifecycle | None = None,
+    messages: Sequence[BaseMessage], life: RequestLifecycle | None = None, **options: Any
 ) -> tuple[list[BaseMessage], CompressResult | None]:
     """Compressed copies of ``messages`` and the engine's result; on any failure the
     original messages and None (bad input never breaks the user's agent)."""
-    originals = list(messages)
-    try:
-        inputs = [_engine_dict(m) for m in originals]
-        result = compress(
-            inputs,
-            model=model,
-            config=config,
-            hooks=hooks,
-            store=store,
-            extensions=life.extensions if life else None,
-            request_id=life.request_id if life else None,
-        )
-        return _from_engine(originals, inputs, result.messages), result
-    except Exception:
-        log.warning("headroom: compression failed; sending the original messages", exc_info=True)
-        return originals, None
 
+    def back(original: Any, before: Any, after: Any) -> BaseMessage:
+        if original is None:
+            return convert_to_messages([after])[0]
+        return _back(original, before, after)
 
-def _model_name_of(model: Any) -> str | None:
-    for attr in ("model_name", "model", "model_id"):
-        value = getattr(model, attr, None)
-        if isinstance(value, str) and value:
-            return value
-    return None
+    to_dicts = lambda msgs: [_engine_dict(m) for m in msgs]  # noqa: E731
+    out, result, _ = compress_converted(messages, to_dicts, back, life=life, **options)
+    return out, result
 
 
 def _strip_retrieve_calls(msg: AIMessage) -> AIMessage:
     """The message without any headroom_retrieve calls, so the user's agent never sees them."""
-    calls = [c for c in msg.tool_calls if c["name"] != RETRIEVE_TOOL_NAME]
-    if len(calls) == len(msg.tool_calls):
+    if not any(is_retrieval(c) for c in msg.tool_calls):
         return msg
-    dropped = {c.get("id") for c in msg.tool_calls if c["name"] == RETRIEVE_TOOL_NAME}
     extra = dict(msg.additional_kwargs)
     if isinstance(extra.get("tool_calls"), list):
-        extra["tool_calls"] = [
-            c for c in extra["tool_calls"] if not (isinstance(c, dict) and c.get("id") in dropped)
-        ] or None
-        if extra["tool_calls"] is None:
+        extra["tool_calls"] = without_retrieval(extra["tool_calls"])
+        if not extra["tool_calls"]:
             del extra["tool_calls"]
-    content = msg.content
-    if isinstance(content, list):  # Anthropic-style tool_use blocks
-        content = [
-            b
-            for b in content
-            if not (isinstance(b, dict) and b.get("type") == "tool_use" and b.get("id") in dropped)
-        ]
-    return msg.model_copy(
-        update={"tool_calls": calls, "additional_kwargs": extra, "content": content}
-    )
+    content = msg.content  # Anthropic-style tool_use blocks
+    update = {"tool_calls": without_retrieval(msg.tool_calls), "additional_kwargs": extra}
+    if isinstance(content, list):
+        update["content"] = without_retrieval(content)
+    return msg.model_copy(update=update)
 
 
 # --------------------------------------------------------------------------- chat model
@@ -365,7 +279,7 @@ class HeadroomChatModel(_SavingsMixin, BaseChatModel):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    _metrics: _Metrics = PrivateAttr()
+    _stats: WrapperStats[CallRecord] = PrivateAttr()
 
     def __init__(self, wrapped_model: BaseChatModel | None = None, /, **kwargs: Any) -> None:
         if wrapped_model is not None:
@@ -406,8 +320,8 @@ class HeadroomChatModel(_SavingsMixin, BaseChatModel):
     def model_post_init(self, context: Any, /) -> None:
         super().model_post_init(context)
         if not self.model:
-            self.model = _model_name_of(self.wrapped_model) or DEFAULT_MODEL
-        self._metrics = _Metrics(history_limit=self.history_limit)
+            self.model = model_name_of(self.wrapped_model) or DEFAULT_MODEL
+        self._stats = _new_stats(self.history_limit)
 
     # ----- identity
 
@@ -426,7 +340,7 @@ class HeadroomChatModel(_SavingsMixin, BaseChatModel):
 
     def __repr__(self) -> str:
         inner = type(self.wrapped_model).__name__
-        name = _model_name_of(self.wrapped_model)
+        name = model_name_of(self.wrapped_model)
         inner_desc = f"{inner}(model={name!r})" if name else inner
         return f"HeadroomChatModel(inner={inner_desc}, model={self.model!r})"
 
@@ -436,7 +350,7 @@ class HeadroomChatModel(_SavingsMixin, BaseChatModel):
         if isinstance(override, str) and override:
             params["ls_model_name"] = override
         elif not params.get("ls_model_name"):
-            params["ls_model_name"] = _model_name_of(self.wrapped_model) or self.model
+            params["ls_model_name"] = model_name_of(self.wrapped_model) or self.model
         params["ls_model_type"] = "chat"
         return params
 
@@ -461,7 +375,7 @@ class HeadroomChatModel(_SavingsMixin, BaseChatModel):
             store = self._store()
         except Exception:
             log.warning("headroom: store unavailable; sending the original messages", exc_info=True)
-            self._metrics.count_failure()
+            self._stats.add(failures=1)
             return messages, []
         out, result = _compress_messages(
             messages,
@@ -472,9 +386,9 @@ class HeadroomChatModel(_SavingsMixin, BaseChatModel):
             life=life,
         )
         if result is None:
-            self._metrics.count_failure()
+            self._stats.add(failures=1)
             return out, []
-        self._metrics.record(result)
+        self._record(result)
         return out, list(result.retrieval_keys)
 
     def _with_retrieve_tool(self, keys: list[str], kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -490,8 +404,7 @@ class HeadroomChatModel(_SavingsMixin, BaseChatModel):
         if not extra:
             return kwargs
         existing = kwargs.get("tools") or []
-        names = {function_name(t) for t in existing}
-        if RETRIEVE_TOOL_NAME in names:
+        if any(is_retrieval(t) for t in existing):
             return kwargs
         return {**kwargs, "tools": [*existing, *extra]}
 
@@ -501,45 +414,60 @@ class HeadroomChatModel(_SavingsMixin, BaseChatModel):
             "auto" if self.enable_retrieval else "tool", self.max_retrieval_rounds
         )
 
-    def _retrieval_round(
-        self, msg: AIMessage, round_no: int
-    ) -> list[tuple[dict[str, Any], str]] | None:
-        """The retrieve calls to answer, or None when the model's answer goes to the user
-        (mixed with the user's tools or over the limit: ours are dropped from it)."""
-        calls = msg.tool_calls
-        ours = sum(1 for c in calls if c["name"] == RETRIEVE_TOOL_NAME)
-        if self._policy().decide(round_no, ours, len(calls) - ours) is not Action.ANSWER:
+    def _answer(self, msg: AIMessage, round_no: int) -> list[BaseMessage] | None:
+        """The follow-up messages answering the model's ``headroom_retrieve`` calls, or
+        None when its answer goes to the user (no calls of ours, mixed with the user's
+        tools, or over the limit: ours are then dropped from it)."""
+        ours, others = split_retrieval(msg.tool_calls)
+        if self._policy().decide(round_no, len(ours), len(others)) is not Action.ANSWER:
+            if ours:
+                log.info("headroom: dropping headroom_retrieve calls from the model's answer")
             return None
-        return [(dict(c.get("args") or {}), c.get("id") or "") for c in calls]
-
-    def _answer(self, msg: AIMessage, calls: list[tuple[dict[str, Any], str]]) -> list[BaseMessage]:
         replies: list[BaseMessage] = [msg]
         answered_tokens = 0
-        for args, call_id in calls:
-            try:
-                answer = answer_tool_call(args, store=self._store())
-                content, is_error = answer.content, answer.is_error
-            except Exception as exc:
-                content, is_error = f"headroom_retrieve failed: {exc}", True
+        for c in ours:
+            answer, tokens = answer_retrieval(c.get("args"), self._store(), self.model)
+            status = "error" if answer.is_error else "success"
+            call_id = c.get("id") or ""
             replies.append(
                 ToolMessage(
-                    content=content,
-                    tool_call_id=call_id,
-                    name=RETRIEVE_TOOL_NAME,
-                    status="error" if is_error else "success",
+                    answer.content, tool_call_id=call_id, name=RETRIEVE_TOOL_NAME, status=status
                 )
             )
-            answered_tokens += count_tokens(content, self.model)
-        self._metrics.count_retrieval(len(calls), answered_tokens)
+            answered_tokens += tokens
+        self._stats.ledger.add_retrieval(1, answered_tokens)
+        self._stats.add(retrieval_calls=len(ours))
         return replies
 
-    def _answer_later(
-        self, msg: AIMessage, round_no: int
-    ) -> list[tuple[dict[str, Any], str]] | None:
-        calls = self._retrieval_round(msg, round_no)
-        if calls is None and any(c["name"] == RETRIEVE_TOOL_NAME for c in msg.tool_calls):
-            log.info("headroom: dropping headroom_retrieve calls from the model's final answer")
-        return calls
+    def _rounds(
+        self, messages: list[BaseMessage], kwargs: dict[str, Any], streamed: bool
+    ) -> Generator[_Round, Any, Any]:
+        """One request, for all four variants (the drivers in ``headroom.wrapper`` make
+        the model calls): compress, offer ``headroom_retrieve``, answer the model's
+        retrieval rounds, and return the final result (for a stream: the held chunks)."""
+        life = RequestLifecycle(self.extensions, "langchain", self.model)
+        msgs, keys = self._compress(messages, life)
+        with life.guard():
+            call_kwargs = self._with_retrieve_tool(keys, kwargs)
+            intercepting = call_kwargs is not kwargs
+            results: list[Any] = []
+            round_no = 0
+            while True:
+                life.pre_send(msgs)
+                answer = yield _Round(msgs, call_kwargs, life, intercepting)
+                life.post_send()
+                if streamed:
+                    msg = answer.message()
+                else:
+                    results.append(answer)
+                    msg = answer.generations[0][0].message
+                follow = self._answer(msg, round_no) if intercepting and msg is not None else None
+                if follow is None:
+                    final = answer.flush() if streamed else _final(answer, results, intercepting)
+                    life.response_received(msg if streamed else final)
+                    return final
+                msgs = [*msgs, *follow]
+                round_no += 1
 
     @staticmethod
     def _inner_config(run_manager: Any) -> dict[str, Any]:
@@ -559,18 +487,6 @@ class HeadroomChatModel(_SavingsMixin, BaseChatModel):
             config["callbacks"] = child
         return config
 
-    @staticmethod
-    def _final(result: Any, usage: Any, intercepting: bool) -> ChatResult:
-        generations = []
-        for gen in result.generations[0]:
-            msg = gen.message
-            if intercepting and isinstance(msg, AIMessage):
-                msg = _strip_retrieve_calls(msg)
-                if usage is not None and msg.usage_metadata is not None:
-                    msg = msg.model_copy(update={"usage_metadata": usage})
-            generations.append(ChatGeneration(message=msg, generation_info=gen.generation_info))
-        return ChatResult(generations=generations, llm_output=result.llm_output)
-
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -578,27 +494,11 @@ class HeadroomChatModel(_SavingsMixin, BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        life = self._lifecycle()
-        msgs, keys = self._compress(messages, life)
-        with life.guard():
-            call_kwargs = self._with_retrieve_tool(keys, kwargs)
-            config = self._inner_config(run_manager)
-            usage = None
-            round_no = 0
-            while True:
-                life.pre_send(msgs)
-                result = self.wrapped_model.generate([msgs], stop=stop, **config, **call_kwargs)
-                life.post_send()
-                msg = result.generations[0][0].message
-                usage = _sum_usage(usage, msg)
-                intercepting = call_kwargs is not kwargs
-                calls = self._answer_later(msg, round_no) if intercepting else None
-                if calls is None:
-                    final = self._final(result, usage, intercepting)
-                    life.response_received(final)
-                    return final
-                msgs = [*msgs, *self._answer(msg, calls)]
-                round_no += 1
+        config = self._inner_config(run_manager)
+        return run_rounds(
+            self._rounds(messages, kwargs, streamed=False),
+            lambda r: self.wrapped_model.generate([r.msgs], stop=stop, **config, **r.kwargs),
+        )
 
     async def _agenerate(
         self,
@@ -607,30 +507,11 @@ class HeadroomChatModel(_SavingsMixin, BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        # Compression of large inputs is CPU work: keep it off the event loop.
-        life = self._lifecycle()
-        msgs, keys = await asyncio.to_thread(self._compress, messages, life)
-        with life.guard():
-            call_kwargs = self._with_retrieve_tool(keys, kwargs)
-            config = self._inner_config(run_manager)
-            usage = None
-            round_no = 0
-            while True:
-                life.pre_send(msgs)
-                result = await self.wrapped_model.agenerate(
-                    [msgs], stop=stop, **config, **call_kwargs
-                )
-                life.post_send()
-                msg = result.generations[0][0].message
-                usage = _sum_usage(usage, msg)
-                intercepting = call_kwargs is not kwargs
-                calls = self._answer_later(msg, round_no) if intercepting else None
-                if calls is None:
-                    final = self._final(result, usage, intercepting)
-                    life.response_received(final)
-                    return final
-                msgs = [*msgs, *(await asyncio.to_thread(self._answer, msg, calls))]
-                round_no += 1
+        config = self._inner_config(run_manager)
+        return await arun_rounds(  # compression is CPU work: it runs off the event loop
+            self._rounds(messages, kwargs, streamed=False),
+            lambda r: self.wrapped_model.agenerate([r.msgs], stop=stop, **config, **r.kwargs),
+        )
 
     def _stream(
         self,
@@ -639,33 +520,12 @@ class HeadroomChatModel(_SavingsMixin, BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        life = self._lifecycle()
-        msgs, keys = self._compress(messages, life)
-        with life.guard():
-            call_kwargs = self._with_retrieve_tool(keys, kwargs)
-            config = self._inner_config(run_manager)
-            if call_kwargs is kwargs:  # nothing to intercept: pass chunks straight through
-                watch = _StreamWatch(life, msgs)
-                for chunk in self.wrapped_model.stream(msgs, config, stop=stop, **kwargs):
-                    yield watch.seen(ChatGenerationChunk(message=_as_chunk(chunk)))
-                watch.done()
-                return
-            round_no = 0
-            while True:
-                relay = _RetrievalRelay()
-                life.pre_send(msgs)
-                for chunk in self.wrapped_model.stream(msgs, config, stop=stop, **call_kwargs):
-                    life.post_send()  # at the first chunk
-                    yield from relay.feed(chunk)
-                life.post_send()
-                msg = relay.message()
-                calls = self._answer_later(msg, round_no) if msg is not None else None
-                if calls is None:
-                    yield from relay.flush()
-                    life.response_received(msg)
-                    return
-                msgs = [*msgs, *self._answer(msg, calls)]  # type: ignore[arg-type]
-                round_no += 1
+        config = self._inner_config(run_manager)
+        yield from stream_rounds(
+            self._rounds(messages, kwargs, streamed=True),
+            lambda r: self.wrapped_model.stream(r.msgs, config, stop=stop, **r.kwargs),
+            _Relay,
+        )
 
     async def _astream(
         self,
@@ -674,37 +534,13 @@ class HeadroomChatModel(_SavingsMixin, BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        life = self._lifecycle()
-        msgs, keys = await asyncio.to_thread(self._compress, messages, life)
-        with life.guard():
-            call_kwargs = self._with_retrieve_tool(keys, kwargs)
-            config = self._inner_config(run_manager)
-            if call_kwargs is kwargs:
-                watch = _StreamWatch(life, msgs)
-                async for chunk in self.wrapped_model.astream(msgs, config, stop=stop, **kwargs):
-                    yield watch.seen(ChatGenerationChunk(message=_as_chunk(chunk)))
-                watch.done()
-                return
-            round_no = 0
-            while True:
-                relay = _RetrievalRelay()
-                life.pre_send(msgs)
-                async for chunk in self.wrapped_model.astream(
-                    msgs, config, stop=stop, **call_kwargs
-                ):
-                    life.post_send()  # at the first chunk
-                    for out in relay.feed(chunk):
-                        yield out
-                life.post_send()
-                msg = relay.message()
-                calls = self._answer_later(msg, round_no) if msg is not None else None
-                if calls is None:
-                    for out in relay.flush():
-                        yield out
-                    life.response_received(msg)
-                    return
-                msgs = [*msgs, *(await asyncio.to_thread(self._answer, msg, calls))]  # type: ignore[arg-type]
-                round_no += 1
+        config = self._inner_config(run_manager)
+        async for chunk in astream_rounds(
+            self._rounds(messages, kwargs, streamed=True),
+            lambda r: self.wrapped_model.astream(r.msgs, config, stop=stop, **r.kwargs),
+            _Relay,
+        ):
+            yield chunk
 
     # ----- tools and structured output
 
@@ -748,11 +584,32 @@ class HeadroomChatModel(_SavingsMixin, BaseChatModel):
         return RunnableLambda(_sync, afunc=_async, name="headroom_compress") | structured
 
 
-def _sum_usage(total: Any, msg: BaseMessage) -> Any:
-    usage = getattr(msg, "usage_metadata", None)
-    if usage is None:
-        return total
-    return usage if total is None else add_usage(total, usage)
+@dataclass(frozen=True)
+class _Round:
+    """One request to the inner model."""
+
+    msgs: list[BaseMessage]
+    kwargs: dict[str, Any]
+    life: RequestLifecycle
+    intercepting: bool
+
+
+def _final(result: Any, results: list[Any], intercepting: bool) -> ChatResult:
+    """The last round's result, without our calls and with usage summed over the rounds."""
+    usage = None
+    for r in results:
+        more = getattr(r.generations[0][0].message, "usage_metadata", None)
+        if more is not None:
+            usage = more if usage is None else add_usage(usage, more)
+    generations = []
+    for gen in result.generations[0]:
+        msg = gen.message
+        if intercepting and isinstance(msg, AIMessage):
+            msg = _strip_retrieve_calls(msg)
+            if usage is not None and msg.usage_metadata is not None:
+                msg = msg.model_copy(update={"usage_metadata": usage})
+        generations.append(ChatGeneration(message=msg, generation_info=gen.generation_info))
+    return ChatResult(generations=generations, llm_output=result.llm_output)
 
 
 def _as_chunk(msg: Any) -> Any:
@@ -779,48 +636,36 @@ def _as_chunk(msg: Any) -> Any:
     )
 
 
-class _StreamWatch:
-    """Lifecycle events around a pass-through stream: PRE_SEND now, POST_SEND at the
-    first chunk, RESPONSE_RECEIVED with the whole message at the end."""
+class _Relay:
+    """One streamed round. Intercepting, it holds tool-call chunks back until the round
+    ends, so a round that only calls headroom_retrieve never shows them to the user;
+    otherwise chunks pass straight through. POST_SEND is emitted at the first chunk."""
 
-    def __init__(self, life: RequestLifecycle, msgs: list[BaseMessage]) -> None:
-        self.life = life
-        self.message: Any = None
-        life.pre_send(msgs)
-
-    def seen(self, chunk: ChatGenerationChunk) -> ChatGenerationChunk:
-        self.life.post_send()  # emits at the first chunk only
-        if self.life.pipe:
-            self.message = chunk.message if self.message is None else self.message + chunk.message
-        return chunk
-
-    def done(self) -> None:
-        self.life.response_received(self.message)
-
-
-class _RetrievalRelay:
-    """Relays streamed chunks while holding back tool-call chunks until the round ends,
-    so a round that only calls headroom_retrieve never shows those calls to the user."""
-
-    def __init__(self) -> None:
-        self._merged: AIMessageChunk | None = None
+    def __init__(self, r: _Round) -> None:
+        self._life = r.life
+        self._hold = r.intercepting
+        self._merge = r.intercepting or bool(r.life.pipe)
+        self._merged: Any = None
         self._held: list[AIMessageChunk] = []
 
     def feed(self, chunk: Any) -> Iterator[ChatGenerationChunk]:
+        self._life.post_send()
         chunk = _as_chunk(chunk)
-        if not isinstance(chunk, AIMessageChunk):
+        if self._merge and (not self._hold or isinstance(chunk, AIMessageChunk)):
+            self._merged = chunk if self._merged is None else self._merged + chunk
+        if not self._hold or not isinstance(chunk, AIMessageChunk):
             yield ChatGenerationChunk(message=chunk)
-            return
-        self._merged = chunk if self._merged is None else self._merged + chunk
-        if chunk.tool_call_chunks or chunk.additional_kwargs.get("tool_calls"):
+        elif chunk.tool_call_chunks or chunk.additional_kwargs.get("tool_calls"):
             self._held.append(chunk)
-            return
-        # The wrapper's own run ends the stream; an inner "last" marker could be premature.
-        yield ChatGenerationChunk(message=chunk.model_copy(update={"chunk_position": None}))
+        else:  # the wrapper's own run ends the stream; an inner "last" could be premature
+            yield ChatGenerationChunk(message=chunk.model_copy(update={"chunk_position": None}))
 
-    def message(self) -> AIMessage | None:
-        if self._merged is None:
-            return None
+    def end(self) -> _Relay:
+        return self
+
+    def message(self) -> Any:
+        if not self._hold or not isinstance(self._merged, AIMessageChunk):
+            return self._merged
         done = self._merged.model_copy(update={"chunk_position": "last"})
         return AIMessage(
             content=done.content,
@@ -830,22 +675,19 @@ class _RetrievalRelay:
             response_metadata=done.response_metadata,
         )
 
-    def flush(self) -> Iterator[ChatGenerationChunk]:
+    def flush(self) -> list[ChatGenerationChunk]:
         """The held tool-call chunks, without any headroom_retrieve call."""
-        merged = self._merged
-        if merged is None or not self._held:
-            return
-        done = merged.model_copy(update={"chunk_position": "last"})
-        dropped = {
-            c.get("index") for c in done.tool_call_chunks if c.get("name") == RETRIEVE_TOOL_NAME
-        }
+        if self._merged is None or not self._held:
+            return []
+        done = self._merged.model_copy(update={"chunk_position": "last"})
+        dropped = {c.get("index") for c in done.tool_call_chunks if is_retrieval(c)}
+        out = []
         for chunk in self._held:
             kept = [c for c in chunk.tool_call_chunks if c.get("index") not in dropped]
-            if chunk.tool_call_chunks and not kept:
-                continue
-            yield ChatGenerationChunk(
-                message=chunk.model_copy(update={"tool_call_chunks": kept, "chunk_position": None})
-            )
+            if not chunk.tool_call_chunks or kept:
+                update = {"tool_call_chunks": kept, "chunk_position": None}
+                out.append(ChatGenerationChunk(message=chunk.model_copy(update=update)))
+        return out
 
 
 # --------------------------------------------------------------------------- retrieve tool
@@ -992,22 +834,16 @@ class HeadroomCallbackHandler(_SavingsMixin, BaseCallbackHandler):
         self.hooks = hooks
         self.log_level = log_level
         self.on_record = on_record
-        self._metrics = _Metrics(history_limit=history_limit)
+        self._stats = _new_stats(history_limit)
         self._store = MemoryStore()
         # Runs of HeadroomChatModel in flight: the calls it makes to its inner model are
         # already compressed and were measured at the wrapper, so they are not counted again.
         self._wrapper_runs: set[Any] = set()
 
     def _model_for(self, serialized: dict[str, Any] | None, kwargs: dict[str, Any]) -> str:
-        if self.model:
-            return self.model
         params = kwargs.get("invocation_params") or {}
-        for source in (params, (serialized or {}).get("kwargs") or {}):
-            for attr in ("model_name", "model", "model_id"):
-                value = source.get(attr)
-                if isinstance(value, str) and value:
-                    return value
-        return DEFAULT_MODEL
+        inner = (serialized or {}).get("kwargs") or {}
+        return self.model or model_name_of(params, inner) or DEFAULT_MODEL
 
     def on_chat_model_start(
         self,
@@ -1027,7 +863,7 @@ class HeadroomCallbackHandler(_SavingsMixin, BaseCallbackHandler):
                 result = compress(
                     inputs, model=model, config=self.config, hooks=self.hooks, store=self._store
                 )
-                rec = self._metrics.record(result)
+                rec = self._record(result)
                 log.log(
                     self.log_level,
                     "headroom: compression would save %d of %d tokens (%.1f%%) on this %s call",
@@ -1039,7 +875,7 @@ class HeadroomCallbackHandler(_SavingsMixin, BaseCallbackHandler):
                 if self.on_record is not None:
                     self.on_record(rec)
         except Exception:
-            self._metrics.count_failure()
+            self._stats.add(failures=1)
             log.debug("headroom: could not measure this prompt", exc_info=True)
 
     def on_llm_end(self, response: Any, **kwargs: Any) -> None:

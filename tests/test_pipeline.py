@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from importlib.metadata import EntryPoint
 
 import pytest
@@ -141,3 +143,52 @@ def test_no_extensions_means_no_request_id_work():
     life = RequestLifecycle(None, "test")
     assert not life.pipe and life.request_id == ""
     life.pre_send([])  # nothing listening: a no-op
+
+
+def test_a_real_installed_entry_point_is_found_without_patching(tmp_path, monkeypatch):
+    """A distribution on sys.path that declares the group (a dist-info folder, as pip
+    writes it) is loaded through importlib.metadata; the cheap scan lets it through."""
+    (tmp_path / "hr_real_plugin.py").write_text(
+        "SEEN = []\n"
+        "class Plugin:\n"
+        "    def on_pipeline_event(self, event):\n"
+        "        SEEN.append(event.stage)\n"
+    )
+    info = tmp_path / "hr_real_plugin-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: hr-real-plugin\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        f"[{pl.ENTRY_POINT_GROUP}]\nreal = hr_real_plugin:Plugin\n"
+    )
+    assert not pl._may_declare(pl.ENTRY_POINT_GROUP + ".other")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert pl._may_declare(pl.ENTRY_POINT_GROUP)
+    pl.reset_discovery()
+    try:
+        found = pl.discovered_extensions()
+        assert [type(e).__name__ for e in found] == ["Plugin"]
+        compress(openai_turn(needle_logs()))
+        assert __import__("hr_real_plugin").SEEN[-5:] == INPUT_STAGES
+    finally:
+        pl.reset_discovery()
+
+
+def test_a_zip_on_the_path_counts_as_a_maybe(tmp_path, monkeypatch):
+    archive = tmp_path / "bundle.zip"
+    archive.write_bytes(b"PK\x05\x06" + b"\0" * 18)  # an empty zip archive
+    monkeypatch.syspath_prepend(str(archive))
+    assert pl._may_declare("any.group")
+
+
+def test_the_first_compress_does_not_import_importlib_metadata():
+    """importlib.metadata costs ~30 ms of cold start; with no extension installed the
+    first compress() never loads it."""
+    code = (
+        "import sys, headroom\n"
+        "headroom.compress([{'role': 'tool', 'tool_call_id': '1', 'content': "
+        "'\\n'.join(f'line {i} ERROR x' for i in range(300))}])\n"
+        "print('importlib.metadata' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"

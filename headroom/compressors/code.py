@@ -40,7 +40,7 @@ import re
 import threading
 from collections.abc import Iterator
 from functools import cache
-from itertools import islice
+from itertools import accumulate, islice
 from typing import Any, NamedTuple
 
 from .._extras import require
@@ -227,7 +227,7 @@ _ANYWHERE: tuple[tuple[str, int, str], ...] = (
 )
 _LEAD = re.compile(r"[ \t]*([A-Za-z_$][\w$]*|@|#)")
 _LANG_INDEX = {"python": 0, "go": 1, "rust": 2, "java": 3, "javascript": 4, "ts": 5}
-_PROSE_CODE_CHARS = frozenset("{};=[]<>")
+_PROSE_CODE_CHARS = re.compile(r"[{};=\[\]<>]")
 _COMMENT_STARTS = frozenset("#/*-")
 
 
@@ -279,7 +279,7 @@ def _is_prose(line: str) -> bool:
     words = line.split()
     if len(words) < 6 or words[0][:1] in _COMMENT_STARTS:
         return False
-    if any(c in _PROSE_CODE_CHARS for c in line):
+    if _PROSE_CODE_CHARS.search(line):
         return False
     plain = sum(1 for w in words if w.strip("().,;:!?'\"`").isalpha())
     return plain * 10 >= len(words) * 7
@@ -736,6 +736,8 @@ class CodeAwareCompressor:
         keep = _mentioned(functions, ctx.query)
         min_lines = _min_body_lines(ctx.bias)
         draft_key = key_for(text)
+        # ends[r]: characters of lines[:r], so a span's size costs O(1).
+        ends = [0, *accumulate(map(len, lines))]
         elisions: list[_Elision] = []
         for i, fn in enumerate(functions):
             if i in keep:
@@ -746,7 +748,8 @@ class CodeAwareCompressor:
                 elision = _brace_elision(fn.body, source, lines, min_lines)
             if elision is None:
                 continue
-            removed = sum(len(lines[r]) + 1 for r in range(elision.first, elision.last + 1))
+            rows = elision.last + 1 - elision.first
+            removed = ends[elision.last + 1] - ends[elision.first] + rows  # and newlines
             if len(_marker(elision, draft_key, first=not elisions)) + 1 >= removed:
                 continue  # the placeholder would not be shorter than the lines
             elisions.append(elision)

@@ -272,7 +272,7 @@ def test_zero_retrieval_rounds_never_offers_the_tool(store):
 def test_async_runs_compress_off_the_event_loop(mode, store, monkeypatch):
     import time
 
-    import headroom.integrations.agno as wrapper
+    import headroom.wrapper as wrapper  # the adapters compress through the shared core
 
     real = wrapper.compress
 
@@ -503,12 +503,12 @@ def test_config_that_compresses_nothing_sends_the_originals(store):
 
 
 def test_compression_failure_hands_the_originals_to_the_model(monkeypatch, store):
-    import headroom.integrations.agno as agno_integration
+    import headroom.wrapper as core  # the adapters compress through the shared core
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("engine exploded")
 
-    monkeypatch.setattr(agno_integration, "compress", broken)
+    monkeypatch.setattr(core, "compress", broken)
     fake = ScriptedModel(script=call_then_answer(("fetch_service_logs", {})))
     model = HeadroomAgnoModel(fake, store=store)
     output = Agent(model=model, tools=Tools().functions()).run(QUESTION)

@@ -23,7 +23,6 @@ from langchain_core.messages import (
 from langchain_core.tools import tool
 from pydantic import BaseModel, Field
 
-import headroom.integrations.langchain as hlc
 from headroom import CompressionHooks, HeadroomConfig, compress
 from headroom.integrations import HeadroomChatModel as LazyExport
 from headroom.integrations.langchain import (
@@ -160,7 +159,9 @@ def test_compression_failure_sends_the_original(monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("engine bug")
 
-    monkeypatch.setattr(hlc, "compress", broken)
+    import headroom.wrapper as core  # the adapters compress through the shared core
+
+    monkeypatch.setattr(core, "compress", broken)
     inner = scripted("still answered")
     llm = HeadroomChatModel(inner)
     msgs = conversation()
