@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 import threading
@@ -26,6 +27,7 @@ from ..config import HeadroomConfig
 from ..ledger import SavingsLedger
 from ..messages import slots
 from ..retrieval_policy import Action
+from ..store import Store, default_store, shared_store
 from ..tokens import counter_for
 from ..wire import (
     RequestCompression,
@@ -40,6 +42,8 @@ from ..wire import (
 )
 from ..wire.formats import ANTHROPIC, OPENAI_CHAT, ToolCall
 from .config import ProxyConfig
+from .ratelimit import Denied, RateLimits
+from .tenants import TenantStore, tenant_of
 from .upstream import (
     Headers,
     UpstreamClient,
@@ -50,6 +54,7 @@ from .upstream import (
     upstream_url,
     with_header,
 )
+from .usage import UsageTap
 
 log = logging.getLogger("headroom.proxy")
 
@@ -63,6 +68,12 @@ _SEEN_ABOVE = 4096  # outputs smaller than this compress fast enough on the even
 _SEEN_LIMIT = 8192
 # Even from the memo, a big body costs a few ms (hashing and counting): off the loop too.
 _INLINE_BELOW = 512 * 1024
+_LLM_PATHS = ("/v1/messages", "/v1/chat/completions", "/chat/completions", "/v1/responses")
+# The retrieval store of the request being handled: the shared store seen through the
+# client's tenant prefix (copied into worker threads with the context).
+_request_store: contextvars.ContextVar[Store | None] = contextvars.ContextVar(
+    "headroom_proxy_store", default=None
+)
 
 
 class _ClientGone(Exception):
@@ -82,6 +93,8 @@ class ProxyStats:
     upstream_unreachable: int = 0
     rejected: int = 0
     disconnects: int = 0
+    rate_limited: int = 0
+    limit_fallbacks: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, name: str, n: int = 1) -> None:
@@ -166,12 +179,34 @@ class HeadroomProxy:
         self.policy = self.config.policy
         self.ledger = SavingsLedger()
         self.stats = ProxyStats()
+        spec = self.config.store if self.config.store is not None else self.config.redis_url
+        self._store_spec = spec
+        self._store: Store | None = None
+        limits = RateLimits(
+            rpm=self.config.rpm,
+            tpm=self.config.tpm,
+            global_rpm=self.config.global_rpm,
+            redis_url=self.config.redis_url,
+            window=self.config.limit_window,
+        ) if self.config.rpm or self.config.tpm or self.config.global_rpm else None  # fmt: skip
+        self.limits = limits
         # Digests of large tool outputs already compressed (touched on the event loop only).
         self._seen: OrderedDict[int, None] = OrderedDict()
 
     # ------------------------------------------------------------------ lifecycle
     async def aclose(self) -> None:
         await self.upstream.aclose()
+
+    @property
+    def store(self) -> Store:
+        """The shared retrieval store (opened on first use)."""
+        if self._store is None:
+            spec = self._store_spec
+            self._store = default_store() if spec is None else shared_store(spec)
+        return self._store
+
+    def _tenant_store(self, scope: Scope) -> Store:
+        return TenantStore(self.store, tenant_of(scope.get("headers") or (), scope.get("client")))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -184,7 +219,53 @@ class HeadroomProxy:
             await self._ops(path, send)
             return
         self.stats.add("requests")
-        body = _Body(receive)
+        limits = self.limits
+        tap: UsageTap | None = None
+        tenant = ""
+        if limits is not None and scope["method"] == "POST" and path.startswith(_LLM_PATHS):
+            tenant = tenant_of(scope.get("headers") or (), scope.get("client"))
+            denied = await limits.admit(tenant)
+            self.stats.limit_fallbacks = limits.fallbacks
+            if denied is not None:
+                await self._rate_limited(path, denied, send)
+                return
+            if limits.tpm is not None:
+                tap = UsageTap()
+                # Usage is read from the answer's bytes: ask for them uncompressed.
+                scope["headers"] = [
+                    (k, v) for k, v in scope.get("headers") or () if k.lower() != b"accept-encoding"
+                ]
+        if tap is None:
+            await self._watch(scope, _Body(receive), send)
+            return
+
+        async def tapped(message: Message) -> None:
+            await send(message)
+            if message["type"] == "http.response.body":
+                tap.feed(message.get("body", b""))
+
+        try:
+            await self._watch(scope, _Body(receive), tapped)
+        finally:
+            if tap is not None and limits is not None:
+                with contextlib.suppress(Exception):
+                    await limits.charge(tenant, tap.billed())
+
+    async def _rate_limited(self, path: str, denied: Denied, send: Send) -> None:
+        self.stats.add("rate_limited")
+        fmt = ANTHROPIC if path.startswith("/v1/messages") else OPENAI_CHAT
+        what = {"tokens": "tokens", "requests": "requests", "global": "requests (all clients)"}
+        message = (
+            f"headroom proxy: rate limit for {what[denied.what]} reached; "
+            f"retry after {denied.retry_after} s."
+        )
+        headers = [*JSON_HEADERS, (b"retry-after", str(denied.retry_after).encode())]
+        error = fmt.error_body("rate_limit_error", message)
+        await _respond(send, 429, dumps_body(error), headers)
+
+    async def _watch(self, scope: Scope, body: _Body, send: Send) -> None:
+        """Runs the request; a client that goes away cancels it (and the upstream call)."""
+        _request_store.set(self._tenant_store(scope))
         finished = False
 
         async def tracked(message: Message) -> None:
@@ -263,7 +344,7 @@ class HeadroomProxy:
             self.stats.add("bypassed")
             extra = [(b"x-headroom-skipped", b"bypass")]
         elif may_hold_tool_output(raw):
-            outcome, reason = await self._compress(fmt, raw)
+            outcome, reason = await self._compress(fmt, raw, _request_store.get())
             if reason:
                 self.stats.add("failed_open")
                 extra = [(b"x-headroom-skipped", reason.encode("ascii", "replace"))]
@@ -273,7 +354,9 @@ class HeadroomProxy:
         self.stats.add("passed_through")
         await self._forward(method, url, headers, raw, send, provider, extra)
 
-    async def _compress(self, fmt: WireFormat, raw: bytes) -> tuple[RequestCompression | None, str]:
+    async def _compress(
+        self, fmt: WireFormat, raw: bytes, store: Store | None
+    ) -> tuple[RequestCompression | None, str]:
         """(the compression, "") or (None, why it failed open)."""
         try:
             parsed = json.loads(raw)
@@ -288,7 +371,7 @@ class HeadroomProxy:
                 parsed,
                 config=self.engine_config,
                 policy=self.policy,
-                store=self.config.store,
+                store=store,
             )
 
         try:
@@ -415,7 +498,7 @@ class HeadroomProxy:
 
     async def _answer(self, calls: list[ToolCall], model: Any) -> tuple[Any, int]:
         def run() -> tuple[Any, int]:
-            answers = answer_calls(calls, self.config.store)
+            answers = answer_calls(calls, _request_store.get())
             counter = counter_for(model if isinstance(model, str) else None)
             return answers, sum(counter.count(a.content) for _, a in answers)
 

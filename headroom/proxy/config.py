@@ -27,6 +27,12 @@ class ProxyConfig:
     store: where originals go (see ``HeadroomConfig.store``); None: the default store.
     thread_above: bodies above this many bytes are compressed in a worker thread so the
         event loop keeps serving other requests.
+    workers: uvicorn worker processes (``--workers``).
+    redis_url: Redis shared by every worker and replica: the retrieval store (unless
+        ``store`` names another) and the rate-limit windows. None: per-process state.
+    rpm, tpm: requests and billed tokens (input after compression plus output) per
+        client per window; ``global_rpm``: requests per window over all clients. 0: none.
+    limit_window: ``"minute"`` (what the flags mean), or ``"second"``/``"hour"``.
     """
 
     host: str = "127.0.0.1"
@@ -41,6 +47,12 @@ class ProxyConfig:
     min_tokens_to_compress: int = 250
     store: Any = None
     thread_above: int = 32 * 1024
+    workers: int = 1
+    redis_url: str | None = None
+    rpm: int = 0
+    tpm: int = 0
+    global_rpm: int = 0
+    limit_window: str = "minute"
 
     @property
     def policy(self) -> RetrievalPolicy:

@@ -1,0 +1,128 @@
+"""Rate limits with the ``limits`` library: requests and billed tokens per client per
+window, plus one limit over all clients.
+
+State lives in Redis when the proxy has ``--redis`` (one limit across every worker and
+replica), else in each process's memory. Moving windows, so a limit of N per minute
+never lets more than N through in any 60 seconds.
+
+When Redis cannot be reached, each process falls back to its own in-memory windows (a
+global limit then holds per process rather than across the fleet), counts the fallback
+in ``limit_fallbacks``, and goes back to Redis on the next call that reaches it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from .._extras import require
+
+log = logging.getLogger("headroom.proxy")
+
+_WINDOWS = {"second": 1, "minute": 60, "hour": 3600}
+_REDIS_RETRY_AFTER = 1.0  # seconds before trying Redis again after a failure
+
+
+@dataclass(frozen=True)
+class Denied:
+    """Why a request was refused, and when to try again (seconds, at least 1)."""
+
+    what: str
+    retry_after: int
+
+
+class RateLimits:
+    """``rpm``, ``tpm``, ``global_rpm``: limits per window (0: none). ``window`` is
+    ``"minute"`` (the flags' meaning) or ``"second"``/``"hour"``."""
+
+    def __init__(
+        self,
+        rpm: int = 0,
+        tpm: int = 0,
+        global_rpm: int = 0,
+        redis_url: str | None = None,
+        window: str = "minute",
+        prefix: str = "headroom-limits",
+    ) -> None:
+        require("limits", "proxy")
+        from limits import RateLimitItemPerHour, RateLimitItemPerMinute, RateLimitItemPerSecond
+        from limits.aio.storage import MemoryStorage, RedisStorage
+        from limits.aio.strategies import MovingWindowRateLimiter
+
+        item = {
+            "second": RateLimitItemPerSecond,
+            "minute": RateLimitItemPerMinute,
+            "hour": RateLimitItemPerHour,
+        }[window]
+        self.window = _WINDOWS[window]
+        self.rpm = item(rpm) if rpm > 0 else None
+        self.tpm = item(tpm) if tpm > 0 else None
+        self.global_rpm = item(global_rpm) if global_rpm > 0 else None
+        self.fallbacks = 0
+        self._local = MovingWindowRateLimiter(MemoryStorage())
+        self._shared: Any = None
+        self._redis_down_until = 0.0
+        if redis_url:
+            storage = RedisStorage(
+                redis_url,
+                implementation="redispy",
+                key_prefix=prefix,
+                wrap_exceptions=True,
+                socket_timeout=0.5,
+                socket_connect_timeout=0.5,
+            )
+            self._shared = MovingWindowRateLimiter(storage)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.rpm or self.tpm or self.global_rpm)
+
+    @property
+    def shared(self) -> bool:
+        return self._shared is not None
+
+    def _limiter(self) -> Any:
+        if self._shared is not None and time.monotonic() >= self._redis_down_until:
+            return self._shared
+        return self._local
+
+    async def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        limiter = self._limiter()
+        if limiter is self._shared:
+            try:
+                return await getattr(limiter, method)(*args, **kwargs)
+            except Exception as exc:
+                self.fallbacks += 1
+                self._redis_down_until = time.monotonic() + _REDIS_RETRY_AFTER
+                log.warning("headroom proxy: rate-limit storage failed (%r); using memory", exc)
+        return await getattr(self._local, method)(*args, **kwargs)
+
+    async def admit(self, client: str) -> Denied | None:
+        """Counts one request for ``client``; a :class:`Denied` when over a limit (the
+        request is then not counted against the other limits)."""
+        if self.tpm is not None and not await self._call("test", self.tpm, "tpm", client):
+            return Denied("tokens", await self._retry_after(self.tpm, "tpm", client))
+        if self.rpm is not None and not await self._call("hit", self.rpm, "rpm", client):
+            return Denied("requests", await self._retry_after(self.rpm, "rpm", client))
+        if self.global_rpm is not None and not await self._call("hit", self.global_rpm, "all"):
+            return Denied("global", await self._retry_after(self.global_rpm, "all"))
+        return None
+
+    async def charge(self, client: str, tokens: int) -> None:
+        """Counts ``tokens`` billed tokens for ``client`` (after its response). A request
+        may take the window past its limit; the next one then waits."""
+        if self.tpm is None or tokens <= 0:
+            return
+        amount = min(tokens, self.tpm.amount)  # the window refuses a cost above its size
+        await self._call("hit", self.tpm, "tpm", client, cost=amount)
+
+    async def _retry_after(self, item: Any, *keys: str) -> int:
+        try:
+            stats = await self._call("get_window_stats", item, *keys)
+            wait = float(stats.reset_time) - time.time()
+        except Exception:
+            wait = float(self.window)
+        return max(1, min(self.window, math.ceil(wait)))
