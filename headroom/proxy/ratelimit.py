@@ -116,8 +116,14 @@ class RateLimits:
         may take the window past its limit; the next one then waits."""
         if self.tpm is None or tokens <= 0:
             return
-        amount = min(tokens, self.tpm.amount)  # the window refuses a cost above its size
-        await self._call("hit", self.tpm, "tpm", client, cost=amount)
+        amount = min(tokens, self.tpm.amount)
+        if await self._call("hit", self.tpm, "tpm", client, cost=amount):
+            return
+        # A window refuses a cost it cannot hold whole: fill it instead, so the next
+        # request waits until enough of it has passed.
+        stats = await self._call("get_window_stats", self.tpm, "tpm", client)
+        if stats.remaining > 0:
+            await self._call("hit", self.tpm, "tpm", client, cost=stats.remaining)
 
     async def _retry_after(self, item: Any, *keys: str) -> int:
         try:
