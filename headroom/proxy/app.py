@@ -18,6 +18,7 @@ import contextvars
 import json
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
@@ -41,7 +42,10 @@ from ..wire import (
     splicer_for,
 )
 from ..wire.formats import ANTHROPIC, OPENAI_CHAT, ToolCall
+from . import exchange
 from .config import ProxyConfig
+from .exchange import Exchange, mark_forwarded
+from .metrics import CONTENT_TYPE, ProxyMetrics, route_label
 from .ratelimit import Denied, RateLimits
 from .tenants import TenantStore, tenant_of
 from .upstream import (
@@ -54,7 +58,6 @@ from .upstream import (
     upstream_url,
     with_header,
 )
-from .usage import UsageTap
 
 log = logging.getLogger("headroom.proxy")
 
@@ -68,6 +71,7 @@ _SEEN_ABOVE = 4096  # outputs smaller than this compress fast enough on the even
 _SEEN_LIMIT = 8192
 # Even from the memo, a big body costs a few ms (hashing and counting): off the loop too.
 _INLINE_BELOW = 512 * 1024
+_OPS_PATHS = ("/livez", "/readyz", "/stats", "/metrics")
 _LLM_PATHS = ("/v1/messages", "/v1/chat/completions", "/chat/completions", "/v1/responses")
 # The retrieval store of the request being handled: the shared store seen through the
 # client's tenant prefix (copied into worker threads with the context).
@@ -190,6 +194,9 @@ class HeadroomProxy:
             window=self.config.limit_window,
         ) if self.config.rpm or self.config.tpm or self.config.global_rpm else None  # fmt: skip
         self.limits = limits
+        self.metrics = _metrics() if self.config.metrics else None
+        # Whether requests are measured at all (a disabled feature costs nothing).
+        self._observing = self.metrics is not None or limits is not None
         # Digests of large tool outputs already compressed (touched on the event loop only).
         self._seen: OrderedDict[int, None] = OrderedDict()
 
@@ -215,41 +222,61 @@ class HeadroomProxy:
         if scope["type"] != "http":  # websockets: not ours to serve
             return
         path: str = scope["path"]
-        if path in ("/livez", "/readyz", "/stats"):
+        if path in _OPS_PATHS:
             await self._ops(path, send)
             return
         self.stats.add("requests")
         limits = self.limits
-        tap: UsageTap | None = None
-        tenant = ""
-        if limits is not None and scope["method"] == "POST" and path.startswith(_LLM_PATHS):
-            tenant = tenant_of(scope.get("headers") or (), scope.get("client"))
-            denied = await limits.admit(tenant)
-            self.stats.limit_fallbacks = limits.fallbacks
-            if denied is not None:
-                await self._rate_limited(path, denied, send)
-                return
-            if limits.tpm is not None:
-                tap = UsageTap()
-                # Usage is read from the answer's bytes: ask for them uncompressed.
-                scope["headers"] = [
-                    (k, v) for k, v in scope.get("headers") or () if k.lower() != b"accept-encoding"
-                ]
-        if tap is None:
+        if not self._observing:  # nothing to measure or count: the plain path
             await self._watch(scope, _Body(receive), send)
             return
+        llm = scope["method"] == "POST" and path.startswith(_LLM_PATHS)
+        ex = Exchange(path=path, route=route_label(path), method=scope["method"])
+        exchange.current.set(ex)
+        if llm:
+            ex.tenant = tenant_of(scope.get("headers") or (), scope.get("client"))
+            # Usage is read from the answer's bytes: ask for them uncompressed.
+            scope["headers"] = [
+                (k, v) for k, v in scope.get("headers") or () if k.lower() != b"accept-encoding"
+            ]
+        if limits is not None and llm:
+            denied = await limits.admit(ex.tenant)
+            self.stats.limit_fallbacks = limits.fallbacks
+            if denied is not None:
+                ex.status = 429
+                ex.error = f"rate limited ({denied.what})"
+                if self.metrics is not None:
+                    self.metrics.rate_limited.labels(denied.what).inc()
+                await self._rate_limited(path, denied, send)
+                self._finish(ex)
+                return
 
-        async def tapped(message: Message) -> None:
+        async def observed(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                ex.status = int(message["status"])
+            elif message["type"] == "http.response.body":
+                body = message.get("body", b"")
+                if body and ex.first_byte_at is None:
+                    ex.first_byte_at = time.perf_counter()
+                ex.tap.feed(body)
             await send(message)
-            if message["type"] == "http.response.body":
-                tap.feed(message.get("body", b""))
 
         try:
-            await self._watch(scope, _Body(receive), tapped)
+            await self._watch(scope, _Body(receive), observed)
         finally:
-            if tap is not None and limits is not None:
+            ex.ended_at = time.perf_counter()
+            if limits is not None and llm and limits.tpm is not None:
                 with contextlib.suppress(Exception):
-                    await limits.charge(tenant, tap.billed())
+                    await limits.charge(ex.tenant, ex.tap.billed())
+            self._finish(ex)
+
+    def _finish(self, ex: Exchange) -> None:
+        """Counts a finished request in the metrics (never fails the request)."""
+        try:
+            if self.metrics is not None:
+                self.metrics.observe(ex)
+        except Exception:  # bookkeeping must never break serving
+            log.exception("headroom proxy: recording a request failed")
 
     async def _rate_limited(self, path: str, denied: Denied, send: Send) -> None:
         self.stats.add("rate_limited")
@@ -309,6 +336,16 @@ class HeadroomProxy:
             payload: dict[str, Any] = {"status": "ok"}
         elif path == "/readyz":
             payload = {"status": "ready"}
+        elif path == "/metrics":
+            if self.metrics is None:
+                error = {"error": "metrics are off (--no-metrics)"}
+                await _respond(send, 404, dumps_body(error), JSON_HEADERS)
+                return
+            text = await asyncio.to_thread(self.metrics.render) if self.metrics.multiprocess else (
+                self.metrics.render()
+            )  # fmt: skip
+            await _respond(send, 200, text, [(b"content-type", CONTENT_TYPE.encode())])
+            return
         else:
             payload = {**self.stats.as_dict(), **self.ledger.summary().as_dict()}
         await _respond(send, 200, dumps_body(payload), JSON_HEADERS)
@@ -384,7 +421,19 @@ class HeadroomProxy:
                 outcome = run()
         except Exception as exc:  # never worse than no proxy: send the original
             log.warning("headroom proxy: compression failed, forwarding the original: %r", exc)
+            ex = exchange.current.get()
+            if ex is not None:
+                ex.compression_failed = True
+                ex.error = f"compression failed: {type(exc).__name__}"
             return None, f"error: {type(exc).__name__}"
+        ex = exchange.current.get()
+        if ex is not None:
+            model = parsed.get("model")
+            ex.model = model if isinstance(model, str) else ""
+            if outcome.changed:
+                ex.tokens_before, ex.tokens_after = outcome.tokens_before, outcome.tokens_after
+                if outcome.result is not None:
+                    ex.transforms = list(outcome.result.transforms_applied)
         if outcome.result is not None:
             self.ledger.record(
                 outcome.tokens_before,
@@ -439,6 +488,7 @@ class HeadroomProxy:
     ) -> None:
         """Sends the request and streams the upstream response back byte for byte."""
         try:
+            mark_forwarded()
             resp = await self.upstream.send(method, url, headers, content)
         except UpstreamError as exc:
             await self._unreachable(send, provider, exc)
@@ -524,6 +574,7 @@ class HeadroomProxy:
         retrieval_tokens = 0
         while True:
             try:
+                mark_forwarded()
                 resp = await self.upstream.send("POST", url, headers, data)
                 try:
                     payload = await resp.read()
@@ -585,6 +636,7 @@ class HeadroomProxy:
         try:
             while True:
                 try:
+                    mark_forwarded()
                     resp = await self.upstream.send("POST", url, headers, data)
                 except UpstreamError as exc:
                     if not started:
@@ -638,6 +690,14 @@ class HeadroomProxy:
         finally:
             if splicer.rounds:
                 self.ledger.add_retrieval(splicer.rounds, retrieval_tokens)
+
+
+def _metrics() -> ProxyMetrics | None:
+    try:
+        return ProxyMetrics()
+    except ImportError:  # an older install of the extra: serve without /metrics
+        log.warning("headroom proxy: prometheus-client is not installed; /metrics is off")
+        return None
 
 
 def _stream_error(fmt: WireFormat, payload: bytes) -> bytes:

@@ -33,6 +33,7 @@ class ProxyConfig:
     rpm, tpm: requests and billed tokens (input after compression plus output) per
         client per window; ``global_rpm``: requests per window over all clients. 0: none.
     limit_window: ``"minute"`` (what the flags mean), or ``"second"``/``"hour"``.
+    metrics: serve Prometheus ``/metrics`` (needs ``prometheus-client``).
     """
 
     host: str = "127.0.0.1"
@@ -53,6 +54,7 @@ class ProxyConfig:
     tpm: int = 0
     global_rpm: int = 0
     limit_window: str = "minute"
+    metrics: bool = True
 
     @property
     def policy(self) -> RetrievalPolicy:

@@ -7,7 +7,9 @@ import dataclasses
 import json
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from .._extras import require
@@ -55,6 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=d.limit_window,
         help="the window --rpm/--tpm/--global-rpm count over (default: minute)",
     )
+    parser.add_argument(
+        "--no-metrics", dest="metrics", action="store_false", help="no Prometheus /metrics"
+    )
 
 
 def config_from(args: argparse.Namespace) -> ProxyConfig:
@@ -76,6 +81,7 @@ def config_from(args: argparse.Namespace) -> ProxyConfig:
         tpm=max(0, args.tpm),
         global_rpm=max(0, args.global_rpm),
         limit_window=args.limit_window,
+        metrics=args.metrics,
     )
 
 
@@ -132,6 +138,15 @@ def serve(config: ProxyConfig, log_level: str = "warning") -> None:
         if config.store is not None and not isinstance(config.store, str):
             raise SystemExit("headroom proxy: --workers needs the store as a spec string")
         os.environ[_CONFIG_ENV] = json.dumps(dataclasses.asdict(config))
+        if config.metrics:
+            # Every worker writes its values here and /metrics sums them; values left
+            # by an earlier run would be summed too, so the folder starts empty.
+            folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+            if not folder:
+                folder = tempfile.mkdtemp(prefix="headroom-prom-")
+                os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+            for old in Path(folder).glob("*.db"):
+                old.unlink(missing_ok=True)
         uvicorn.run(
             "headroom.proxy.server:worker_app", factory=True, workers=config.workers, **options
         )

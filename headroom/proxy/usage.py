@@ -50,3 +50,25 @@ class UsageTap:
         outputs = max((u.get(k.decode(), 0) for k in _OUTPUT), default=0)
         cache = u.get("cache_read_input_tokens", 0) + u.get("cache_creation_input_tokens", 0)
         return inputs + outputs + cache
+
+
+_MODEL = re.compile(rb'"model"\s*:\s*"([^"\\]{1,200})"')
+
+
+def normalized(raw: dict[str, int]) -> dict[str, int]:
+    """``input``, ``output``, ``cache_read``, ``cache_write`` from either provider's names
+    (Anthropic's ``input_tokens`` leaves cache reads and writes out; OpenAI's
+    ``prompt_tokens`` includes its cached tokens, which this does not split out)."""
+    out = {
+        "input": max(raw.get("input_tokens", 0), raw.get("prompt_tokens", 0)),
+        "output": max(raw.get("output_tokens", 0), raw.get("completion_tokens", 0)),
+        "cache_read": raw.get("cache_read_input_tokens", 0),
+        "cache_write": raw.get("cache_creation_input_tokens", 0),
+    }
+    return {k: v for k, v in out.items() if v}
+
+
+def model_in(head: bytes) -> str:
+    """The model the answer names (its first ``"model"`` field), or ``""``."""
+    m = _MODEL.search(head)
+    return m.group(1).decode("utf-8", "replace") if m else ""

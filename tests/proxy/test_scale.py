@@ -20,6 +20,7 @@ from headroom.markers import keys_in
 from headroom.retrieval import RETRIEVE_TOOL_NAME
 from tests.helpers import stop_process
 from tests.proxy.fake_upstream import FakeUpstream, free_port, service_log
+from tests.proxy.test_metrics import scrape, value
 from tests.proxy.test_server import wait_ready
 from tests.store_backends.conftest import REDIS_SERVER, RedisServer
 from tests.test_wire import anthropic_body
@@ -102,6 +103,13 @@ def test_two_proxies_of_two_workers_share_one_limit_and_one_store(
             )
             codes.append(r.status_code)
         assert codes.count(200) == 30 - 2 and codes.count(429) == 22
+        # Each proxy's /metrics sums its two workers, whichever worker answers.
+        for url in urls:
+            for _ in range(4):
+                m = scrape(url)
+                n = sum(v for (name, _), v in m.items() if name == "headroom_proxy_requests_total")
+                assert n == 26
+                assert value(m, "headroom_proxy_rate_limited_total", limit="global") == 11
     finally:
         for proc in procs:
             stop_process(proc)
