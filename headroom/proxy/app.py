@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._extras import require
 from ..config import HeadroomConfig
 from ..ledger import SavingsLedger
 from ..messages import slots
@@ -42,11 +43,13 @@ from ..wire import (
     splicer_for,
 )
 from ..wire.formats import ANTHROPIC, OPENAI_CHAT, ToolCall
-from . import exchange
+from . import costs, exchange
 from .config import ProxyConfig
+from .costs import BudgetExceeded, Costs
 from .exchange import Exchange, mark_forwarded
 from .metrics import CONTENT_TYPE, ProxyMetrics, route_label
 from .ratelimit import Denied, RateLimits
+from .shared import SharedCounters
 from .tenants import TenantStore, tenant_of
 from .upstream import (
     Headers,
@@ -195,14 +198,26 @@ class HeadroomProxy:
         ) if self.config.rpm or self.config.tpm or self.config.global_rpm else None  # fmt: skip
         self.limits = limits
         self.metrics = _metrics() if self.config.metrics else None
+        self.counters = SharedCounters(self.config.redis_url)
+        self.costs: Costs | None = None
+        if self.config.budget > 0 and not costs.available():
+            require("genai_prices", "proxy")  # a budget cannot work unpriced: say so
+        if (self.config.costs or self.config.budget > 0) and costs.available():
+            self.costs = Costs(
+                self.counters,
+                budget=self.config.budget,
+                period=self.config.budget_period,
+                scope=self.config.budget_scope,
+            )
         # Whether requests are measured at all (a disabled feature costs nothing).
-        self._observing = self.metrics is not None or limits is not None
+        self._observing = self.metrics is not None or limits is not None or self.costs is not None
         # Digests of large tool outputs already compressed (touched on the event loop only).
         self._seen: OrderedDict[int, None] = OrderedDict()
 
     # ------------------------------------------------------------------ lifecycle
     async def aclose(self) -> None:
         await self.upstream.aclose()
+        await self.counters.aclose()
 
     @property
     def store(self) -> Store:
@@ -248,6 +263,16 @@ class HeadroomProxy:
                 if self.metrics is not None:
                     self.metrics.rate_limited.labels(denied.what).inc()
                 await self._rate_limited(path, denied, send)
+                await self.counters.add({"count:rate_limited": 1})
+                self._finish(ex)
+                return
+        if self.costs is not None and llm and self.costs.budget > 0:
+            over = await self.costs.check(ex.tenant)
+            if over is not None:
+                ex.status = 402
+                ex.error = "over budget"
+                await self._over_budget(path, over, send)
+                await self.counters.add({"count:over_budget": 1})
                 self._finish(ex)
                 return
 
@@ -268,7 +293,29 @@ class HeadroomProxy:
             if limits is not None and llm and limits.tpm is not None:
                 with contextlib.suppress(Exception):
                     await limits.charge(ex.tenant, ex.tap.billed())
+            if self.costs is not None and llm:
+                await self._price(ex)
             self._finish(ex)
+
+    async def _price(self, ex: Exchange) -> None:
+        try:
+            provider = "anthropic" if ex.path.startswith("/v1/messages") else "openai"
+            saved = max(0, ex.tokens_before - ex.tokens_after)
+            ex.cost, ex.savings = costs.price(ex.response_model(), provider, ex.usage, saved)
+            if self.costs is not None and (ex.cost or ex.savings):
+                await self.costs.record(ex.cost, ex.savings, ex.tenant)
+        except Exception:  # bookkeeping must never break serving
+            log.exception("headroom proxy: pricing a request failed")
+
+    async def _over_budget(self, path: str, over: BudgetExceeded, send: Send) -> None:
+        fmt = ANTHROPIC if path.startswith("/v1/messages") else OPENAI_CHAT
+        who = "this client's" if over.scope == "client" else "the proxy's"
+        message = (
+            f"headroom proxy: {who} {over.period} budget of ${over.limit:.2f} is spent "
+            f"(${over.spent:.2f}); requests resume in the next period."
+        )
+        kind = "billing_error" if fmt is ANTHROPIC else "insufficient_quota"
+        await _respond(send, 402, dumps_body(fmt.error_body(kind, message)), JSON_HEADERS)
 
     def _finish(self, ex: Exchange) -> None:
         """Counts a finished request in the metrics (never fails the request)."""
@@ -348,7 +395,21 @@ class HeadroomProxy:
             return
         else:
             payload = {**self.stats.as_dict(), **self.ledger.summary().as_dict()}
+            payload["shared"] = await self._shared_stats()
         await _respond(send, 200, dumps_body(payload), JSON_HEADERS)
+
+    async def _shared_stats(self) -> dict[str, Any]:
+        """Figures summed over every worker and replica (with Redis; else this process)."""
+        names = ["count:rate_limited", "count:over_budget", "count:cache_hits",
+                 "count:cache_misses"]  # fmt: skip
+        got = await self.counters.get(names)
+        out: dict[str, Any] = {n.split(":", 1)[1]: int(v) for n, v in got.items()}
+        out["scope"] = "redis" if self.counters.shared else "process"
+        if self.counters.failures:
+            out["redis_failures_here"] = self.counters.failures
+        if self.costs is not None:
+            out["costs"] = await self.costs.summary()
+        return out
 
     # ------------------------------------------------------------------ requests
     async def _handle(self, scope: Scope, body: _Body, send: Send) -> None:

@@ -34,6 +34,9 @@ class ProxyConfig:
         client per window; ``global_rpm``: requests per window over all clients. 0: none.
     limit_window: ``"minute"`` (what the flags mean), or ``"second"``/``"hour"``.
     metrics: serve Prometheus ``/metrics`` (needs ``prometheus-client``).
+    costs: price answers from their usage (needs ``genai-prices``); ``budget`` in USD
+        per ``budget_period`` (hourly, daily, monthly) and ``budget_scope`` (client or
+        global); 0: no budget.
     """
 
     host: str = "127.0.0.1"
@@ -55,6 +58,10 @@ class ProxyConfig:
     global_rpm: int = 0
     limit_window: str = "minute"
     metrics: bool = True
+    costs: bool = True
+    budget: float = 0.0
+    budget_period: str = "daily"
+    budget_scope: str = "global"
 
     @property
     def policy(self) -> RetrievalPolicy:

@@ -43,6 +43,8 @@ class Exchange:
     cache_hit: bool = False
     error: str = ""
     messages: Any = None
+    cost: float = 0.0
+    savings: float = 0.0
     tap: UsageTap = field(default_factory=UsageTap)
 
     # -------------------------------------------------------------- derived

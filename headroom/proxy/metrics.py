@@ -114,6 +114,8 @@ class ProxyMetrics:
             n = usage.get(key, 0)
             if n:
                 self.billed.labels(kind).inc(n)
+        if record.cost:
+            self.spend.inc(record.cost)
         if record.compression_failed:
             self.failures.inc()
         self.overhead.observe(record.overhead)

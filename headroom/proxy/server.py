@@ -58,6 +58,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the window --rpm/--tpm/--global-rpm count over (default: minute)",
     )
     parser.add_argument(
+        "--budget", type=float, default=0.0, help="spend limit in USD per --budget-period"
+    )
+    parser.add_argument(
+        "--budget-period", choices=("hourly", "daily", "monthly"), default=d.budget_period
+    )
+    parser.add_argument(
+        "--budget-scope",
+        choices=("client", "global"),
+        default=d.budget_scope,
+        help="client: one budget per API key; global: one for everyone",
+    )
+    parser.add_argument(
         "--no-metrics", dest="metrics", action="store_false", help="no Prometheus /metrics"
     )
 
@@ -82,6 +94,9 @@ def config_from(args: argparse.Namespace) -> ProxyConfig:
         global_rpm=max(0, args.global_rpm),
         limit_window=args.limit_window,
         metrics=args.metrics,
+        budget=max(0.0, args.budget),
+        budget_period=args.budget_period,
+        budget_scope=args.budget_scope,
     )
 
 

@@ -14,10 +14,8 @@ _HEAD = 4096
 _TAIL = 8192
 _FIELD = re.compile(
     rb'"(input_tokens|prompt_tokens|output_tokens|completion_tokens|'
-    rb'cache_read_input_tokens|cache_creation_input_tokens)"\s*:\s*(\d+)'
+    rb'cache_read_input_tokens|cache_creation_input_tokens|cached_tokens)"\s*:\s*(\d+)'
 )
-_INPUT = {b"input_tokens", b"prompt_tokens"}
-_OUTPUT = {b"output_tokens", b"completion_tokens"}
 
 
 class UsageTap:
@@ -44,26 +42,27 @@ class UsageTap:
         return found
 
     def billed(self) -> int:
-        """Input (with cache reads and writes) plus output tokens; 0 when none found."""
-        u = self.usage()
-        inputs = max((u.get(k.decode(), 0) for k in _INPUT), default=0)
-        outputs = max((u.get(k.decode(), 0) for k in _OUTPUT), default=0)
-        cache = u.get("cache_read_input_tokens", 0) + u.get("cache_creation_input_tokens", 0)
-        return inputs + outputs + cache
+        """Input (cache reads and writes included) plus output tokens; 0 when none found."""
+        u = normalized(self.usage())
+        return u.get("input", 0) + u.get("output", 0)
 
 
 _MODEL = re.compile(rb'"model"\s*:\s*"([^"\\]{1,200})"')
 
 
 def normalized(raw: dict[str, int]) -> dict[str, int]:
-    """``input``, ``output``, ``cache_read``, ``cache_write`` from either provider's names
-    (Anthropic's ``input_tokens`` leaves cache reads and writes out; OpenAI's
-    ``prompt_tokens`` includes its cached tokens, which this does not split out)."""
+    """``input`` (every input token, cached ones included), ``output``, ``cache_read``,
+    ``cache_write``, from either provider's names. Anthropic's ``input_tokens`` leaves
+    cache reads and writes out, so they are added; OpenAI's ``prompt_tokens`` (and the
+    Responses API's ``input_tokens``) already hold its ``cached_tokens``."""
+    anthropic_read = raw.get("cache_read_input_tokens", 0)
+    anthropic_write = raw.get("cache_creation_input_tokens", 0)
+    base = max(raw.get("input_tokens", 0), raw.get("prompt_tokens", 0))
     out = {
-        "input": max(raw.get("input_tokens", 0), raw.get("prompt_tokens", 0)),
+        "input": base + anthropic_read + anthropic_write,
         "output": max(raw.get("output_tokens", 0), raw.get("completion_tokens", 0)),
-        "cache_read": raw.get("cache_read_input_tokens", 0),
-        "cache_write": raw.get("cache_creation_input_tokens", 0),
+        "cache_read": anthropic_read or raw.get("cached_tokens", 0),
+        "cache_write": anthropic_write,
     }
     return {k: v for k, v in out.items() if v}
 

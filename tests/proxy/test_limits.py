@@ -4,9 +4,8 @@ provider's 429 shape, and Redis shared by two proxies (including Redis going awa
 from __future__ import annotations
 
 import json
-import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -31,19 +30,6 @@ def post(proxy: Any, path: str, body: Any, key: str = "sk-a") -> httpx.Response:
     if path != "/v1/messages":
         headers = {"authorization": f"Bearer {key}"}
     return httpx.post(proxy.url + path, json=body, headers=headers, timeout=30)
-
-
-@pytest.fixture
-def redis_url() -> Iterator[tuple[str, RedisServer]]:
-    if REDIS_SERVER is None:
-        pytest.skip("redis-server not installed (apt-get install redis-server)")
-    server = RedisServer(REDIS_SERVER)
-    server.start()
-    try:
-        yield server.url, server
-    finally:
-        server.stop()
-        shutil.rmtree(server.dir, ignore_errors=True)
 
 
 def test_tenant_is_a_digest_of_the_key_never_the_key() -> None:
