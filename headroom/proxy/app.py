@@ -44,6 +44,7 @@ from ..wire import (
 )
 from ..wire.formats import ANTHROPIC, OPENAI_CHAT, ToolCall
 from . import costs, exchange
+from .cache import CachedResponse, ResponseCache, cache_key, kept_headers, worth_keeping
 from .config import ProxyConfig
 from .costs import BudgetExceeded, Costs
 from .exchange import Exchange, mark_forwarded
@@ -209,8 +210,17 @@ class HeadroomProxy:
                 period=self.config.budget_period,
                 scope=self.config.budget_scope,
             )
+        self.cache: ResponseCache | None = None
+        if self.config.cache:
+            require("cachetools", "proxy")
+            self.cache = ResponseCache(
+                ttl=self.config.cache_ttl,
+                max_entries=self.config.cache_max_entries,
+                max_bytes=self.config.cache_max_bytes,
+                redis_url=self.config.redis_url,
+            )
         # Whether requests are measured at all (a disabled feature costs nothing).
-        self._observing = self.metrics is not None or limits is not None or self.costs is not None
+        self._observing = any(x is not None for x in (self.metrics, limits, self.costs, self.cache))
         # Digests of large tool outputs already compressed (touched on the event loop only).
         self._seen: OrderedDict[int, None] = OrderedDict()
 
@@ -218,6 +228,8 @@ class HeadroomProxy:
     async def aclose(self) -> None:
         await self.upstream.aclose()
         await self.counters.aclose()
+        if self.cache is not None:
+            await self.cache.aclose()
 
     @property
     def store(self) -> Store:
@@ -275,15 +287,34 @@ class HeadroomProxy:
                 await self.counters.add({"count:over_budget": 1})
                 self._finish(ex)
                 return
+        key: str | None = None
+        if self.cache is not None and llm:
+            receive, key, hit = await self._cache_lookup(ex, receive)
+            if hit is not None and key is not None:
+                await self._replay(ex, key, hit, send)
+                self._finish(ex)
+                return
+        captured: list[bytes] | None = [] if key is not None else None
+        size = 0
+        response_headers: Headers = []
 
         async def observed(message: Message) -> None:
+            nonlocal captured, size, response_headers
             if message["type"] == "http.response.start":
                 ex.status = int(message["status"])
+                if captured is not None:
+                    response_headers = list(message.get("headers") or ())
             elif message["type"] == "http.response.body":
                 body = message.get("body", b"")
                 if body and ex.first_byte_at is None:
                     ex.first_byte_at = time.perf_counter()
                 ex.tap.feed(body)
+                if captured is not None:
+                    size += len(body)
+                    if self.cache is not None and size > self.cache.max_bytes:
+                        captured = None
+                    else:
+                        captured.append(body)
             await send(message)
 
         try:
@@ -295,7 +326,63 @@ class HeadroomProxy:
                     await limits.charge(ex.tenant, ex.tap.billed())
             if self.costs is not None and llm:
                 await self._price(ex)
+            if key is not None and captured is not None and self.cache is not None:
+                data = b"".join(captured)
+                if worth_keeping(ex.status, data, key.endswith(":s")):
+                    entry = CachedResponse(ex.status, kept_headers(response_headers), data)
+                    with contextlib.suppress(Exception):
+                        await self.cache.put(key, entry)
             self._finish(ex)
+
+    async def _cache_lookup(
+        self, ex: Exchange, receive: Receive
+    ) -> tuple[Receive, str | None, CachedResponse | None]:
+        """Reads the request body (then replays it to the handler) and looks it up."""
+        buffered: list[Message] = []
+        size = 0
+        complete = False
+        while size <= self.config.max_body_bytes:
+            msg = await receive()
+            buffered.append(msg)
+            if msg["type"] != "http.request":
+                break
+            size += len(msg.get("body", b""))
+            if not msg.get("more_body", False):
+                complete = True
+                break
+
+        async def replay() -> Message:
+            return buffered.pop(0) if buffered else await receive()
+
+        if not complete:
+            return replay, None, None
+        raw = b"".join(m.get("body", b"") for m in buffered)
+        try:
+            key = cache_key(ex.tenant, route_label(ex.path), json.loads(raw))
+        except ValueError:
+            key = None
+        if key is None or self.cache is None:
+            return replay, None, None
+        hit = await self.cache.get(key)
+        ex.cache_hit = hit is not None
+        if self.metrics is not None:
+            self.metrics.cache.labels("hit" if hit is not None else "miss").inc()
+        await self.counters.add({"count:cache_hits" if hit else "count:cache_misses": 1})
+        return replay, key, hit
+
+    async def _replay(self, ex: Exchange, key: str, hit: CachedResponse, send: Send) -> None:
+        """Sends a stored answer: a stored stream event by event."""
+        ex.status = hit.status
+        ex.forwarded_at = ex.first_byte_at = time.perf_counter()
+        headers = [*hit.headers, (b"x-headroom-cache", b"hit")]
+        if not key.endswith(":s"):
+            await _respond(send, hit.status, hit.body, headers)
+            return
+        await send({"type": "http.response.start", "status": hit.status, "headers": headers})
+        for event in hit.body.split(b"\n\n"):
+            if event:
+                await _body(send, event + b"\n\n", True)
+        await _body(send, b"", False)
 
     async def _price(self, ex: Exchange) -> None:
         try:

@@ -37,6 +37,9 @@ class ProxyConfig:
     costs: price answers from their usage (needs ``genai-prices``); ``budget`` in USD
         per ``budget_period`` (hourly, daily, monthly) and ``budget_scope`` (client or
         global); 0: no budget.
+    cache: replay identical requests' answers (off by default); entries live
+        ``cache_ttl`` seconds, at most ``cache_max_entries`` in memory, none above
+        ``cache_max_bytes``.
     """
 
     host: str = "127.0.0.1"
@@ -62,6 +65,10 @@ class ProxyConfig:
     budget: float = 0.0
     budget_period: str = "daily"
     budget_scope: str = "global"
+    cache: bool = False
+    cache_ttl: float = 3600.0
+    cache_max_entries: int = 1000
+    cache_max_bytes: int = 4 * 1024 * 1024
 
     @property
     def policy(self) -> RetrievalPolicy:

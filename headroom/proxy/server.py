@@ -70,6 +70,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="client: one budget per API key; global: one for everyone",
     )
     parser.add_argument(
+        "--cache", action=argparse.BooleanOptionalAction, default=False,
+        help="replay answers to identical requests (same key, same body): off by default",
+    )  # fmt: skip
+    parser.add_argument("--cache-ttl", type=float, default=d.cache_ttl, help="seconds")
+    parser.add_argument("--cache-max-entries", type=int, default=d.cache_max_entries)
+    parser.add_argument(
+        "--cache-max-mb", type=float, default=d.cache_max_bytes / 1024 / 1024,
+        help="answers larger than this are not cached",
+    )  # fmt: skip
+    parser.add_argument(
         "--no-metrics", dest="metrics", action="store_false", help="no Prometheus /metrics"
     )
 
@@ -97,6 +107,10 @@ def config_from(args: argparse.Namespace) -> ProxyConfig:
         budget=max(0.0, args.budget),
         budget_period=args.budget_period,
         budget_scope=args.budget_scope,
+        cache=args.cache,
+        cache_ttl=max(1.0, args.cache_ttl),
+        cache_max_entries=max(1, args.cache_max_entries),
+        cache_max_bytes=int(args.cache_max_mb * 1024 * 1024),
     )
 
 
