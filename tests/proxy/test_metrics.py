@@ -71,4 +71,6 @@ def test_metrics_count_requests_tokens_latency_and_limits(
 def test_metrics_off(start_proxy: Callable[..., RunningProxy]) -> None:
     proxy = start_proxy(metrics=False)
     assert httpx.get(proxy.url + "/metrics").status_code == 404
-    assert proxy.app.metrics is None and not proxy.app._observing
+    assert proxy.app.metrics is None
+    # with every production feature off, requests take the plain path
+    assert not start_proxy(metrics=False, costs=False).app._observing
