@@ -50,6 +50,7 @@ from .costs import BudgetExceeded, Costs
 from .exchange import Exchange, mark_forwarded
 from .metrics import CONTENT_TYPE, ProxyMetrics, route_label
 from .ratelimit import Denied, RateLimits
+from .requestlog import RequestLog
 from .shared import SharedCounters
 from .tenants import TenantStore, tenant_of
 from .upstream import (
@@ -220,7 +221,17 @@ class HeadroomProxy:
                 redis_url=self.config.redis_url,
             )
         # Whether requests are measured at all (a disabled feature costs nothing).
-        self._observing = any(x is not None for x in (self.metrics, limits, self.costs, self.cache))
+        self.request_log: RequestLog | None = None
+        if self.config.log_file:
+            self.request_log = RequestLog(
+                self.config.log_file,
+                per_process=self.config.workers > 1,
+                max_bytes=self.config.log_max_bytes,
+                backups=self.config.log_backups,
+                log_messages=self.config.log_messages,
+            )
+        features = (self.metrics, limits, self.costs, self.cache, self.request_log)
+        self._observing = any(x is not None for x in features)
         # Digests of large tool outputs already compressed (touched on the event loop only).
         self._seen: OrderedDict[int, None] = OrderedDict()
 
@@ -230,6 +241,8 @@ class HeadroomProxy:
         await self.counters.aclose()
         if self.cache is not None:
             await self.cache.aclose()
+        if self.request_log is not None:
+            self.request_log.close()
 
     @property
     def store(self) -> Store:
@@ -259,7 +272,10 @@ class HeadroomProxy:
             return
         llm = scope["method"] == "POST" and path.startswith(_LLM_PATHS)
         ex = Exchange(path=path, route=route_label(path), method=scope["method"])
+        ex.provider = provider_for(path, list(scope.get("headers") or ()))
         exchange.current.set(ex)
+        if llm and self.request_log is not None and self.request_log.log_messages:
+            receive = _teed(receive, ex, self.config.max_body_bytes)
         if llm:
             ex.tenant = tenant_of(scope.get("headers") or (), scope.get("client"))
             # Usage is read from the answer's bytes: ask for them uncompressed.
@@ -409,6 +425,8 @@ class HeadroomProxy:
         try:
             if self.metrics is not None:
                 self.metrics.observe(ex)
+            if self.request_log is not None:
+                self.request_log.write(ex, ex.provider)
         except Exception:  # bookkeeping must never break serving
             log.exception("headroom proxy: recording a request failed")
 
@@ -838,6 +856,26 @@ class HeadroomProxy:
         finally:
             if splicer.rounds:
                 self.ledger.add_retrieval(splicer.rounds, retrieval_tokens)
+
+
+def _teed(receive: Receive, ex: Exchange, limit: int) -> Receive:
+    """``receive`` that also keeps the request body (up to ``limit`` bytes) for the log."""
+    parts: list[bytes] = []
+    size = 0
+
+    async def tee() -> Message:
+        nonlocal size
+        msg = await receive()
+        if msg["type"] == "http.request":
+            chunk = msg.get("body", b"")
+            size += len(chunk)
+            if size <= limit:
+                parts.append(chunk)
+            if not msg.get("more_body", False) and size <= limit:
+                ex.request_body = b"".join(parts)
+        return msg
+
+    return tee
 
 
 def _metrics() -> ProxyMetrics | None:

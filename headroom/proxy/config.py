@@ -40,6 +40,9 @@ class ProxyConfig:
     cache: replay identical requests' answers (off by default); entries live
         ``cache_ttl`` seconds, at most ``cache_max_entries`` in memory, none above
         ``cache_max_bytes``.
+    log_file: JSONL request log (one file per worker process under several workers),
+        rotated at ``log_max_bytes`` keeping ``log_backups`` old files; message content
+        only with ``log_messages``.
     """
 
     host: str = "127.0.0.1"
@@ -69,6 +72,10 @@ class ProxyConfig:
     cache_ttl: float = 3600.0
     cache_max_entries: int = 1000
     cache_max_bytes: int = 4 * 1024 * 1024
+    log_file: str | None = None
+    log_messages: bool = False
+    log_max_bytes: int = 100 * 1024 * 1024
+    log_backups: int = 5
 
     @property
     def policy(self) -> RetrievalPolicy:

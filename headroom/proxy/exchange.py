@@ -7,7 +7,6 @@ import itertools
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from .usage import UsageTap, model_in, normalized
 
@@ -42,7 +41,7 @@ class Exchange:
     compression_failed: bool = False
     cache_hit: bool = False
     error: str = ""
-    messages: Any = None
+    request_body: bytes = b""
     cost: float = 0.0
     savings: float = 0.0
     tap: UsageTap = field(default_factory=UsageTap)

@@ -80,6 +80,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="answers larger than this are not cached",
     )  # fmt: skip
     parser.add_argument(
+        "--log-file", default=None,
+        help="JSONL request log (per worker: name.<pid>.jsonl when --workers > 1)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--log-messages", action="store_true", help="also log the requests' messages"
+    )
+    parser.add_argument("--log-max-mb", type=float, default=d.log_max_bytes / 1024 / 1024)
+    parser.add_argument("--log-backups", type=int, default=d.log_backups)
+    parser.add_argument(
         "--no-metrics", dest="metrics", action="store_false", help="no Prometheus /metrics"
     )
 
@@ -111,6 +120,10 @@ def config_from(args: argparse.Namespace) -> ProxyConfig:
         cache_ttl=max(1.0, args.cache_ttl),
         cache_max_entries=max(1, args.cache_max_entries),
         cache_max_bytes=int(args.cache_max_mb * 1024 * 1024),
+        log_file=args.log_file,
+        log_messages=args.log_messages,
+        log_max_bytes=max(1024, int(args.log_max_mb * 1024 * 1024)),
+        log_backups=max(0, args.log_backups),
     )
 
 

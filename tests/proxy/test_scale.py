@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -66,7 +67,7 @@ def test_workers_without_redis_warn_at_startup(fake: FakeUpstream) -> None:
 
 
 def test_two_proxies_of_two_workers_share_one_limit_and_one_store(
-    fake: FakeUpstream, redis: RedisServer
+    fake: FakeUpstream, redis: RedisServer, tmp_path: Path
 ) -> None:
     def script(body: dict[str, Any]) -> dict[str, Any]:
         text = json.dumps(body)
@@ -77,7 +78,7 @@ def test_two_proxies_of_two_workers_share_one_limit_and_one_store(
     pinned: dict[str, str] = {}
     fake.script = script
     common = ["--workers", "2", "--redis", redis.url, "--global-rpm", "30",
-              "--anthropic-url", fake.url]  # type: ignore[attr-defined]  # fmt: skip
+              "--anthropic-url", fake.url, "--log-file", str(tmp_path / "requests.jsonl")]  # type: ignore[attr-defined]  # fmt: skip
     procs = []
     try:
         urls = []
@@ -113,3 +114,8 @@ def test_two_proxies_of_two_workers_share_one_limit_and_one_store(
     finally:
         for proc in procs:
             stop_process(proc)
+    # one log file per worker process, every line whole: 52 requests in all
+    files = list(tmp_path.glob("requests.*.jsonl"))
+    assert 2 <= len(files) <= 4
+    logged = [json.loads(line) for f in files for line in f.read_text().splitlines()]
+    assert len(logged) == 52 and sum(1 for x in logged if x["status"] == 429) == 22
