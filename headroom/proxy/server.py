@@ -187,6 +187,7 @@ def serve(config: ProxyConfig, log_level: str = "warning") -> None:
             if not folder:
                 folder = tempfile.mkdtemp(prefix="headroom-prom-")
                 os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+            Path(folder).mkdir(parents=True, exist_ok=True)
             for old in Path(folder).glob("*.db"):
                 old.unlink(missing_ok=True)
         uvicorn.run(
