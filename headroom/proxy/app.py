@@ -76,6 +76,14 @@ _SEEN_ABOVE = 4096  # outputs smaller than this compress fast enough on the even
 _SEEN_LIMIT = 8192
 # Even from the memo, a big body costs a few ms (hashing and counting): off the loop too.
 _INLINE_BELOW = 512 * 1024
+# An upstream body that breaks off midway (a closed connection, a read timeout).
+_BROKEN: tuple[type[BaseException], ...] = (asyncio.TimeoutError, ConnectionError, OSError)
+try:
+    import aiohttp as _aiohttp
+
+    _BROKEN = (*_BROKEN, _aiohttp.ClientError)
+except ImportError:  # the proxy extra is missing: create_app says so
+    pass
 _OPS_PATHS = ("/livez", "/readyz", "/stats", "/metrics")
 _LLM_PATHS = ("/v1/messages", "/v1/chat/completions", "/chat/completions", "/v1/responses")
 # The retrieval store of the request being handled: the shared store seen through the
@@ -669,12 +677,29 @@ class HeadroomProxy:
                     "headers": response_headers(resp.headers, body_changed=False) + extra,
                 }
             )
-            async for chunk in resp.chunks():
-                if chunk:
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            try:
+                async for chunk in resp.chunks():
+                    if chunk:
+                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            except _BROKEN as exc:
+                if "text/event-stream" not in resp.content_type:
+                    raise  # the client sees the body cut short
+                await self._broken_stream(send, provider, exc)
+                return
             await send({"type": "http.response.body", "body": b""})
         finally:
             resp.close()
+
+    async def _broken_stream(self, send: Send, provider: str, exc: BaseException) -> None:
+        """The upstream stream broke off: end the client's stream with an error event in
+        the provider's shape (the SDKs raise it), rather than a silent cut."""
+        self.stats.add("upstream_errors")
+        ex = exchange.current.get()
+        if ex is not None:
+            ex.error = f"upstream stream broke: {type(exc).__name__}"
+        fmt = ANTHROPIC if provider == "anthropic" else OPENAI_CHAT
+        message = f"headroom proxy: the upstream stream broke off ({type(exc).__name__})"
+        await _body(send, _stream_error(fmt, message.encode()), False)
 
     async def _unreachable(self, send: Send, provider: str, exc: UpstreamError) -> None:
         self.stats.add("upstream_unreachable")
@@ -828,19 +853,23 @@ class HeadroomProxy:
                             {"type": "http.response.start", "status": 200, "headers": hdrs + info}
                         )
                     chunks = resp.chunks()
-                    async for chunk in chunks:
-                        try:
-                            out = splicer.feed(chunk)
-                        except Exception:  # a splicer bug: relay the rest as it comes
-                            log.exception("headroom proxy: stream splicing failed")
-                            self.stats.add("failed_open")
-                            await _body(send, chunk, True)
-                            async for rest in chunks:
-                                await _body(send, rest, True)
-                            await _body(send, b"", False)
-                            return
-                        if out:
-                            await _body(send, out, True)
+                    try:
+                        async for chunk in chunks:
+                            try:
+                                out = splicer.feed(chunk)
+                            except Exception:  # a splicer bug: relay the rest as it comes
+                                log.exception("headroom proxy: stream splicing failed")
+                                self.stats.add("failed_open")
+                                await _body(send, chunk, True)
+                                async for rest in chunks:
+                                    await _body(send, rest, True)
+                                await _body(send, b"", False)
+                                return
+                            if out:
+                                await _body(send, out, True)
+                    except _BROKEN as exc:
+                        await self._broken_stream(send, provider, exc)
+                        return
                 finally:
                     resp.close()
                 end = splicer.end_round()
