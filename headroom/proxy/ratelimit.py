@@ -2,8 +2,11 @@
 window, plus one limit over all clients.
 
 State lives in Redis when the proxy has ``--redis`` (one limit across every worker and
-replica), else in each process's memory. Moving windows, so a limit of N per minute
-never lets more than N through in any 60 seconds.
+replica), else in each process's memory. Request limits use moving windows (exact: a
+limit of N per minute never lets more than N through in any 60 seconds). The token limit
+uses a sliding window counter (two counters per client, however many tokens: a moving
+window would keep one entry per token); it weighs the previous window's count by how much
+of it still overlaps, which is approximate when traffic comes in bursts.
 
 When Redis cannot be reached, each process falls back to its own in-memory windows (a
 global limit then holds per process rather than across the fleet), counts the fallback
@@ -50,7 +53,7 @@ class RateLimits:
         require("limits", "proxy")
         from limits import RateLimitItemPerHour, RateLimitItemPerMinute, RateLimitItemPerSecond
         from limits.aio.storage import MemoryStorage, RedisStorage
-        from limits.aio.strategies import MovingWindowRateLimiter
+        from limits.aio.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
 
         item = {
             "second": RateLimitItemPerSecond,
@@ -62,9 +65,15 @@ class RateLimits:
         self.tpm = item(tpm) if tpm > 0 else None
         self.global_rpm = item(global_rpm) if global_rpm > 0 else None
         self.fallbacks = 0
-        self._local = MovingWindowRateLimiter(MemoryStorage())
+        memory = MemoryStorage()
+        self._local = MovingWindowRateLimiter(memory)
+        self._local_tokens = SlidingWindowCounterRateLimiter(memory)
         self._shared: Any = None
+        self._shared_tokens: Any = None
         self._redis_down_until = 0.0
+        # retry-after per limit and client, reused for a second: reading a full moving
+        # window on every refused request would load Redis exactly when it is busiest
+        self._retry: dict[tuple[str, ...], tuple[float, int]] = {}
         if redis_url:
             storage = RedisStorage(
                 redis_url,
@@ -75,6 +84,7 @@ class RateLimits:
                 socket_connect_timeout=0.5,
             )
             self._shared = MovingWindowRateLimiter(storage)
+            self._shared_tokens = SlidingWindowCounterRateLimiter(storage)
 
     @property
     def enabled(self) -> bool:
@@ -84,21 +94,18 @@ class RateLimits:
     def shared(self) -> bool:
         return self._shared is not None
 
-    def _limiter(self) -> Any:
-        if self._shared is not None and time.monotonic() >= self._redis_down_until:
-            return self._shared
-        return self._local
-
     async def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        limiter = self._limiter()
-        if limiter is self._shared:
+        tokens = args[0] is self.tpm
+        if self._shared is not None and time.monotonic() >= self._redis_down_until:
+            limiter = self._shared_tokens if tokens else self._shared
             try:
                 return await getattr(limiter, method)(*args, **kwargs)
             except Exception as exc:
                 self.fallbacks += 1
                 self._redis_down_until = time.monotonic() + _REDIS_RETRY_AFTER
                 log.warning("headroom proxy: rate-limit storage failed (%r); using memory", exc)
-        return await getattr(self._local, method)(*args, **kwargs)
+        local = self._local_tokens if tokens else self._local
+        return await getattr(local, method)(*args, **kwargs)
 
     async def admit(self, client: str) -> Denied | None:
         """Counts one request for ``client``; a :class:`Denied` when over a limit (the
@@ -126,9 +133,17 @@ class RateLimits:
             await self._call("hit", self.tpm, "tpm", client, cost=stats.remaining)
 
     async def _retry_after(self, item: Any, *keys: str) -> int:
+        now = time.monotonic()
+        cached = self._retry.get(keys)
+        if cached is not None and cached[0] > now:
+            return cached[1]
         try:
             stats = await self._call("get_window_stats", item, *keys)
             wait = float(stats.reset_time) - time.time()
         except Exception:
             wait = float(self.window)
-        return max(1, min(self.window, math.ceil(wait)))
+        value = max(1, min(self.window, math.ceil(wait)))
+        if len(self._retry) > 10_000:
+            self._retry.clear()
+        self._retry[keys] = (now + 1.0, value)
+        return value

@@ -89,6 +89,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-max-mb", type=float, default=d.log_max_bytes / 1024 / 1024)
     parser.add_argument("--log-backups", type=int, default=d.log_backups)
     parser.add_argument(
+        "--no-costs", dest="costs", action="store_false",
+        help="do not price answers (spend and savings in dollars are then absent)",
+    )  # fmt: skip
+    parser.add_argument(
         "--no-metrics", dest="metrics", action="store_false", help="no Prometheus /metrics"
     )
 
@@ -113,6 +117,7 @@ def config_from(args: argparse.Namespace) -> ProxyConfig:
         global_rpm=max(0, args.global_rpm),
         limit_window=args.limit_window,
         metrics=args.metrics,
+        costs=args.costs,
         budget=max(0.0, args.budget),
         budget_period=args.budget_period,
         budget_scope=args.budget_scope,
