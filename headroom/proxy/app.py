@@ -261,7 +261,8 @@ class HeadroomProxy:
         return self._store
 
     def _tenant_store(self, scope: Scope) -> Store:
-        return TenantStore(self.store, tenant_of(scope.get("headers") or (), scope.get("client")))
+        tenant = tenant_of(scope.get("headers") or (), scope.get("client"))
+        return TenantStore(lambda: self.store, tenant)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":

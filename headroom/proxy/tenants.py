@@ -8,7 +8,7 @@ and Redis key names. A request without a key is identified by its client address
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..store import Store, StoreStats
@@ -35,11 +35,19 @@ def tenant_of(headers: Iterable[tuple[bytes, bytes]], client: Any = None) -> str
 
 class TenantStore:
     """A view of a retrieval store where every key is prefixed with the tenant, so an
-    original stored for one client is never answered for another."""
+    original stored for one client is never answered for another. ``inner`` is the store
+    or a function that opens it (called on first use, so a store that cannot be opened
+    fails inside the engine, which then keeps the outputs whole)."""
 
-    def __init__(self, inner: Store, tenant: str) -> None:
-        self.inner = inner
+    def __init__(self, inner: Store | Callable[[], Store], tenant: str) -> None:
+        self._inner = inner
         self.prefix = "t:" + tenant + ":"
+
+    @property
+    def inner(self) -> Store:
+        if not isinstance(self._inner, Store):
+            self._inner = self._inner()
+        return self._inner
 
     def put(self, key: str, value: str, ttl: float | None = None) -> None:
         self.inner.put(self.prefix + key, value, ttl=ttl)

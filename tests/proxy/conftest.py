@@ -38,7 +38,7 @@ def start_proxy(fake: FakeUpstream) -> Iterator[Callable[..., RunningProxy]]:
     running: list[ServerThread] = []
 
     def start(**options: Any) -> RunningProxy:
-        store = options.pop("store", None) or MemoryStore()
+        store = options.pop("store") if "store" in options else MemoryStore()
         options.setdefault("anthropic_url", fake.url)  # type: ignore[attr-defined]
         options.setdefault("openai_url", fake.url)  # type: ignore[attr-defined]
         options.setdefault("timeout", 30.0)

@@ -96,3 +96,16 @@ def test_slow_streams_pass_and_broken_ones_leak_nothing(proxy_url: str) -> None:
         assert open_fds() <= baseline + 4  # no socket per broken stream left behind
         stats = client.get(proxy_url + "/stats").json()
     assert stats["upstream_errors"] >= 41
+
+
+def test_an_unreachable_redis_store_keeps_requests_whole(fake: Any, start_proxy: Any) -> None:
+    from tests.proxy.fake_upstream import free_port
+
+    dead = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    proxy = start_proxy(store=None, redis_url=dead)
+    body = anthropic_body(service_log())
+    r = httpx.post(proxy.url + "/v1/messages", json=body, timeout=30)
+    assert r.status_code == 200
+    sent = fake.received[-1].json()["messages"]
+    # nothing was stored, so nothing was replaced by a retrieval marker
+    assert "ord_00200" in json.dumps(sent)
