@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import http.client
 import json
 import os
@@ -32,8 +33,6 @@ import aiohttp
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
-import contextlib
 
 from tests.proxy.fake_upstream import free_port  # noqa: E402
 from tests.proxy.test_load import rss_kb, workers_of  # noqa: E402
