@@ -14,18 +14,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._extras import require
 from ..config import HeadroomConfig
 from ..ledger import SavingsLedger
 from ..messages import slots
 from ..retrieval_policy import Action
+from ..store import Store, default_store, shared_store
 from ..tokens import counter_for
 from ..wire import (
     RequestCompression,
@@ -39,7 +43,16 @@ from ..wire import (
     splicer_for,
 )
 from ..wire.formats import ANTHROPIC, OPENAI_CHAT, ToolCall
+from . import costs, exchange
+from .cache import CachedResponse, ResponseCache, cache_key, kept_headers, worth_keeping
 from .config import ProxyConfig
+from .costs import BudgetExceeded, Costs
+from .exchange import Exchange, mark_forwarded
+from .metrics import CONTENT_TYPE, ProxyMetrics, route_label
+from .ratelimit import Denied, RateLimits
+from .requestlog import RequestLog
+from .shared import SharedCounters
+from .tenants import TenantStore, tenant_of
 from .upstream import (
     Headers,
     UpstreamClient,
@@ -63,6 +76,21 @@ _SEEN_ABOVE = 4096  # outputs smaller than this compress fast enough on the even
 _SEEN_LIMIT = 8192
 # Even from the memo, a big body costs a few ms (hashing and counting): off the loop too.
 _INLINE_BELOW = 512 * 1024
+# An upstream body that breaks off midway (a closed connection, a read timeout).
+_BROKEN: tuple[type[BaseException], ...] = (asyncio.TimeoutError, ConnectionError, OSError)
+try:
+    import aiohttp as _aiohttp
+
+    _BROKEN = (*_BROKEN, _aiohttp.ClientError)
+except ImportError:  # the proxy extra is missing: create_app says so
+    pass
+_OPS_PATHS = ("/livez", "/readyz", "/stats", "/metrics")
+_LLM_PATHS = ("/v1/messages", "/v1/chat/completions", "/chat/completions", "/v1/responses")
+# The retrieval store of the request being handled: the shared store seen through the
+# client's tenant prefix (copied into worker threads with the context).
+_request_store: contextvars.ContextVar[Store | None] = contextvars.ContextVar(
+    "headroom_proxy_store", default=None
+)
 
 
 class _ClientGone(Exception):
@@ -82,6 +110,8 @@ class ProxyStats:
     upstream_unreachable: int = 0
     rejected: int = 0
     disconnects: int = 0
+    rate_limited: int = 0
+    limit_fallbacks: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, name: str, n: int = 1) -> None:
@@ -166,12 +196,73 @@ class HeadroomProxy:
         self.policy = self.config.policy
         self.ledger = SavingsLedger()
         self.stats = ProxyStats()
+        spec = self.config.store if self.config.store is not None else self.config.redis_url
+        self._store_spec = spec
+        self._store: Store | None = None
+        limits = RateLimits(
+            rpm=self.config.rpm,
+            tpm=self.config.tpm,
+            global_rpm=self.config.global_rpm,
+            redis_url=self.config.redis_url,
+            window=self.config.limit_window,
+        ) if self.config.rpm or self.config.tpm or self.config.global_rpm else None  # fmt: skip
+        self.limits = limits
+        self.metrics = _metrics() if self.config.metrics else None
+        self.counters = SharedCounters(self.config.redis_url)
+        self.costs: Costs | None = None
+        if self.config.budget > 0 and not costs.available():
+            require("genai_prices", "proxy")  # a budget cannot work unpriced: say so
+        if (self.config.costs or self.config.budget > 0) and costs.available():
+            self.costs = Costs(
+                self.counters,
+                budget=self.config.budget,
+                period=self.config.budget_period,
+                scope=self.config.budget_scope,
+            )
+        self.cache: ResponseCache | None = None
+        if self.config.cache:
+            require("cachetools", "proxy")
+            self.cache = ResponseCache(
+                ttl=self.config.cache_ttl,
+                max_entries=self.config.cache_max_entries,
+                max_bytes=self.config.cache_max_bytes,
+                redis_url=self.config.redis_url,
+            )
+        # Whether requests are measured at all (a disabled feature costs nothing).
+        self.request_log: RequestLog | None = None
+        if self.config.log_file:
+            self.request_log = RequestLog(
+                self.config.log_file,
+                per_process=self.config.workers > 1,
+                max_bytes=self.config.log_max_bytes,
+                backups=self.config.log_backups,
+                log_messages=self.config.log_messages,
+            )
+        features = (self.metrics, limits, self.costs, self.cache, self.request_log)
+        self._observing = any(x is not None for x in features)
         # Digests of large tool outputs already compressed (touched on the event loop only).
         self._seen: OrderedDict[int, None] = OrderedDict()
 
     # ------------------------------------------------------------------ lifecycle
     async def aclose(self) -> None:
         await self.upstream.aclose()
+        await self.counters.aclose()
+        if self.cache is not None:
+            await self.cache.aclose()
+        if self.request_log is not None:
+            self.request_log.close()
+
+    @property
+    def store(self) -> Store:
+        """The shared retrieval store (opened on first use)."""
+        if self._store is None:
+            spec = self._store_spec
+            self._store = default_store() if spec is None else shared_store(spec)
+        return self._store
+
+    def _tenant_store(self, scope: Scope) -> Store:
+        tenant = tenant_of(scope.get("headers") or (), scope.get("client"))
+        return TenantStore(lambda: self.store, tenant)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -180,11 +271,189 @@ class HeadroomProxy:
         if scope["type"] != "http":  # websockets: not ours to serve
             return
         path: str = scope["path"]
-        if path in ("/livez", "/readyz", "/stats"):
+        if path in _OPS_PATHS:
             await self._ops(path, send)
             return
         self.stats.add("requests")
-        body = _Body(receive)
+        limits = self.limits
+        if not self._observing:  # nothing to measure or count: the plain path
+            await self._watch(scope, _Body(receive), send)
+            return
+        llm = scope["method"] == "POST" and path.startswith(_LLM_PATHS)
+        ex = Exchange(path=path, route=route_label(path), method=scope["method"])
+        ex.provider = provider_for(path, list(scope.get("headers") or ()))
+        exchange.current.set(ex)
+        if llm and self.request_log is not None and self.request_log.log_messages:
+            receive = _teed(receive, ex, self.config.max_body_bytes)
+        if llm:
+            ex.tenant = tenant_of(scope.get("headers") or (), scope.get("client"))
+            # Usage is read from the answer's bytes: ask for them uncompressed.
+            scope["headers"] = [
+                (k, v) for k, v in scope.get("headers") or () if k.lower() != b"accept-encoding"
+            ]
+        if limits is not None and llm:
+            denied = await limits.admit(ex.tenant)
+            self.stats.limit_fallbacks = limits.fallbacks
+            if denied is not None:
+                ex.status = 429
+                ex.error = f"rate limited ({denied.what})"
+                if self.metrics is not None:
+                    self.metrics.rate_limited.labels(denied.what).inc()
+                await self._rate_limited(path, denied, send)
+                await self.counters.add({"count:rate_limited": 1})
+                self._finish(ex)
+                return
+        if self.costs is not None and llm and self.costs.budget > 0:
+            over = await self.costs.check(ex.tenant)
+            if over is not None:
+                ex.status = 402
+                ex.error = "over budget"
+                await self._over_budget(path, over, send)
+                await self.counters.add({"count:over_budget": 1})
+                self._finish(ex)
+                return
+        key: str | None = None
+        if self.cache is not None and llm:
+            receive, key, hit = await self._cache_lookup(ex, receive)
+            if hit is not None and key is not None:
+                await self._replay(ex, key, hit, send)
+                self._finish(ex)
+                return
+        captured: list[bytes] | None = [] if key is not None else None
+        size = 0
+        response_headers: Headers = []
+
+        async def observed(message: Message) -> None:
+            nonlocal captured, size, response_headers
+            if message["type"] == "http.response.start":
+                ex.status = int(message["status"])
+                if captured is not None:
+                    response_headers = list(message.get("headers") or ())
+            elif message["type"] == "http.response.body":
+                body = message.get("body", b"")
+                if body and ex.first_byte_at is None:
+                    ex.first_byte_at = time.perf_counter()
+                ex.tap.feed(body)
+                if captured is not None:
+                    size += len(body)
+                    if self.cache is not None and size > self.cache.max_bytes:
+                        captured = None
+                    else:
+                        captured.append(body)
+            await send(message)
+
+        try:
+            await self._watch(scope, _Body(receive), observed)
+        finally:
+            ex.ended_at = time.perf_counter()
+            if limits is not None and llm and limits.tpm is not None:
+                with contextlib.suppress(Exception):
+                    await limits.charge(ex.tenant, ex.tap.billed())
+            if self.costs is not None and llm:
+                await self._price(ex)
+            if key is not None and captured is not None and self.cache is not None:
+                data = b"".join(captured)
+                if worth_keeping(ex.status, data, key.endswith(":s")):
+                    entry = CachedResponse(ex.status, kept_headers(response_headers), data)
+                    with contextlib.suppress(Exception):
+                        await self.cache.put(key, entry)
+            self._finish(ex)
+
+    async def _cache_lookup(
+        self, ex: Exchange, receive: Receive
+    ) -> tuple[Receive, str | None, CachedResponse | None]:
+        """Reads the request body (then replays it to the handler) and looks it up."""
+        buffered: list[Message] = []
+        size = 0
+        complete = False
+        while size <= self.config.max_body_bytes:
+            msg = await receive()
+            buffered.append(msg)
+            if msg["type"] != "http.request":
+                break
+            size += len(msg.get("body", b""))
+            if not msg.get("more_body", False):
+                complete = True
+                break
+
+        async def replay() -> Message:
+            return buffered.pop(0) if buffered else await receive()
+
+        if not complete:
+            return replay, None, None
+        raw = b"".join(m.get("body", b"") for m in buffered)
+        try:
+            key = cache_key(ex.tenant, route_label(ex.path), json.loads(raw))
+        except ValueError:
+            key = None
+        if key is None or self.cache is None:
+            return replay, None, None
+        hit = await self.cache.get(key)
+        ex.cache_hit = hit is not None
+        if self.metrics is not None:
+            self.metrics.cache.labels("hit" if hit is not None else "miss").inc()
+        await self.counters.add({"count:cache_hits" if hit else "count:cache_misses": 1})
+        return replay, key, hit
+
+    async def _replay(self, ex: Exchange, key: str, hit: CachedResponse, send: Send) -> None:
+        """Sends a stored answer: a stored stream event by event."""
+        ex.status = hit.status
+        ex.forwarded_at = ex.first_byte_at = time.perf_counter()
+        headers = [*hit.headers, (b"x-headroom-cache", b"hit")]
+        if not key.endswith(":s"):
+            await _respond(send, hit.status, hit.body, headers)
+            return
+        await send({"type": "http.response.start", "status": hit.status, "headers": headers})
+        for event in hit.body.split(b"\n\n"):
+            if event:
+                await _body(send, event + b"\n\n", True)
+        await _body(send, b"", False)
+
+    async def _price(self, ex: Exchange) -> None:
+        try:
+            provider = "anthropic" if ex.path.startswith("/v1/messages") else "openai"
+            saved = max(0, ex.tokens_before - ex.tokens_after)
+            ex.cost, ex.savings = costs.price(ex.response_model(), provider, ex.usage, saved)
+            if self.costs is not None and (ex.cost or ex.savings):
+                await self.costs.record(ex.cost, ex.savings, ex.tenant)
+        except Exception:  # bookkeeping must never break serving
+            log.exception("headroom proxy: pricing a request failed")
+
+    async def _over_budget(self, path: str, over: BudgetExceeded, send: Send) -> None:
+        fmt = ANTHROPIC if path.startswith("/v1/messages") else OPENAI_CHAT
+        who = "this client's" if over.scope == "client" else "the proxy's"
+        message = (
+            f"headroom proxy: {who} {over.period} budget of ${over.limit:.2f} is spent "
+            f"(${over.spent:.2f}); requests resume in the next period."
+        )
+        kind = "billing_error" if fmt is ANTHROPIC else "insufficient_quota"
+        await _respond(send, 402, dumps_body(fmt.error_body(kind, message)), JSON_HEADERS)
+
+    def _finish(self, ex: Exchange) -> None:
+        """Counts a finished request in the metrics (never fails the request)."""
+        try:
+            if self.metrics is not None:
+                self.metrics.observe(ex)
+            if self.request_log is not None:
+                self.request_log.write(ex, ex.provider)
+        except Exception:  # bookkeeping must never break serving
+            log.exception("headroom proxy: recording a request failed")
+
+    async def _rate_limited(self, path: str, denied: Denied, send: Send) -> None:
+        self.stats.add("rate_limited")
+        fmt = ANTHROPIC if path.startswith("/v1/messages") else OPENAI_CHAT
+        what = {"tokens": "tokens", "requests": "requests", "global": "requests (all clients)"}
+        message = (
+            f"headroom proxy: rate limit for {what[denied.what]} reached; "
+            f"retry after {denied.retry_after} s."
+        )
+        headers = [*JSON_HEADERS, (b"retry-after", str(denied.retry_after).encode())]
+        error = fmt.error_body("rate_limit_error", message)
+        await _respond(send, 429, dumps_body(error), headers)
+
+    async def _watch(self, scope: Scope, body: _Body, send: Send) -> None:
+        """Runs the request; a client that goes away cancels it (and the upstream call)."""
+        _request_store.set(self._tenant_store(scope))
         finished = False
 
         async def tracked(message: Message) -> None:
@@ -228,9 +497,33 @@ class HeadroomProxy:
             payload: dict[str, Any] = {"status": "ok"}
         elif path == "/readyz":
             payload = {"status": "ready"}
+        elif path == "/metrics":
+            if self.metrics is None:
+                error = {"error": "metrics are off (--no-metrics)"}
+                await _respond(send, 404, dumps_body(error), JSON_HEADERS)
+                return
+            text = await asyncio.to_thread(self.metrics.render) if self.metrics.multiprocess else (
+                self.metrics.render()
+            )  # fmt: skip
+            await _respond(send, 200, text, [(b"content-type", CONTENT_TYPE.encode())])
+            return
         else:
             payload = {**self.stats.as_dict(), **self.ledger.summary().as_dict()}
+            payload["shared"] = await self._shared_stats()
         await _respond(send, 200, dumps_body(payload), JSON_HEADERS)
+
+    async def _shared_stats(self) -> dict[str, Any]:
+        """Figures summed over every worker and replica (with Redis; else this process)."""
+        names = ["count:rate_limited", "count:over_budget", "count:cache_hits",
+                 "count:cache_misses"]  # fmt: skip
+        got = await self.counters.get(names)
+        out: dict[str, Any] = {n.split(":", 1)[1]: int(v) for n, v in got.items()}
+        out["scope"] = "redis" if self.counters.shared else "process"
+        if self.counters.failures:
+            out["redis_failures_here"] = self.counters.failures
+        if self.costs is not None:
+            out["costs"] = await self.costs.summary()
+        return out
 
     # ------------------------------------------------------------------ requests
     async def _handle(self, scope: Scope, body: _Body, send: Send) -> None:
@@ -263,7 +556,7 @@ class HeadroomProxy:
             self.stats.add("bypassed")
             extra = [(b"x-headroom-skipped", b"bypass")]
         elif may_hold_tool_output(raw):
-            outcome, reason = await self._compress(fmt, raw)
+            outcome, reason = await self._compress(fmt, raw, _request_store.get())
             if reason:
                 self.stats.add("failed_open")
                 extra = [(b"x-headroom-skipped", reason.encode("ascii", "replace"))]
@@ -273,7 +566,9 @@ class HeadroomProxy:
         self.stats.add("passed_through")
         await self._forward(method, url, headers, raw, send, provider, extra)
 
-    async def _compress(self, fmt: WireFormat, raw: bytes) -> tuple[RequestCompression | None, str]:
+    async def _compress(
+        self, fmt: WireFormat, raw: bytes, store: Store | None
+    ) -> tuple[RequestCompression | None, str]:
         """(the compression, "") or (None, why it failed open)."""
         try:
             parsed = json.loads(raw)
@@ -288,7 +583,7 @@ class HeadroomProxy:
                 parsed,
                 config=self.engine_config,
                 policy=self.policy,
-                store=self.config.store,
+                store=store,
             )
 
         try:
@@ -301,7 +596,19 @@ class HeadroomProxy:
                 outcome = run()
         except Exception as exc:  # never worse than no proxy: send the original
             log.warning("headroom proxy: compression failed, forwarding the original: %r", exc)
+            ex = exchange.current.get()
+            if ex is not None:
+                ex.compression_failed = True
+                ex.error = f"compression failed: {type(exc).__name__}"
             return None, f"error: {type(exc).__name__}"
+        ex = exchange.current.get()
+        if ex is not None:
+            model = parsed.get("model")
+            ex.model = model if isinstance(model, str) else ""
+            if outcome.changed:
+                ex.tokens_before, ex.tokens_after = outcome.tokens_before, outcome.tokens_after
+                if outcome.result is not None:
+                    ex.transforms = list(outcome.result.transforms_applied)
         if outcome.result is not None:
             self.ledger.record(
                 outcome.tokens_before,
@@ -356,6 +663,7 @@ class HeadroomProxy:
     ) -> None:
         """Sends the request and streams the upstream response back byte for byte."""
         try:
+            mark_forwarded()
             resp = await self.upstream.send(method, url, headers, content)
         except UpstreamError as exc:
             await self._unreachable(send, provider, exc)
@@ -370,12 +678,29 @@ class HeadroomProxy:
                     "headers": response_headers(resp.headers, body_changed=False) + extra,
                 }
             )
-            async for chunk in resp.chunks():
-                if chunk:
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            try:
+                async for chunk in resp.chunks():
+                    if chunk:
+                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            except _BROKEN as exc:
+                if "text/event-stream" not in resp.content_type:
+                    raise  # the client sees the body cut short
+                await self._broken_stream(send, provider, exc)
+                return
             await send({"type": "http.response.body", "body": b""})
         finally:
             resp.close()
+
+    async def _broken_stream(self, send: Send, provider: str, exc: BaseException) -> None:
+        """The upstream stream broke off: end the client's stream with an error event in
+        the provider's shape (the SDKs raise it), rather than a silent cut."""
+        self.stats.add("upstream_errors")
+        ex = exchange.current.get()
+        if ex is not None:
+            ex.error = f"upstream stream broke: {type(exc).__name__}"
+        fmt = ANTHROPIC if provider == "anthropic" else OPENAI_CHAT
+        message = f"headroom proxy: the upstream stream broke off ({type(exc).__name__})"
+        await _body(send, _stream_error(fmt, message.encode()), False)
 
     async def _unreachable(self, send: Send, provider: str, exc: UpstreamError) -> None:
         self.stats.add("upstream_unreachable")
@@ -415,7 +740,7 @@ class HeadroomProxy:
 
     async def _answer(self, calls: list[ToolCall], model: Any) -> tuple[Any, int]:
         def run() -> tuple[Any, int]:
-            answers = answer_calls(calls, self.config.store)
+            answers = answer_calls(calls, _request_store.get())
             counter = counter_for(model if isinstance(model, str) else None)
             return answers, sum(counter.count(a.content) for _, a in answers)
 
@@ -441,6 +766,7 @@ class HeadroomProxy:
         retrieval_tokens = 0
         while True:
             try:
+                mark_forwarded()
                 resp = await self.upstream.send("POST", url, headers, data)
                 try:
                     payload = await resp.read()
@@ -502,6 +828,7 @@ class HeadroomProxy:
         try:
             while True:
                 try:
+                    mark_forwarded()
                     resp = await self.upstream.send("POST", url, headers, data)
                 except UpstreamError as exc:
                     if not started:
@@ -527,19 +854,23 @@ class HeadroomProxy:
                             {"type": "http.response.start", "status": 200, "headers": hdrs + info}
                         )
                     chunks = resp.chunks()
-                    async for chunk in chunks:
-                        try:
-                            out = splicer.feed(chunk)
-                        except Exception:  # a splicer bug: relay the rest as it comes
-                            log.exception("headroom proxy: stream splicing failed")
-                            self.stats.add("failed_open")
-                            await _body(send, chunk, True)
-                            async for rest in chunks:
-                                await _body(send, rest, True)
-                            await _body(send, b"", False)
-                            return
-                        if out:
-                            await _body(send, out, True)
+                    try:
+                        async for chunk in chunks:
+                            try:
+                                out = splicer.feed(chunk)
+                            except Exception:  # a splicer bug: relay the rest as it comes
+                                log.exception("headroom proxy: stream splicing failed")
+                                self.stats.add("failed_open")
+                                await _body(send, chunk, True)
+                                async for rest in chunks:
+                                    await _body(send, rest, True)
+                                await _body(send, b"", False)
+                                return
+                            if out:
+                                await _body(send, out, True)
+                    except _BROKEN as exc:
+                        await self._broken_stream(send, provider, exc)
+                        return
                 finally:
                     resp.close()
                 end = splicer.end_round()
@@ -555,6 +886,34 @@ class HeadroomProxy:
         finally:
             if splicer.rounds:
                 self.ledger.add_retrieval(splicer.rounds, retrieval_tokens)
+
+
+def _teed(receive: Receive, ex: Exchange, limit: int) -> Receive:
+    """``receive`` that also keeps the request body (up to ``limit`` bytes) for the log."""
+    parts: list[bytes] = []
+    size = 0
+
+    async def tee() -> Message:
+        nonlocal size
+        msg = await receive()
+        if msg["type"] == "http.request":
+            chunk = msg.get("body", b"")
+            size += len(chunk)
+            if size <= limit:
+                parts.append(chunk)
+            if not msg.get("more_body", False) and size <= limit:
+                ex.request_body = b"".join(parts)
+        return msg
+
+    return tee
+
+
+def _metrics() -> ProxyMetrics | None:
+    try:
+        return ProxyMetrics()
+    except ImportError:  # an older install of the extra: serve without /metrics
+        log.warning("headroom proxy: prometheus-client is not installed; /metrics is off")
+        return None
 
 
 def _stream_error(fmt: WireFormat, payload: bytes) -> bytes:

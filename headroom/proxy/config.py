@@ -27,6 +27,22 @@ class ProxyConfig:
     store: where originals go (see ``HeadroomConfig.store``); None: the default store.
     thread_above: bodies above this many bytes are compressed in a worker thread so the
         event loop keeps serving other requests.
+    workers: uvicorn worker processes (``--workers``).
+    redis_url: Redis shared by every worker and replica: the retrieval store (unless
+        ``store`` names another) and the rate-limit windows. None: per-process state.
+    rpm, tpm: requests and billed tokens (input after compression plus output) per
+        client per window; ``global_rpm``: requests per window over all clients. 0: none.
+    limit_window: ``"minute"`` (what the flags mean), or ``"second"``/``"hour"``.
+    metrics: serve Prometheus ``/metrics`` (needs ``prometheus-client``).
+    costs: price answers from their usage (needs ``genai-prices``); ``budget`` in USD
+        per ``budget_period`` (hourly, daily, monthly) and ``budget_scope`` (client or
+        global); 0: no budget.
+    cache: replay identical requests' answers (off by default); entries live
+        ``cache_ttl`` seconds, at most ``cache_max_entries`` in memory, none above
+        ``cache_max_bytes``.
+    log_file: JSONL request log (one file per worker process under several workers),
+        rotated at ``log_max_bytes`` keeping ``log_backups`` old files; message content
+        only with ``log_messages``.
     """
 
     host: str = "127.0.0.1"
@@ -41,6 +57,25 @@ class ProxyConfig:
     min_tokens_to_compress: int = 250
     store: Any = None
     thread_above: int = 32 * 1024
+    workers: int = 1
+    redis_url: str | None = None
+    rpm: int = 0
+    tpm: int = 0
+    global_rpm: int = 0
+    limit_window: str = "minute"
+    metrics: bool = True
+    costs: bool = True
+    budget: float = 0.0
+    budget_period: str = "daily"
+    budget_scope: str = "global"
+    cache: bool = False
+    cache_ttl: float = 3600.0
+    cache_max_entries: int = 1000
+    cache_max_bytes: int = 4 * 1024 * 1024
+    log_file: str | None = None
+    log_messages: bool = False
+    log_max_bytes: int = 100 * 1024 * 1024
+    log_backups: int = 5
 
     @property
     def policy(self) -> RetrievalPolicy:

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
+import os
 import sys
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from .._extras import require
 from .config import ANTHROPIC_API, OPENAI_API, ProxyConfig
@@ -31,6 +37,64 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-tokens", type=int, default=d.min_tokens_to_compress)
     parser.add_argument("--store", default=None, help="memory, sqlite:///path or redis://…")
     parser.add_argument("--log-level", default="warning")
+    parser.add_argument(
+        "--workers", type=int, default=d.workers, help="uvicorn worker processes (default 1)"
+    )
+    parser.add_argument(
+        "--redis",
+        default=os.environ.get("HEADROOM_REDIS_URL") or None,
+        help="redis://… shared by workers and replicas: originals and rate limits "
+        "(default: $HEADROOM_REDIS_URL)",
+    )
+    parser.add_argument("--rpm", type=int, default=0, help="requests per minute per client")
+    parser.add_argument(
+        "--tpm", type=int, default=0, help="billed tokens per minute per client (input+output)"
+    )
+    parser.add_argument("--global-rpm", type=int, default=0, help="requests per minute, all")
+    parser.add_argument(
+        "--limit-window",
+        choices=("second", "minute", "hour"),
+        default=d.limit_window,
+        help="the window --rpm/--tpm/--global-rpm count over (default: minute)",
+    )
+    parser.add_argument(
+        "--budget", type=float, default=0.0, help="spend limit in USD per --budget-period"
+    )
+    parser.add_argument(
+        "--budget-period", choices=("hourly", "daily", "monthly"), default=d.budget_period
+    )
+    parser.add_argument(
+        "--budget-scope",
+        choices=("client", "global"),
+        default=d.budget_scope,
+        help="client: one budget per API key; global: one for everyone",
+    )
+    parser.add_argument(
+        "--cache", action=argparse.BooleanOptionalAction, default=False,
+        help="replay answers to identical requests (same key, same body): off by default",
+    )  # fmt: skip
+    parser.add_argument("--cache-ttl", type=float, default=d.cache_ttl, help="seconds")
+    parser.add_argument("--cache-max-entries", type=int, default=d.cache_max_entries)
+    parser.add_argument(
+        "--cache-max-mb", type=float, default=d.cache_max_bytes / 1024 / 1024,
+        help="answers larger than this are not cached",
+    )  # fmt: skip
+    parser.add_argument(
+        "--log-file", default=None,
+        help="JSONL request log (per worker: name.<pid>.jsonl when --workers > 1)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--log-messages", action="store_true", help="also log the requests' messages"
+    )
+    parser.add_argument("--log-max-mb", type=float, default=d.log_max_bytes / 1024 / 1024)
+    parser.add_argument("--log-backups", type=int, default=d.log_backups)
+    parser.add_argument(
+        "--no-costs", dest="costs", action="store_false",
+        help="do not price answers (spend and savings in dollars are then absent)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--no-metrics", dest="metrics", action="store_false", help="no Prometheus /metrics"
+    )
 
 
 def config_from(args: argparse.Namespace) -> ProxyConfig:
@@ -46,6 +110,25 @@ def config_from(args: argparse.Namespace) -> ProxyConfig:
         max_retrieval_rounds=args.max_retrieval_rounds,
         min_tokens_to_compress=args.min_tokens,
         store=args.store,
+        workers=max(1, args.workers),
+        redis_url=args.redis,
+        rpm=max(0, args.rpm),
+        tpm=max(0, args.tpm),
+        global_rpm=max(0, args.global_rpm),
+        limit_window=args.limit_window,
+        metrics=args.metrics,
+        costs=args.costs,
+        budget=max(0.0, args.budget),
+        budget_period=args.budget_period,
+        budget_scope=args.budget_scope,
+        cache=args.cache,
+        cache_ttl=max(1.0, args.cache_ttl),
+        cache_max_entries=max(1, args.cache_max_entries),
+        cache_max_bytes=int(args.cache_max_mb * 1024 * 1024),
+        log_file=args.log_file,
+        log_messages=args.log_messages,
+        log_max_bytes=max(1024, int(args.log_max_mb * 1024 * 1024)),
+        log_backups=max(0, args.log_backups),
     )
 
 
@@ -59,21 +142,64 @@ def banner(config: ProxyConfig) -> str:
     )
 
 
+def warnings_for(config: ProxyConfig) -> list[str]:
+    """Startup warnings about the deployment's shape."""
+    out: list[str] = []
+    if config.workers > 1 and not config.redis_url:
+        out.append(
+            f"warning: {config.workers} workers without --redis: rate limits and the "
+            "retrieval store are per worker process (a limit of N lets up to "
+            f"{config.workers}×N through). Give every worker one Redis with --redis."
+        )
+    return out
+
+
+_CONFIG_ENV = "HEADROOM_PROXY_CONFIG"
+
+
+def worker_app() -> Any:
+    """The app for one uvicorn worker process: the config travels in the environment."""
+    from .app import create_app
+
+    fields = json.loads(os.environ[_CONFIG_ENV])
+    return create_app(ProxyConfig(**fields))
+
+
 def serve(config: ProxyConfig, log_level: str = "warning") -> None:
-    """Run the proxy in this process until interrupted."""
+    """Run the proxy until interrupted: in this process, or in ``config.workers``
+    uvicorn worker processes."""
     uvicorn = require("uvicorn", "proxy")
     from .app import create_app
 
-    app = create_app(config)
     print(banner(config), flush=True)
-    uvicorn.run(
-        app,
-        host=config.host,
-        port=config.port,
-        log_level=log_level,
-        access_log=False,  # request lines carry nothing we need; headers never get logged
-        lifespan="on",
-    )
+    for line in warnings_for(config):
+        print(line, file=sys.stderr, flush=True)
+    options: dict[str, Any] = {
+        "host": config.host,
+        "port": config.port,
+        "log_level": log_level,
+        "access_log": False,  # request lines carry nothing we need; headers never get logged
+        "lifespan": "on",
+    }
+    if config.workers > 1:
+        if config.store is not None and not isinstance(config.store, str):
+            raise SystemExit("headroom proxy: --workers needs the store as a spec string")
+        os.environ[_CONFIG_ENV] = json.dumps(dataclasses.asdict(config))
+        if config.metrics:
+            # Every worker writes its values here and /metrics sums them; values left
+            # by an earlier run would be summed too, so the folder starts empty.
+            folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+            if not folder:
+                folder = tempfile.mkdtemp(prefix="headroom-prom-")
+                os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            for old in Path(folder).glob("*.db"):
+                old.unlink(missing_ok=True)
+        uvicorn.run(
+            "headroom.proxy.server:worker_app", factory=True, workers=config.workers, **options
+        )
+        return
+    uvicorn.run(create_app(config), **options)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

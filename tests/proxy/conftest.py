@@ -38,7 +38,7 @@ def start_proxy(fake: FakeUpstream) -> Iterator[Callable[..., RunningProxy]]:
     running: list[ServerThread] = []
 
     def start(**options: Any) -> RunningProxy:
-        store = options.pop("store", None) or MemoryStore()
+        store = options.pop("store") if "store" in options else MemoryStore()
         options.setdefault("anthropic_url", fake.url)  # type: ignore[attr-defined]
         options.setdefault("openai_url", fake.url)  # type: ignore[attr-defined]
         options.setdefault("timeout", 30.0)
@@ -57,3 +57,22 @@ def start_proxy(fake: FakeUpstream) -> Iterator[Callable[..., RunningProxy]]:
 @pytest.fixture
 def proxy(start_proxy: Callable[..., RunningProxy]) -> RunningProxy:
     return start_proxy()
+
+
+@pytest.fixture
+def redis_url() -> Iterator[tuple[str, Any]]:
+    """A throwaway redis-server on a free loopback port: (its URL, the server)."""
+    import shutil
+
+    from tests.store_backends.conftest import REDIS_SERVER, RedisServer
+
+    if REDIS_SERVER is None:
+        pytest.skip("redis-server not installed (apt-get install redis-server)")
+    pytest.importorskip("redis")
+    server = RedisServer(REDIS_SERVER)
+    server.start()
+    try:
+        yield server.url, server
+    finally:
+        server.stop()
+        shutil.rmtree(server.dir, ignore_errors=True)
