@@ -236,12 +236,15 @@ def test_yaml_loader_resolves_the_instance_and_refuses_the_class() -> None:
         pytest.skip(f"LiteLLM's proxy loader cannot be imported here: {exc}")
     path = "headroom.integrations.litellm_callback"
     litellm.callbacks = []
-    initialize_callbacks_on_proxy(
-        value=[f"{path}.headroom_callback"],
-        premium_user=False,
-        config_file_path="",
-        litellm_settings={},
-    )
+    try:
+        initialize_callbacks_on_proxy(
+            value=[f"{path}.headroom_callback"],
+            premium_user=False,
+            config_file_path="",
+            litellm_settings={},
+        )
+    except ImportError as exc:  # the loader imports the proxy server's own dependencies
+        pytest.skip(f"LiteLLM's proxy server dependencies are missing here: {exc}")
     assert headroom_callback in litellm.callbacks
     with pytest.raises(ValueError, match="resolved to the class"):
         initialize_callbacks_on_proxy(
