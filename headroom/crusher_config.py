@@ -63,6 +63,7 @@ class SmartCrusherConfig:
             "keep_first": self.keep_first,
             "keep_last": self.keep_last,
             "max_items": self.max_items_after_crush,
+            "json_max_items": self.max_items_after_crush,
             "json_min_tokens": self.min_tokens_to_crush,
             "json_relevance_threshold": float(self.relevance_threshold),
         }
