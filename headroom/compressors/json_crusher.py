@@ -16,7 +16,8 @@
    beyond 2 standard deviations. Exact duplicates are dropped; trouble items are
    also deduplicated loosely (equal once digits and hex runs are masked), so a
    repeated error shows once. Kept items and members are searched for big
-   containers in turn.
+   containers in turn. Under a ``SmartCrusherConfig`` the kept count is hard-capped
+   and the lexical ranking is a relevance threshold (see ``headroom.crusher_config``).
 3. One marker per reduced container names the omitted count and the retrieval key:
    a marker object ending an array of records, a ``"[headroom: …]"`` string ending
    an array of scalars, a ``"__headroom__"`` member (``__headroom__1``, … if taken)
