@@ -359,6 +359,10 @@ class _Reducer:
         self.cap = cap  # a hard cap on kept items (SmartCrusherConfig), or None
         self.relevance = relevance  # SmartCrusherConfig.relevance_threshold, or None
         self.budget = budget if cap is None else min(budget, cap)
+        if cap is not None and keep_first + keep_last > self.budget:
+            # Ends scaled up by the bias share the capped budget in their own proportion.
+            keep_first = round(keep_first * self.budget / (keep_first + keep_last))
+            keep_last = self.budget - keep_first
         self.keep_first = keep_first
         self.keep_last = keep_last
         self.key = key
