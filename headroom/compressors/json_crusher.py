@@ -649,23 +649,22 @@ def _select(
             hits = sorted(sub.docs_matching(whole_token_pattern((ident,))))
             if len(hits) <= max(budget, n // 2):
                 take([found[j] for j in hits], cap=wide, loose=False, protect=True)
-        if relevance is not None:
+        # A word most of these items hold barely moves BM25 (its idf is near zero) but
+        # costs a scan of every occurrence, so only the rarer words are ranked.
+        half = max(1, len(found) // 2)
+        rarer = [w for w in (*ids, *terms) if len(sub.docs_containing([w])) <= half]
+        if rarer and relevance is not None:
             # Normalized relevance: BM25 over this container's items, divided by the best.
-            scores = bm25_scores(canon, [*dict.fromkeys([*ids, *terms])]) if found else []
+            scores = bm25_scores(canon, list(dict.fromkeys(rarer)))
             best = max(scores, default=0.0)
             if best > 0.0:
                 above = [i for i, v in enumerate(scores) if v > 0.0 and v / best >= relevance]
                 above.sort(key=lambda i: (-scores[i], i))
                 low = {i for i, v in enumerate(scores) if v > 0.0 and v / best < relevance}
                 take(above, cap=budget, loose=False)
-        else:
-            # A word most of these items hold barely moves BM25 (its idf is near zero)
-            # but costs a scan of every occurrence, so only the rarer words are ranked.
-            half = max(1, len(found) // 2)
-            rarer = [w for w in (*ids, *terms) if len(sub.docs_containing([w])) <= half]
-            if rarer:
-                best_found = rank(sub.text.split("\n"), " ".join(rarer), limit=max(3, budget // 3))
-                take([found[j] for j in best_found], cap=None, loose=False)
+        elif rarer:
+            best_found = rank(sub.text.split("\n"), " ".join(rarer), limit=max(3, budget // 3))
+            take([found[j] for j in best_found], cap=None, loose=False)
     # Fill the remaining budget with what is unusual.
     for candidates in (_rare_items(columns, n), _outliers(columns, n)):
         room = budget - len(keep)
