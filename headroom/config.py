@@ -100,6 +100,10 @@ class HeadroomConfig:
     # ``SmartCrusherConfig.relevance_threshold``: JSON items whose query relevance,
     # normalized to 0-1 within their array, reaches this are kept; None: the default ranking.
     json_relevance_threshold: float | None = None
+    # ``SmartCrusherConfig.max_items_after_crush``: a hard cap on the items each reduced
+    # JSON container keeps (errors and query matches excepted); None: ``max_items`` is
+    # only the budget that optional picks fill.
+    json_max_items: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.excluded_tools, frozenset):
@@ -123,6 +127,14 @@ class HeadroomConfig:
         ):
             raise ConfigError(
                 f"json_min_tokens must be a non-negative integer, got {self.json_min_tokens!r}"
+            )
+        if self.json_max_items is not None and (
+            not isinstance(self.json_max_items, int)
+            or isinstance(self.json_max_items, bool)
+            or self.json_max_items < 1
+        ):
+            raise ConfigError(
+                f"json_max_items must be a positive integer, got {self.json_max_items!r}"
             )
         t = self.json_relevance_threshold
         if t is not None and (

@@ -32,10 +32,16 @@ TEXT_GAP = " … "
 _MARKER_LEADS = ("#", "//", "/*")
 
 
-def omitted_note(omitted: int, total: int, unit: str, key: str) -> str:
-    """The sentence that tells the model what was left out and how to get it back."""
+def omitted_note(omitted: int, total: int, unit: str, key: str, over_cap: int | None = None) -> str:
+    """The sentence that tells the model what was left out and how to get it back.
+    ``over_cap``: a hard cap on kept items that had to yield (see ``SmartCrusherConfig``)."""
+    yielded = (
+        f" (over the cap of {over_cap} {unit}, to keep every error and query match)"
+        if over_cap is not None
+        else ""
+    )
     return (
-        f"{omitted} of {total} {unit} omitted; call headroom_retrieve with "
+        f"{omitted} of {total} {unit} omitted{yielded}; call headroom_retrieve with "
         f'key="{key}" (add a query to fetch only matching {unit})'
     )
 
@@ -43,7 +49,9 @@ def omitted_note(omitted: int, total: int, unit: str, key: str) -> str:
 # The sentence omitted_note writes, recognised again (numbers may carry thousands
 # separators). Anchored literals and bounded character classes: linear time.
 _NOTE = (
-    r"[\d,]{1,24} of [\d,]{1,24} [a-z]{1,16} omitted; call headroom_retrieve with "
+    r"[\d,]{1,24} of [\d,]{1,24} [a-z]{1,16} omitted"
+    r"(?: \(over the cap of [\d,]{1,24} [a-z]{1,16}, to keep every error and query match\))?"
+    r"; call headroom_retrieve with "
     r'key="hr_[0-9a-f]{16}" \(add a query to fetch only matching [a-z]{1,16}\)'
 )
 _NOTE_RE = re.compile(_NOTE)
@@ -51,14 +59,18 @@ _ITEM_MARKER_RE = re.compile(re.escape(TEXT_MARKER_PREFIX) + " " + _NOTE + r"\]"
 _MEMBER_NAME = re.compile(re.escape(MARKER_KEY) + r"(?:[1-9][0-9]{0,8})?")
 
 
-def json_marker(omitted: int, total: int, key: str, unit: str = "items") -> dict[str, str]:
+def json_marker(
+    omitted: int, total: int, key: str, unit: str = "items", over_cap: int | None = None
+) -> dict[str, str]:
     """The marker object that ends a reduced array of records."""
-    return {MARKER_KEY: omitted_note(omitted, total, unit, key)}
+    return {MARKER_KEY: omitted_note(omitted, total, unit, key, over_cap)}
 
 
-def item_marker(omitted: int, total: int, key: str, unit: str = "items") -> str:
+def item_marker(
+    omitted: int, total: int, key: str, unit: str = "items", over_cap: int | None = None
+) -> str:
     """The marker string that ends a reduced array of scalars."""
-    return f"{TEXT_MARKER_PREFIX} {omitted_note(omitted, total, unit, key)}]"
+    return f"{TEXT_MARKER_PREFIX} {omitted_note(omitted, total, unit, key, over_cap)}]"
 
 
 def is_item_marker(value: Any) -> bool:

@@ -1,6 +1,7 @@
 import json
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -462,3 +463,43 @@ def test_pip_inspect_keeps_the_package_the_query_names_although_every_item_says_
     names = [item["metadata"]["name"] for item in kept]
     assert "pip" in names and len(kept) < len(original["installed"]) / 2 and len(markers) == 1
     assert retrieve(result.retrieval_keys[0], store=store).content == text
+
+
+def test_hard_cap_holds_under_bias_and_its_marker_stays_recognisable() -> None:
+    from headroom.compressors.json_crusher import SmartCrusher
+    from headroom.markers import is_member_marker
+    from tests.helpers import compressor_context
+
+    # A bias of 3 would keep 9 + 6 ends; the cap of 5 still holds.
+    items = [{"id": i, "name": f"svc{i}", "state": "running"} for i in range(80)]
+    text = json.dumps(items, indent=2)
+    ctx, store = compressor_context(query="list services", bias=3.0, json_max_items=5)
+    out = SmartCrusher().compress(text, ctx)
+    assert out is not None and out.key is not None
+    crushed = json.loads(out.text)
+    assert len(crushed) == 6 and crushed[:3] == items[:3] and crushed[3:5] == items[-2:]
+    assert store.items[out.key] == text  # the original, byte for byte
+    # A map whose members the query names by key: all of them stay, over the cap.
+    versions = {f"1.{i}.0": {"deps": [i % 3], "size": i % 5} for i in range(60)}
+    named = " ".join(f"1.{i}.0" for i in range(0, 60, 6))  # ten versions
+    ctx, _ = compressor_context(query=f"compare {named}", json_max_items=4)
+    out = SmartCrusher().compress(json.dumps(versions), ctx)
+    assert out is not None
+    crushed = json.loads(out.text)
+    note = crushed.pop("__headroom__")
+    assert sorted(crushed) == sorted(f"1.{i}.0" for i in range(0, 60, 6))
+    assert "50 of 60 keys omitted (over the cap of 4 keys" in note
+    assert is_member_marker("__headroom__", note)
+    # Crushing the crushed output again never keeps the old marker as a member.
+    again = SmartCrusher().compress(json.dumps({**crushed, "__headroom__": note}), ctx)
+    assert again is None or "__headroom__1" not in again.text
+    assert SmartCrusher().compress(json.dumps(versions), ctx) == out  # deterministic
+
+
+def test_json_max_items_is_validated() -> None:
+    from headroom import ConfigError
+    from headroom.config import HeadroomConfig
+
+    for bad in (0, -1, True, 2.5):
+        with pytest.raises(ConfigError, match="json_max_items"):
+            HeadroomConfig(json_max_items=bad)

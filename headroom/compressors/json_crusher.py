@@ -16,7 +16,8 @@
    beyond 2 standard deviations. Exact duplicates are dropped; trouble items are
    also deduplicated loosely (equal once digits and hex runs are masked), so a
    repeated error shows once. Kept items and members are searched for big
-   containers in turn.
+   containers in turn. Under a ``SmartCrusherConfig`` the kept count is hard-capped
+   and the lexical ranking is a relevance threshold (see ``headroom.crusher_config``).
 3. One marker per reduced container names the omitted count and the retrieval key:
    a marker object ending an array of records, a ``"[headroom: …]"`` string ending
    an array of scalars, a ``"__headroom__"`` member (``__headroom__1``, … if taken)
@@ -46,7 +47,14 @@ from ..markers import (
     member_marker_name,
     omitted_note,
 )
-from ..relevance import Joined, identifiers, query_terms, rank, whole_token_pattern
+from ..relevance import (
+    Joined,
+    bm25_scores,
+    identifiers,
+    query_terms,
+    rank,
+    whole_token_pattern,
+)
 from ..store.base import key_for
 from .base import Compressed, CompressorContext
 
@@ -337,13 +345,30 @@ def _is_map(obj: dict[str, Any], threshold: int) -> bool:
 class _Reducer:
     """Walks a parsed document and reduces, in place, every large container in it."""
 
-    def __init__(self, query: str | None, budget: int, keep_first: int, keep_last: int, key: str):
+    def __init__(
+        self,
+        query: str | None,
+        budget: int,
+        keep_first: int,
+        keep_last: int,
+        key: str,
+        cap: int | None = None,
+        relevance: float | None = None,
+    ):
         self.query = query
-        self.budget = budget
+        self.cap = cap  # a hard cap on kept items (SmartCrusherConfig), or None
+        self.relevance = relevance  # SmartCrusherConfig.relevance_threshold, or None
+        self.budget = budget if cap is None else min(budget, cap)
+        if cap is not None and keep_first + keep_last > self.budget:
+            # Ends scaled up by the bias share the capped budget in their own proportion.
+            keep_first = round(keep_first * self.budget / (keep_first + keep_last))
+            keep_last = self.budget - keep_first
         self.keep_first = keep_first
         self.keep_last = keep_last
         self.key = key
-        self.threshold = max(budget, keep_first + keep_last) + 1
+        self.threshold = max(self.budget, keep_first + keep_last) + 1
+        if cap is not None:
+            self.threshold = min(self.threshold, cap + 1)
         ids, terms = _query_words(query)
         self.terms = set(ids) | set(terms)
         self.omitted = 0
@@ -389,8 +414,6 @@ class _Reducer:
         (``"name":"pip"`` for "which pip is installed?"), unless many items share that
         field and value (``"installer":"pip"`` in every item says nothing)."""
         found: set[int] = set()
-        if scalars is not None and self.anchors:
-            found.update(i for i, v in enumerate(scalars) if type(v) is str and v in self.anchors)
         if not self.terms:
             return sorted(found)
         text = joined.text
@@ -427,18 +450,24 @@ class _Reducer:
             if "[headroom:" in joined.text or MARKER_KEY in joined.text
             else set()
         )
-        kept = _select(canon, columns, self.query, self.budget, self.keep_first,
-                       self.keep_last, named=self.named(canon, joined, items if scalars else None), banned=banned,
-                       items=items, joined=joined)  # fmt: skip
+        pointed = (
+            [i for i, v in enumerate(items) if type(v) is str and v in self.anchors]
+            if scalars and self.anchors
+            else []
+        )
+        kept, over = _select(canon, columns, self.query, self.budget, self.keep_first,
+                             self.keep_last, named=self.named(canon, joined), banned=banned,
+                             items=items, joined=joined, pointed=pointed, cap=self.cap,
+                             relevance=self.relevance)  # fmt: skip
         omitted = n - len(kept)
         if omitted <= 0:
             return
         self.omitted += omitted
         items[:] = [items[i] for i in kept]
         if scalars:
-            items.append(item_marker(omitted, n, self.key))
+            items.append(item_marker(omitted, n, self.key, over_cap=over))
         else:
-            items.append(json_marker(omitted, n, self.key))
+            items.append(json_marker(omitted, n, self.key, over_cap=over))
 
     def object(self, obj: dict[str, Any]) -> None:
         names = list(obj)
@@ -449,14 +478,14 @@ class _Reducer:
         ]
         # Members the query names by their key (or the key's last path segment, as in
         # package-lock's "node_modules/lodash"), and those the document points at.
-        terms, anchors = self.terms, self.anchors
+        terms = self.terms
         named = [
             i
             for i, name in enumerate(names)
-            if name in anchors
-            or (low := name.lower()) in terms
+            if (low := name.lower()) in terms
             or ("/" in low and low.rstrip("/").rsplit("/", 1)[-1] in terms)
         ]
+        pointed = [i for i, name in enumerate(names) if name in self.anchors]
         joined = Joined(canon)
         banned = (
             {i for i, (n, v) in enumerate(obj.items()) if is_member_marker(n, v)}
@@ -465,9 +494,10 @@ class _Reducer:
         )
         columns = _columns(values)
         named.extend(self.named(canon, joined))
-        kept = _select(canon, columns, self.query, self.budget, self.keep_first,
-                       self.keep_last, named=sorted(set(named)), banned=banned,
-                       items=values, joined=joined)  # fmt: skip
+        kept, over = _select(canon, columns, self.query, self.budget, self.keep_first,
+                             self.keep_last, named=sorted(set(named)), banned=banned,
+                             items=values, joined=joined, pointed=pointed, cap=self.cap,
+                             relevance=self.relevance)  # fmt: skip
         omitted = len(names) - len(kept)
         if omitted <= 0:
             return
@@ -475,7 +505,7 @@ class _Reducer:
         marker = member_marker_name(obj)
         obj.clear()
         obj.update((names[i], values[i]) for i in kept)
-        obj[marker] = omitted_note(omitted, len(names), "keys", self.key)
+        obj[marker] = omitted_note(omitted, len(names), "keys", self.key, over)
 
 
 class SmartCrusher:
@@ -499,6 +529,8 @@ class SmartCrusher:
             round(cfg.keep_first * bias),
             round(cfg.keep_last * bias),
             key,
+            cap=cfg.json_max_items,
+            relevance=cfg.json_relevance_threshold,
         )
         try:
             reducer.anchor(doc)
@@ -547,10 +579,20 @@ def _select(
     banned: set[int] | None = None,
     items: list[Any] | None = None,
     joined: Joined | None = None,
-) -> list[int]:
-    """Indices of the items (or members) to keep, in order. ``canon`` holds each one's
-    lower-cased canonical JSON, ``columns`` the fields of record items; ``named`` are
-    kept first, ``banned`` never."""
+    pointed: list[int] | None = None,
+    cap: int | None = None,
+    relevance: float | None = None,
+) -> tuple[list[int], int | None]:
+    """Indices of the items (or members) to keep, in order, and the hard cap when it had
+    to yield (else None). ``canon`` holds each one's lower-cased canonical JSON,
+    ``columns`` the fields of record items; ``named`` (the query names them) and
+    ``pointed`` (the document points at them) are kept first, ``banned`` never.
+
+    ``cap`` (``SmartCrusherConfig.max_items_after_crush``) bounds the kept count: the
+    picks that are not errors or query matches are cut, latest pick first, and the
+    protected ones are kept even when they alone exceed it. ``relevance`` replaces the
+    default lexical ranking by a threshold on the normalized BM25 score (module
+    docstring of ``headroom.crusher_config``)."""
     n = len(canon)
     # Trouble items are deduplicated loosely (digits and hex masked); the other picks
     # differ from their neighbours precisely in such values, so only exact repeats go.
@@ -558,8 +600,12 @@ def _select(
     near: set[str] = set()
     exact: set[str] = set()
     skip = banned or set()
+    order: list[int] = []  # every pick, in the order taken
+    protected: set[int] = set()  # errors and query matches: the cap never cuts these
+    # Under a hard cap, "never dropped" lifts the generous per-kind caps as well.
+    wide = None if cap is not None else max(2 * budget, 10)
 
-    def take(candidates: list[int], cap: int | None, loose: bool) -> None:
+    def take(candidates: list[int], cap: int | None, loose: bool, protect: bool = False) -> None:
         taken = 0
         for i in candidates:
             if cap is not None and taken >= cap:
@@ -572,19 +618,28 @@ def _select(
             near.add(sig)
             exact.add(canon[i])
             keep.add(i)
+            order.append(i)
+            if protect:
+                protected.add(i)
             taken += 1
 
     # Always what the query names by key, then the ends (without exact repeats); then
     # trouble (distinct kinds), then what the question asks about.
+    if cap is None:
+        named = sorted(set(named or ()) | set(pointed or ()))
+        pointed = None
     if named:
-        take(named, cap=max(2 * budget, 10), loose=False)
+        take(named, cap=max(2 * budget, 10) if cap is None else None, loose=False, protect=True)
+    if pointed:
+        take(pointed, cap=None, loose=False)
     take([*range(min(keep_first, n)), *range(max(0, n - keep_last), n)], cap=None, loose=False)
     joined = joined or Joined(canon)
-    take(_trouble_items(canon, items, joined), cap=max(2 * budget, 10), loose=True)
+    take(_trouble_items(canon, items, joined), cap=wide, loose=True, protect=True)
     # Every item naming an identifier from the question (user_42, req-7), up to a
     # generous cap, then the best lexical matches. Only items that hold a query word
     # at all can match, so a plain substring scan narrows the field first.
     ids, terms = _query_words(query)
+    low: set[int] = set()  # matched a query word, but scored below the threshold
     if ids or terms:
         found = sorted(joined.docs_containing([*ids, *terms]))
         sub = Joined([canon[i] for i in found])
@@ -593,18 +648,32 @@ def _select(
         for ident in ids:
             hits = sorted(sub.docs_matching(whole_token_pattern((ident,))))
             if len(hits) <= max(budget, n // 2):
-                take([found[j] for j in hits], cap=max(2 * budget, 10), loose=False)
+                take([found[j] for j in hits], cap=wide, loose=False, protect=True)
         # A word most of these items hold barely moves BM25 (its idf is near zero) but
         # costs a scan of every occurrence, so only the rarer words are ranked.
         half = max(1, len(found) // 2)
         rarer = [w for w in (*ids, *terms) if len(sub.docs_containing([w])) <= half]
-        if rarer:
-            best = rank(sub.text.split("\n"), " ".join(rarer), limit=max(3, budget // 3))
-            take([found[j] for j in best], cap=None, loose=False)
+        if rarer and relevance is not None:
+            # Normalized relevance: BM25 over this container's items, divided by the best.
+            scores = bm25_scores(canon, list(dict.fromkeys(rarer)))
+            best = max(scores, default=0.0)
+            if best > 0.0:
+                above = [i for i, v in enumerate(scores) if v > 0.0 and v / best >= relevance]
+                above.sort(key=lambda i: (-scores[i], i))
+                low = {i for i, v in enumerate(scores) if v > 0.0 and v / best < relevance}
+                take(above, cap=budget, loose=False)
+        elif rarer:
+            best_found = rank(sub.text.split("\n"), " ".join(rarer), limit=max(3, budget // 3))
+            take([found[j] for j in best_found], cap=None, loose=False)
     # Fill the remaining budget with what is unusual.
     for candidates in (_rare_items(columns, n), _outliers(columns, n)):
         room = budget - len(keep)
         if room <= 0:
             break
-        take(candidates, cap=room, loose=False)
-    return sorted(keep)
+        take([i for i in candidates if i not in low], cap=room, loose=False)
+    if cap is None or len(keep) <= cap:
+        return sorted(keep), None
+    optional = [i for i in order if i not in protected]
+    room = max(0, cap - len(protected))
+    kept = protected.union(optional[:room])
+    return sorted(kept), (cap if len(protected) > cap else None)

@@ -155,3 +155,90 @@ def test_import_headroom_stays_light() -> None:
     ).stdout.split()
     assert out[1:] == ["False", "False", "False"]
     assert "HeadroomClient" in __import__("headroom").__all__
+
+
+def _crushed(doc: Any, question: str, cfg: SmartCrusherConfig) -> Any:
+    return json.loads(
+        compress(_json_turn(doc, question), smart_crusher_config=cfg).messages[2]["content"]
+    )
+
+
+def test_relevance_threshold_drops_low_scores_and_keeps_high_ones() -> None:
+    # 8 items hold "full" and "alpha", 16 only "alpha" (about 0.4 of the best score), 30
+    # only "disk", which most matching items hold: it does not count (score 0).
+    def msg(i: int) -> str:
+        if i % 15 == 7:
+            return f"disk full on alpha, shard {i}"
+        if i % 6 == 1:
+            return f"alpha heartbeat {i}"
+        if i % 4 == 2:
+            return f"disk scan {i}"
+        return f"ok {i}"
+
+    items = [{"id": i, "msg": msg(i)} for i in range(120)]
+    high = {i for i in range(120) if i % 15 == 7}
+    low = {i for i in range(120) if i % 6 == 1} - high
+    assert len(high) == 8 and len(low) == 16
+    question = "disk full on alpha"
+    cfg = SmartCrusherConfig(max_items_after_crush=20, keep_first=1, keep_last=1,
+                             relevance_threshold=0.5)  # fmt: skip
+    kept = {x["id"] for x in _crushed(items, question, cfg) if "id" in x}
+    assert kept == high | {0, 119}  # every high scorer (above 0.5 of the best), no low one
+    # At 0.3 the low ones are candidates to keep too: the best first, as the cap allows.
+    cfg = SmartCrusherConfig(max_items_after_crush=20, keep_first=1, keep_last=1,
+                             relevance_threshold=0.3)  # fmt: skip
+    kept = {x["id"] for x in _crushed(items, question, cfg) if "id" in x}
+    assert high | {0, 119} < kept <= high | low | {0, 119} and len(kept) == 20
+
+
+def _kept(out: Any) -> list[Any]:
+    if isinstance(out, dict):
+        return [k for k in out if not k.startswith("__headroom__")]
+    return [x for x in out if not (isinstance(x, dict) and "__headroom__" in x)
+            and not (isinstance(x, str) and x.startswith("[headroom:"))]  # fmt: skip
+
+
+def test_max_items_after_crush_is_a_hard_cap_on_every_container_kind() -> None:
+    # The ends alone fill the cap; the lexical matches would push it over.
+    cfg = SmartCrusherConfig(max_items_after_crush=5, keep_first=3, keep_last=2)
+    question = "which entries mention nightly or beta"
+
+    def text(i: int) -> str:
+        return (
+            f"entry {i} nightly"
+            if i % 30 == 10
+            else f"entry {i} beta"
+            if i % 9 == 4
+            else f"entry {i}"
+        )
+
+    records = [{"id": i, "note": text(i), "size": 100 + i % 3} for i in range(100)]
+    scalars = [text(i) for i in range(100)]
+    mapping = {f"pkg{i}": {"note": text(i), "deps": [i % 4]} for i in range(100)}
+    for doc, first in ((records, records[0]), (scalars, scalars[0]), (mapping, "pkg0")):
+        out = _crushed(doc, question, cfg)
+        kept = _kept(out)
+        assert len(kept) == 5, kept
+        assert kept[0] == first  # the first items stay, as named
+        marker = out["__headroom__"] if isinstance(out, dict) else json.dumps(out[-1])
+        assert "95 of 100" in marker and "over the cap" not in marker
+
+
+def test_errors_and_query_matches_survive_over_the_cap_and_the_marker_says_so() -> None:
+    kinds = ["disk quota exceeded", "connection refused", "permission denied",
+             "segmentation fault", "out of memory", "certificate expired"]  # fmt: skip
+    items = [{"id": i, "user": f"user_{i}", "status": "ok", "msg": "fine"} for i in range(200)]
+    for n, kind in enumerate(kinds):
+        items[20 + 25 * n] = {"id": 20 + 25 * n, "user": "x", "status": "error", "msg": kind}
+    cfg = SmartCrusherConfig(max_items_after_crush=5, keep_first=1, keep_last=1)
+    out = _crushed(items, "what happened to user_42?", cfg)
+    kept = _kept(out)
+    assert {x["msg"] for x in kept if x["status"] == "error"} == set(kinds)
+    assert any(x["user"] == "user_42" for x in kept)
+    assert len(kept) == 7  # 6 errors + the named user: the ends gave way, the cap yielded
+    assert "over the cap of 5 items" in out[-1]["__headroom__"]
+    assert "193 of 200 items omitted" in out[-1]["__headroom__"]
+    # Without the config the same input keeps more (max_items is only a budget there).
+    default = json.loads(compress(_json_turn(items, "what happened to user_42?"),
+                                  min_tokens_to_compress=50).messages[2]["content"])  # fmt: skip
+    assert "over the cap" not in json.dumps(default)
