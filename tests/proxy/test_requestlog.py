@@ -4,6 +4,7 @@ rotation by size, one file per worker process."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,7 +17,18 @@ from tests.test_wire import anthropic_body, chat_body
 SECRET = "sk-ant-api03-LOG-SECRET"
 
 
-def lines(folder: Path) -> list[dict[str, object]]:
+def lines(folder: Path, expect: int = 0) -> list[dict[str, object]]:
+    """The logged records; waits (at most 10 s) until ``expect`` are there, since a line
+    is written once its response has been sent, a moment after the client has it."""
+    deadline = time.monotonic() + 10
+    while True:
+        got = _read(folder)
+        if len(got) >= expect or time.monotonic() > deadline:
+            return got
+        time.sleep(0.02)
+
+
+def _read(folder: Path) -> list[dict[str, object]]:
     out = []
     for path in sorted(folder.glob("requests*")):
         text = path.read_text()
@@ -34,7 +46,7 @@ def test_one_line_per_request_without_content_or_key(
     saved = int(r.headers["x-headroom-tokens-saved"])
     httpx.post(proxy.url + "/v1/chat/completions", json=chat_body("hello there"), headers=headers)
     httpx.get(proxy.url + "/v1/models", headers=headers)
-    got = lines(tmp_path)
+    got = lines(tmp_path, expect=3)
     assert len(got) == 3
     first = got[0]
     assert first["provider"] == "anthropic" and first["model"] == "claude-sonnet-4-5"
@@ -59,9 +71,9 @@ def test_messages_only_when_asked_and_rotation(
         body = chat_body(f"question {i}")
         r = httpx.post(proxy.url + "/v1/chat/completions", json=body, headers={"api-key": SECRET})
         assert r.status_code == 200
+    got = lines(tmp_path, expect=20)
     files = list(tmp_path.glob("requests*"))
     assert len(files) > 2 and all(f.stat().st_size <= 2000 + 1500 for f in files)
-    got = lines(tmp_path)
     assert len(got) == 20  # rotation loses no line
     asked = {json.dumps(g["request"]) for g in got}
     assert all(any(f"question {i}" in a for a in asked) for i in range(20))
