@@ -253,6 +253,7 @@ class LogCompressor:
         wanted = list(identifier_hits(lowered, ctx.query)[: 2 * budget + 10])
         wanted += rare_substring_hits(joined, ctx.query)
         wanted += distinctive_rank(lowered, ctx.query, limit=max(3, budget // 3))
+        wanted += _peak_lines(plain, templates, ctx.query)
         keep.update(wanted)
         keep.update(query_context(plain, list(dict.fromkeys(wanted)), limit=6 * budget))
 
@@ -294,7 +295,7 @@ class LogCompressor:
             if i not in problems and plain[i].strip() and not _is_excerpt(plain[i])
         ]
         problems.update(i for i in range(n) if i not in keep and _is_excerpt(plain[i]))
-        groups = _clusters(rest, templates)
+        groups = _clusters(rest, _field_templates(plain, templates))
         # A line like no other that holds a query word, even a word many lines hold
         # ("Processing …/attrs-26.1.0.whl" among hundreds of "Found link …attrs…").
         terms = _search_terms(ctx.query)
@@ -337,6 +338,61 @@ class LogCompressor:
         # Marker lines end like the input's lines (CRLF logs stay CRLF).
         out = crlf_markers(out, text)
         return Compressed("\n".join(out), key=key)
+
+
+_FREE_TEXT_WORDS = 3  # a tab-separated field of this many words is free text
+_SUPERLATIVE = re.compile(
+    r"\b(?:most|largest|biggest|highest|max(?:imum)?|top|longest|slowest|heaviest"
+    r"|least|smallest|lowest|fewest|min(?:imum)?|shortest|fastest|lightest)\b",
+    re.IGNORECASE,
+)
+_NUMBER_TOKEN = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w.])")
+_MAX_PEAK_GROUPS = 8
+
+
+def _field_templates(lines: list[str], templates: list[str]) -> list[str]:
+    """Templates for clustering: a line of three or more tab-separated fields (``git log
+    --pretty`` with ``%x09``) is grouped by its short fields, its free-text fields (a
+    commit subject, an author's full name) counting as one wildcard each."""
+    out = templates
+    for i, line in enumerate(lines):
+        if line.count("\t") < 2:
+            continue
+        fields = line.split("\t")
+        if not any(len(f.split()) >= _FREE_TEXT_WORDS for f in fields):
+            continue
+        if out is templates:
+            out = list(templates)
+        short = "\t".join("*" if len(f.split()) >= _FREE_TEXT_WORDS else f for f in fields)
+        out[i] = _SPACES.sub(" ", _MASK.sub("#", short))
+    return out
+
+
+def _peak_lines(lines: list[str], templates: list[str], query: str | None) -> list[int]:
+    """When the question asks for an extreme ("which commit inserted the most lines"):
+    in each of the largest groups of lines sharing a template, the line holding the
+    group's largest number, and the one holding its smallest."""
+    if not query or _SUPERLATIVE.search(query) is None:
+        return []
+    groups: dict[str, list[int]] = {}
+    for i, template in enumerate(templates):
+        if "#" in template:
+            groups.setdefault(template, []).append(i)
+    big = sorted((idx for idx in groups.values() if len(idx) >= 3), key=lambda g: (-len(g), g[0]))
+    found: list[int] = []
+    for idx in big[:_MAX_PEAK_GROUPS]:
+        scored: list[tuple[float, int]] = []
+        for i in idx:
+            numbers = [float(m) for m in _NUMBER_TOKEN.findall(lines[i][:_MAX_EXAMPLE_CHARS])]
+            if numbers:
+                scored.append((max(numbers), i))
+        if len(scored) < 3:
+            continue
+        top = max(scored, key=lambda t: (t[0], -t[1]))
+        low = min(scored, key=lambda t: (t[0], t[1]))
+        if top[0] > low[0]:
+            found.extend((top[1], low[1]))
+    return found
 
 
 def _collapse_warnings(
