@@ -313,3 +313,19 @@ def test_without_a_superlative_no_extreme_lines_are_added():
     assert _peak_lines(lines, templates, "Which commits touched the README?") == []
     peaks = _peak_lines(lines, templates, "Which commit inserted the most lines?")
     assert any("5720 insertions" in lines[i] for i in peaks)
+
+
+def test_notes_and_hints_outside_an_error_block_cluster_as_one_kind():
+    # Uncoloured cargo build: each error and its excerpt block stays; the notes and hints
+    # that follow at the margin are one kind of line, shown once and counted.
+    text = (REAL / "cargo_build_errors.txt").read_text()
+    out, store = run(text, query="Why does the inventory crate fail to build?")
+    assert verbatim_or_marker(text, out.text) == []
+    lines = out.text.split("\n")
+    for line in text.split("\n"):
+        if line.startswith("error"):
+            assert line in lines
+    notes = [line for line in text.split("\n") if line.startswith(("note: ", "help: "))]
+    shown = [line for line in notes if line in lines]
+    assert len(notes) >= 4 and len(shown) < len(notes)
+    assert store.items[out.key] == text

@@ -295,7 +295,7 @@ class LogCompressor:
             if i not in problems and plain[i].strip() and not _is_excerpt(plain[i])
         ]
         problems.update(i for i in range(n) if i not in keep and _is_excerpt(plain[i]))
-        groups = _clusters(rest, _field_templates(plain, templates))
+        groups = _clusters(rest, _note_templates(plain, _field_templates(plain, templates)))
         # A line like no other that holds a query word, even a word many lines hold
         # ("Processing …/attrs-26.1.0.whl" among hundreds of "Found link …attrs…").
         terms = _search_terms(ctx.query)
@@ -365,6 +365,32 @@ def _field_templates(lines: list[str], templates: list[str]) -> list[str]:
             out = list(templates)
         short = "\t".join("*" if len(f.split()) >= _FREE_TEXT_WORDS else f for f in fields)
         out[i] = _SPACES.sub(" ", _MASK.sub("#", short))
+    return out
+
+
+# A compiler's sub-diagnostic: a note or hint under a diagnostic ("a.c:4:2: note: …",
+# rustc's "help: …" and "   = note: …"), or a pointer to where it applies ("  --> f.rs:3:1",
+# "  ::: lib.rs:70:8"). Not a problem line itself.
+_SUBDIAGNOSTIC = re.compile(
+    r"(?:[^\s:]+(?::\d+){1,2}: )?(note|help|hint)(?:\[[\w-]+\])?: "
+    r"|[ \t]*(= (?:note|help)|:::|-->)[: ]"
+)
+
+
+def _note_templates(lines: list[str], templates: list[str]) -> list[str]:
+    """Templates for clustering: every sub-diagnostic of one kind (all notes, all hints,
+    all pointers) shares one template, so that outside a kept block they are shown by
+    their first example and counted, like any repeated line, whatever they say."""
+    out = templates
+    for i, line in enumerate(lines):
+        if not line or (line[0] not in " \tnh=:-" and ": " not in line[:200]):
+            continue
+        m = _SUBDIAGNOSTIC.match(line)
+        if m is None:
+            continue
+        if out is templates:
+            out = list(templates)
+        out[i] = "sub-diagnostic " + (m.group(1) or m.group(2) or "")
     return out
 
 
