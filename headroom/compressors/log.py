@@ -312,7 +312,7 @@ class LogCompressor:
                 counts[shown] = sum(1 for i in idx if i not in keep)
         for _, first, idx in sorted(needing)[: 2 * budget + 10]:
             line = lines[first]
-            if len(line) > _MAX_EXAMPLE_CHARS or _redrawn(line):
+            if len(line) > _MAX_EXAMPLE_CHARS or _redrawn(line) or _is_pointer(plain[first]):
                 # A huge line, or a progress bar redrawn by carriage returns, is no
                 # example: it is counted in the final marker.
                 continue
@@ -371,10 +371,17 @@ def _field_templates(lines: list[str], templates: list[str]) -> list[str]:
 # A compiler's sub-diagnostic: a note or hint under a diagnostic ("a.c:4:2: note: …",
 # rustc's "help: …" and "   = note: …"), or a pointer to where it applies ("  --> f.rs:3:1",
 # "  ::: lib.rs:70:8"). Not a problem line itself.
+_POINTER_ONLY = re.compile(r"[ \t]*(?:-->|:::) ")
 _SUBDIAGNOSTIC = re.compile(
     r"(?:[^\s:]+(?::\d+){1,2}: )?(note|help|hint)(?:\[[\w-]+\])?: "
     r"|[ \t]*(= (?:note|help)|:::|-->)[: ]"
 )
+
+
+def _is_pointer(line: str) -> bool:
+    """A compiler's pointer to a source location ("  --> src/a.rs:3:5", "  ::: lib.rs:7:1"):
+    like a source excerpt, it only means something under its diagnostic."""
+    return line[:1] in (" ", "\t") and _POINTER_ONLY.match(line) is not None
 
 
 def _note_templates(lines: list[str], templates: list[str]) -> list[str]:
