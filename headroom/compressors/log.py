@@ -295,7 +295,7 @@ class LogCompressor:
             if i not in problems and plain[i].strip() and not _is_excerpt(plain[i])
         ]
         problems.update(i for i in range(n) if i not in keep and _is_excerpt(plain[i]))
-        groups = _clusters(rest, _note_templates(plain, _field_templates(plain, templates)))
+        groups = _clusters(rest, _cluster_templates(plain_text, plain, templates))
         # A line like no other that holds a query word, even a word many lines hold
         # ("Processing …/attrs-26.1.0.whl" among hundreds of "Found link …attrs…").
         terms = _search_terms(ctx.query)
@@ -350,10 +350,20 @@ _NUMBER_TOKEN = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w.])")
 _MAX_PEAK_GROUPS = 8
 
 
+def _cluster_templates(text: str, lines: list[str], templates: list[str]) -> list[str]:
+    """Templates for clustering (``templates`` with the two regroupings below applied,
+    each looked for only when the text holds what it needs)."""
+    if "\t" in text:
+        templates = _field_templates(lines, templates)
+    if "note" in text or "help" in text or "hint" in text or "-->" in text or ":::" in text:
+        templates = _note_templates(text, templates)
+    return templates
+
+
 def _field_templates(lines: list[str], templates: list[str]) -> list[str]:
-    """Templates for clustering: a line of three or more tab-separated fields (``git log
-    --pretty`` with ``%x09``) is grouped by its short fields, its free-text fields (a
-    commit subject, an author's full name) counting as one wildcard each."""
+    """A line of three or more tab-separated fields (``git log --pretty`` with ``%x09``)
+    is grouped by its short fields, its free-text fields (a commit subject, an author's
+    full name) counting as one wildcard each."""
     out = templates
     for i, line in enumerate(lines):
         if line.count("\t") < 2:
@@ -373,8 +383,8 @@ def _field_templates(lines: list[str], templates: list[str]) -> list[str]:
 # "  ::: lib.rs:70:8"). Not a problem line itself.
 _POINTER_ONLY = re.compile(r"[ \t]*(?:-->|:::) ")
 _SUBDIAGNOSTIC = re.compile(
-    r"(?:[^\s:]+(?::\d+){1,2}: )?(note|help|hint)(?:\[[\w-]+\])?: "
-    r"|[ \t]*(= (?:note|help)|:::|-->)[: ]"
+    r"(?m)^(?:(?:[^\s:]+(?::\d+){1,2}: )?(note|help|hint)(?:\[[\w-]+\])?: "
+    r"|[ \t]*(= (?:note|help)|:::|-->)[: ])"
 )
 
 
@@ -384,20 +394,19 @@ def _is_pointer(line: str) -> bool:
     return line[:1] in (" ", "\t") and _POINTER_ONLY.match(line) is not None
 
 
-def _note_templates(lines: list[str], templates: list[str]) -> list[str]:
-    """Templates for clustering: every sub-diagnostic of one kind (all notes, all hints,
-    all pointers) shares one template, so that outside a kept block they are shown by
-    their first example and counted, like any repeated line, whatever they say."""
+def _note_templates(text: str, templates: list[str]) -> list[str]:
+    """Every sub-diagnostic of one kind (all notes, all hints, all pointers) shares one
+    template, so that outside a kept block they are shown by their first example and
+    counted, like any repeated line, whatever they say."""
     out = templates
-    for i, line in enumerate(lines):
-        if not line or (line[0] not in " \tnh=:-" and ": " not in line[:200]):
-            continue
-        m = _SUBDIAGNOSTIC.match(line)
-        if m is None:
-            continue
+    line_no = 0
+    pos = 0
+    for m in _SUBDIAGNOSTIC.finditer(text):
+        line_no += text.count("\n", pos, m.start())
+        pos = m.start()
         if out is templates:
             out = list(templates)
-        out[i] = "sub-diagnostic " + (m.group(1) or m.group(2) or "")
+        out[line_no] = "sub-diagnostic " + (m.group(1) or m.group(2) or "")
     return out
 
 
