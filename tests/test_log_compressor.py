@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from headroom import MemoryStore, compress, retrieve
-from headroom.compressors.log import LogCompressor
+from headroom.compressors.log import _MASK, _SPACES, LogCompressor, _peak_lines
 from headroom.markers import keys_in
 from headroom.samples import build_log
 from headroom.tokens import counter_for
@@ -283,3 +283,49 @@ def test_pip_verbose_repeated_warnings_collapse():
     assert len(ignored) > 2
     assert sum(line in ignored for line in kept) <= 2
     assert verbatim_or_marker(text, out.text) == []
+
+
+REAL = Path(__file__).parent / "fixtures" / "real"
+
+
+def test_tab_separated_records_cluster_and_a_superlative_keeps_the_extreme():
+    # git log --pretty with %x09 and --shortstat: every subject differs, yet the records
+    # share one shape; the question asks for the largest insertion count.
+    text = (REAL / "git_log_tsv.txt").read_text()
+    question = "Which commit inserted the most lines, and how many?"
+    out, store = run(text, query=question)
+    assert verbatim_or_marker(text, out.text) == []
+    lines = out.text.split("\n")
+    assert len(out.text) < 0.5 * len(text)
+    biggest = max(
+        (line for line in text.split("\n") if "insertion" in line),
+        key=lambda line: int(line.split(", ")[1].split()[0]),
+    )
+    assert biggest in lines
+    header = text.split("\n")[text.split("\n").index(biggest) - 1]
+    assert header in lines  # the commit the stat belongs to
+    assert store.items[out.key] == text
+
+
+def test_without_a_superlative_no_extreme_lines_are_added():
+    lines = (REAL / "git_log_tsv.txt").read_text().split("\n")
+    templates = [_SPACES.sub(" ", _MASK.sub("#", line)) for line in lines]
+    assert _peak_lines(lines, templates, "Which commits touched the README?") == []
+    peaks = _peak_lines(lines, templates, "Which commit inserted the most lines?")
+    assert any("5720 insertions" in lines[i] for i in peaks)
+
+
+def test_notes_and_hints_outside_an_error_block_cluster_as_one_kind():
+    # Uncoloured cargo build: each error and its excerpt block stays; the notes and hints
+    # that follow at the margin are one kind of line, shown once and counted.
+    text = (REAL / "cargo_build_errors.txt").read_text()
+    out, store = run(text, query="Why does the inventory crate fail to build?")
+    assert verbatim_or_marker(text, out.text) == []
+    lines = out.text.split("\n")
+    for line in text.split("\n"):
+        if line.startswith("error"):
+            assert line in lines
+    notes = [line for line in text.split("\n") if line.startswith(("note: ", "help: "))]
+    shown = [line for line in notes if line in lines]
+    assert len(notes) >= 4 and len(shown) < len(notes)
+    assert store.items[out.key] == text

@@ -187,3 +187,18 @@ def test_crlf_tables_keep_their_lines_exactly(end):
     marker = next(i for i, line in enumerate(kept) if line.startswith("[headroom:"))
     # A marker ends like the input's lines; as the output's last line, like the text.
     assert kept[marker].endswith("\r") == (marker < len(kept) - 1 or text.endswith("\r"))
+
+
+def test_an_identifier_on_most_rows_is_not_selective():
+    # Every ss row but a few names port 8080; the question's rarest word (LISTEN) picks
+    # the rows it is really about.
+    text = (Path(__file__).parent / "fixtures" / "real" / "ss_tan.txt").read_text()
+    question = "Which ports are in LISTEN state, and how many connections are established to 8080?"
+    out, store = run(text, question)
+    assert out is not None
+    assert_verbatim(text, out.text)
+    kept = out.text.split("\n")
+    listening = [line for line in text.split("\n") if line.startswith("LISTEN")]
+    assert listening and all(line in kept for line in listening)
+    assert len(out.text) < 0.7 * len(text)
+    assert store.items[out.key] == text

@@ -253,6 +253,7 @@ class LogCompressor:
         wanted = list(identifier_hits(lowered, ctx.query)[: 2 * budget + 10])
         wanted += rare_substring_hits(joined, ctx.query)
         wanted += distinctive_rank(lowered, ctx.query, limit=max(3, budget // 3))
+        wanted += _peak_lines(plain, templates, ctx.query)
         keep.update(wanted)
         keep.update(query_context(plain, list(dict.fromkeys(wanted)), limit=6 * budget))
 
@@ -294,7 +295,7 @@ class LogCompressor:
             if i not in problems and plain[i].strip() and not _is_excerpt(plain[i])
         ]
         problems.update(i for i in range(n) if i not in keep and _is_excerpt(plain[i]))
-        groups = _clusters(rest, templates)
+        groups = _clusters(rest, _cluster_templates(plain_text, plain, templates))
         # A line like no other that holds a query word, even a word many lines hold
         # ("Processing …/attrs-26.1.0.whl" among hundreds of "Found link …attrs…").
         terms = _search_terms(ctx.query)
@@ -311,7 +312,7 @@ class LogCompressor:
                 counts[shown] = sum(1 for i in idx if i not in keep)
         for _, first, idx in sorted(needing)[: 2 * budget + 10]:
             line = lines[first]
-            if len(line) > _MAX_EXAMPLE_CHARS or _redrawn(line):
+            if len(line) > _MAX_EXAMPLE_CHARS or _redrawn(line) or _is_pointer(plain[first]):
                 # A huge line, or a progress bar redrawn by carriage returns, is no
                 # example: it is counted in the final marker.
                 continue
@@ -337,6 +338,103 @@ class LogCompressor:
         # Marker lines end like the input's lines (CRLF logs stay CRLF).
         out = crlf_markers(out, text)
         return Compressed("\n".join(out), key=key)
+
+
+_FREE_TEXT_WORDS = 3  # a tab-separated field of this many words is free text
+_SUPERLATIVE = re.compile(
+    r"\b(?:most|largest|biggest|highest|max(?:imum)?|top|longest|slowest|heaviest"
+    r"|least|smallest|lowest|fewest|min(?:imum)?|shortest|fastest|lightest)\b",
+    re.IGNORECASE,
+)
+_NUMBER_TOKEN = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w.])")
+_MAX_PEAK_GROUPS = 8
+
+
+def _cluster_templates(text: str, lines: list[str], templates: list[str]) -> list[str]:
+    """Templates for clustering (``templates`` with the two regroupings below applied,
+    each looked for only when the text holds what it needs)."""
+    if "\t" in text:
+        templates = _field_templates(lines, templates)
+    if "note" in text or "help" in text or "hint" in text or "-->" in text or ":::" in text:
+        templates = _note_templates(text, templates)
+    return templates
+
+
+def _field_templates(lines: list[str], templates: list[str]) -> list[str]:
+    """A line of three or more tab-separated fields (``git log --pretty`` with ``%x09``)
+    is grouped by its short fields, its free-text fields (a commit subject, an author's
+    full name) counting as one wildcard each."""
+    out = templates
+    for i, line in enumerate(lines):
+        if line.count("\t") < 2:
+            continue
+        fields = line.split("\t")
+        if not any(len(f.split()) >= _FREE_TEXT_WORDS for f in fields):
+            continue
+        if out is templates:
+            out = list(templates)
+        short = "\t".join("*" if len(f.split()) >= _FREE_TEXT_WORDS else f for f in fields)
+        out[i] = _SPACES.sub(" ", _MASK.sub("#", short))
+    return out
+
+
+# A compiler's sub-diagnostic: a note or hint under a diagnostic ("a.c:4:2: note: …",
+# rustc's "help: …" and "   = note: …"), or a pointer to where it applies ("  --> f.rs:3:1",
+# "  ::: lib.rs:70:8"). Not a problem line itself.
+_POINTER_ONLY = re.compile(r"[ \t]*(?:-->|:::) ")
+_SUBDIAGNOSTIC = re.compile(
+    r"(?m)^(?:(?:[^\s:]+(?::\d+){1,2}: )?(note|help|hint)(?:\[[\w-]+\])?: "
+    r"|[ \t]*(= (?:note|help)|:::|-->)[: ])"
+)
+
+
+def _is_pointer(line: str) -> bool:
+    """A compiler's pointer to a source location ("  --> src/a.rs:3:5", "  ::: lib.rs:7:1"):
+    like a source excerpt, it only means something under its diagnostic."""
+    return line[:1] in (" ", "\t") and _POINTER_ONLY.match(line) is not None
+
+
+def _note_templates(text: str, templates: list[str]) -> list[str]:
+    """Every sub-diagnostic of one kind (all notes, all hints, all pointers) shares one
+    template, so that outside a kept block they are shown by their first example and
+    counted, like any repeated line, whatever they say."""
+    out = templates
+    line_no = 0
+    pos = 0
+    for m in _SUBDIAGNOSTIC.finditer(text):
+        line_no += text.count("\n", pos, m.start())
+        pos = m.start()
+        if out is templates:
+            out = list(templates)
+        out[line_no] = "sub-diagnostic " + (m.group(1) or m.group(2) or "")
+    return out
+
+
+def _peak_lines(lines: list[str], templates: list[str], query: str | None) -> list[int]:
+    """When the question asks for an extreme ("which commit inserted the most lines"):
+    in each of the largest groups of lines sharing a template, the line holding the
+    group's largest number, and the one holding its smallest."""
+    if not query or _SUPERLATIVE.search(query) is None:
+        return []
+    groups: dict[str, list[int]] = {}
+    for i, template in enumerate(templates):
+        if "#" in template:
+            groups.setdefault(template, []).append(i)
+    big = sorted((idx for idx in groups.values() if len(idx) >= 3), key=lambda g: (-len(g), g[0]))
+    found: list[int] = []
+    for idx in big[:_MAX_PEAK_GROUPS]:
+        scored: list[tuple[float, int]] = []
+        for i in idx:
+            numbers = [float(m) for m in _NUMBER_TOKEN.findall(lines[i][:_MAX_EXAMPLE_CHARS])]
+            if numbers:
+                scored.append((max(numbers), i))
+        if len(scored) < 3:
+            continue
+        top = max(scored, key=lambda t: (t[0], -t[1]))
+        low = min(scored, key=lambda t: (t[0], t[1]))
+        if top[0] > low[0]:
+            found.extend((top[1], low[1]))
+    return found
 
 
 def _collapse_warnings(

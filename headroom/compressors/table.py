@@ -27,7 +27,15 @@ from dataclasses import dataclass
 from itertools import zip_longest
 
 from ..markers import is_text_marker, text_marker
-from ..relevance import Joined, distinctive_rank, identifier_hits
+from ..relevance import (
+    Joined,
+    distinctive_rank,
+    identifier_hits,
+    identifiers,
+    query_terms,
+    term_counts,
+    whole_token_pattern,
+)
 from .base import Compressed, CompressorContext
 from .log import crlf_markers, rare_substring_hits, strip_ansi, trouble_lines
 
@@ -301,6 +309,34 @@ def _anomalies(rows: list[_Row], per_column: int) -> list[int]:
     return list(seen)
 
 
+def _selective_hits(docs: list[str], query: str | None) -> list[int]:
+    """Rows (lower-cased) naming one of the query's identifiers, in order. An identifier
+    found on more than half of the rows selects nothing (every ``ss`` row names port
+    8080): those identifiers are dropped, and the rows holding the query's rarest word
+    (the fewest rows, at most half) are kept instead."""
+    hits = identifier_hits(docs, query)
+    half = len(docs) // 2
+    if len(hits) <= half:
+        return hits
+    joined = Joined(docs)
+    chosen: set[int] = set()
+    for ident in identifiers(query):
+        found = joined.docs_matching(whole_token_pattern((ident,)))
+        if len(found) <= half:
+            chosen.update(found)
+    per_term: dict[str, set[int]] = {}
+    for doc, counter in term_counts(docs, query_terms(query)).items():
+        for term in counter:
+            per_term.setdefault(term, set()).add(doc)
+    sizes = sorted((len(d), t) for t, d in per_term.items() if len(d) <= half)
+    if sizes:
+        fewest = sizes[0][0]
+        for size, term in sizes:
+            if size == fewest:
+                chosen.update(per_term[term])
+    return sorted(chosen)
+
+
 class TableCompressor:
     """Compressor for tables; see the module docstring for the rules."""
 
@@ -330,7 +366,7 @@ class TableCompressor:
         chosen: set[int] = set(range(min(cfg.keep_first, n)))
         chosen.update(range(max(0, n - cfg.keep_last), n))
         docs = ["\n".join(lines[r.start : r.end]).lower() for r in rows]
-        chosen.update(identifier_hits(docs, ctx.query)[: 2 * budget + 10])
+        chosen.update(_selective_hits(docs, ctx.query)[: 2 * budget + 10])
         chosen.update(distinctive_rank(docs, ctx.query, limit=max(3, budget // 3)))
         chosen.update(rare_substring_hits(Joined(docs), ctx.query))
         raw = ["\n".join(lines[r.start : r.end]) for r in rows]
