@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from headroom import RETRIEVE_TOOL_NAME, answer_tool_call, compress
+from headroom import RETRIEVE_TOOL_NAME, HeadroomConfig, answer_tool_call, compress
 
 LOG = "\n".join(
     f"2024-01-01 12:00:{i % 60:02d} INFO worker {i} processed item {i * 7}" for i in range(400)
@@ -48,3 +48,10 @@ def test_retrieve_answer_is_kept_in_anthropic_format_too() -> None:
     ]  # fmt: skip
     result = compress(messages)
     assert result.messages == messages
+
+
+def test_excluded_tools_given_as_one_string_names_one_tool() -> None:
+    """``excluded_tools="bash"`` means the tool bash, not the letters b, a, s and h."""
+    messages = [{"role": "tool", "tool_call_id": "c", "name": "bash", "content": LOG}]
+    assert compress(messages, excluded_tools="bash").messages == messages
+    assert HeadroomConfig(excluded_tools="bash").excluded_tools == frozenset({"bash"})
