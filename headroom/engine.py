@@ -127,6 +127,8 @@ def compress(
         raise TypeError(
             f"compress() expects a list of message dicts, got {type(messages).__name__}"
         )
+    if model is not None and not isinstance(model, str):
+        raise TypeError(f"compress() expects model to be a string, got {type(model).__name__}")
     started = time.perf_counter()
     cfg = config or DEFAULT_CONFIG
     if smart_crusher_config is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from headroom import RETRIEVE_TOOL_NAME, HeadroomConfig, answer_tool_call, compress
 
 LOG = "\n".join(
@@ -55,3 +57,12 @@ def test_excluded_tools_given_as_one_string_names_one_tool() -> None:
     messages = [{"role": "tool", "tool_call_id": "c", "name": "bash", "content": LOG}]
     assert compress(messages, excluded_tools="bash").messages == messages
     assert HeadroomConfig(excluded_tools="bash").excluded_tools == frozenset({"bash"})
+
+
+def test_a_model_that_is_not_a_string_is_a_clear_type_error() -> None:
+    """``model=5`` used to fail deep inside with ``AttributeError: 'int' object has no
+    attribute 'strip'``; like a non-list ``messages`` it is now a TypeError naming it."""
+    messages = [{"role": "tool", "tool_call_id": "c", "content": LOG}]
+    with pytest.raises(TypeError, match="model"):
+        compress(messages, model=5)  # type: ignore[arg-type]
+    assert compress(messages, model=None).messages[0]["content"] != LOG  # type: ignore[arg-type]
