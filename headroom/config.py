@@ -106,7 +106,9 @@ class HeadroomConfig:
     json_max_items: int | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.excluded_tools, frozenset):
+        if isinstance(self.excluded_tools, str):  # one name, not its letters
+            object.__setattr__(self, "excluded_tools", frozenset({self.excluded_tools}))
+        elif not isinstance(self.excluded_tools, frozenset):
             object.__setattr__(self, "excluded_tools", frozenset(self.excluded_tools))
         for name in (
             "min_tokens_to_compress",

@@ -32,6 +32,7 @@ from .messages import (
 )
 from .pipeline import Pipeline, PipelineExtension, PipelineStage, new_request_id, pipeline_for
 from .result import CompressResult, OutputReport
+from .retrieval import RETRIEVE_TOOL_NAME
 from .router import ContentRouter
 from .store import Store, default_store, shared_store
 from .store.base import key_for
@@ -126,6 +127,8 @@ def compress(
         raise TypeError(
             f"compress() expects a list of message dicts, got {type(messages).__name__}"
         )
+    if model is not None and not isinstance(model, str):
+        raise TypeError(f"compress() expects model to be a string, got {type(model).__name__}")
     started = time.perf_counter()
     cfg = config or DEFAULT_CONFIG
     if smart_crusher_config is not None:
@@ -465,6 +468,9 @@ def _plan(
         plans.append(plan)
         if slot.role == "tool" and cfg.is_excluded(slot.tool_name):
             plan.skipped = f"excluded tool {slot.tool_name}"
+        elif slot.role == "tool" and slot.tool_name == RETRIEVE_TOOL_NAME:
+            # The original the model asked for: another marker would send it round again.
+            plan.skipped = f"answer to {RETRIEVE_TOOL_NAME}"
         elif plan.n_before < cfg.min_tokens_any:
             plan.skipped = "below min_tokens_to_compress"
         elif len(slot.text) > cfg.max_input_chars:
