@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 import sys
 from collections import Counter
+from operator import eq
 
 from ..markers import TEXT_MARKER_PREFIX, is_text_marker, text_marker
 from ..relevance import Joined, distinctive_rank, identifier_hits, query_terms
@@ -213,7 +214,7 @@ def _clusters(indices: list[int], templates: list[str]) -> list[list[int]]:
             (
                 name
                 for name, rep in reps
-                if tokens and sum(a == b for a, b in zip(rep, tokens, strict=True)) >= need
+                if tokens and sum(map(eq, rep, tokens)) >= need
             ),
             None,
         )
@@ -253,7 +254,13 @@ class LogCompressor:
         # The ends of the log (a lone caret line is no end worth showing) and summaries.
         keep: set[int] = set(range(min(cfg.keep_first, n)))
         keep.update(range(max(0, n - cfg.keep_last), n))
-        keep = {i for i in keep if not _is_excerpt(plain[i])}
+        # Source excerpt and caret lines (the cheap first test of _is_excerpt inlined).
+        excerpts = {
+            i
+            for i, line in enumerate(plain)
+            if line and (line[0] in " \t0123456789|" or "^" in line) and _is_excerpt(line)
+        }
+        keep = {i for i in keep if i not in excerpts}
         keep.update(_summary_lines(plain, joined))
         # Lines the question asks for, most certain first, and what they need around them.
         wanted = list(identifier_hits(lowered, ctx.query, joined)[: 2 * budget + 10])
@@ -297,9 +304,9 @@ class LogCompressor:
         rest = [
             i
             for i in range(n)
-            if i not in problems and plain[i].strip() and not _is_excerpt(plain[i])
+            if i not in problems and i not in excerpts and plain[i].strip()
         ]
-        problems.update(i for i in range(n) if i not in keep and _is_excerpt(plain[i]))
+        problems.update(i for i in excerpts if i not in keep)
         groups = _clusters(rest, templates)
         # A line like no other that holds a query word, even a word many lines hold
         # ("Processing …/attrs-26.1.0.whl" among hundreds of "Found link …attrs…").
