@@ -96,6 +96,21 @@ class Joined:
         """Indices of the documents ``pattern`` matches somewhere."""
         return set(self.doc_counts(pattern))
 
+    def docs_with(self, pattern: re.Pattern[str]) -> set[int]:
+        """:meth:`docs_matching` for a pattern that never matches a newline: after a hit
+        the scan goes on from the next document, one hit per document being enough."""
+        found: set[int] = set()
+        text, starts = self.text, self.starts
+        last = len(starts) - 1
+        match = pattern.search(text)
+        while match is not None:
+            doc = bisect_right(starts, match.start()) - 1
+            found.add(doc)
+            if doc >= last:
+                break
+            match = pattern.search(text, starts[doc + 1])
+        return found
+
     def docs_containing(self, needles: Sequence[str]) -> set[int]:
         """Indices of the documents holding any needle (which has no newline) as a substring."""
         found: set[int] = set()
@@ -148,18 +163,6 @@ def term_counts(
     return counts
 
 
-def _only(counts: dict[int, Counter[str]], terms: Sequence[str]) -> dict[int, Counter[str]]:
-    """``counts`` restricted to ``terms``: what :func:`term_counts` gives for them alone
-    (every hit is one whole token, so fewer terms only drop hits), in the same order."""
-    keep = set(terms)
-    out: dict[int, Counter[str]] = {}
-    for doc, c in counts.items():
-        sub = Counter({t: n for t, n in c.items() if t in keep})
-        if sub:
-            out[doc] = sub
-    return out
-
-
 def bm25_scores(
     docs: Sequence[str],
     terms: Sequence[str],
@@ -198,6 +201,14 @@ def whole_token_pattern(ids: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile(rf"(?<![a-z0-9_])(?<![a-z0-9_][-.])(?:{alternatives})" + _TOKEN_END)
 
 
+@lru_cache(maxsize=256)
+def _term_pattern(term: str) -> re.Pattern[str]:
+    """``whole_token_pattern((term,))`` with the term first, so the regex engine can look
+    for it as a literal; the lookbehinds then check what stands before it."""
+    t = re.escape(term)
+    return re.compile(rf"{t}(?<![a-z0-9_]{t})(?<![a-z0-9_][-.]{t})" + _TOKEN_END)
+
+
 def identifier_hits(
     docs: Sequence[str], query: str | None, joined: Joined | None = None
 ) -> list[int]:
@@ -208,7 +219,7 @@ def identifier_hits(
         return []
     if joined is None:
         joined = Joined(docs)
-    return sorted(joined.docs_matching(whole_token_pattern(tuple(ids))))
+    return sorted(joined.docs_with(whole_token_pattern(tuple(ids))))
 
 
 def ranked(docs: Sequence[str], query: str | None, limit: int) -> tuple[list[int], list[float]]:
@@ -238,12 +249,19 @@ def distinctive_rank(
     if limit <= 0 or not query or not lowered:
         return []
     cap = max_share * len(lowered)
-    counts = term_counts(lowered, query_terms(query), joined)
-    total: Counter[str] = Counter()
-    for c in counts.values():
-        total.update(c)
-    terms = [t for t in query_terms(query) if total[t] <= cap]
-    scores = bm25_scores(lowered, terms, counts=_only(counts, terms)) if terms else []
+    if joined is None:
+        joined = Joined(lowered)
+    text = joined.text
+    # A term's whole-token count is at most its substring count: only when that is over
+    # the cap are its tokens counted (at C speed, by one pattern of its own).
+    terms = [
+        t
+        for t in query_terms(query)
+        if text.count(t) <= cap or len(_term_pattern(t).findall(text)) <= cap
+    ]
+    if not terms:
+        return []
+    scores = bm25_scores(lowered, terms, counts=term_counts(lowered, terms, joined))
     order = sorted((i for i, s in enumerate(scores) if s > 0), key=lambda i: (-scores[i], i))
     return order[:limit]
 
