@@ -196,17 +196,15 @@ def bm25_scores(
 @lru_cache(maxsize=256)
 def whole_token_pattern(ids: tuple[str, ...]) -> re.Pattern[str]:
     """Any of ``ids`` (lower-case) as a whole token of lower-cased text."""
-    alternatives = "|".join(re.escape(i) for i in sorted(ids, key=len, reverse=True))
-    # Whole tokens only: "req-4" must not match inside "req-40" or "xreq-4".
-    return re.compile(rf"(?<![a-z0-9_])(?<![a-z0-9_][-.])(?:{alternatives})" + _TOKEN_END)
-
-
-@lru_cache(maxsize=256)
-def _term_pattern(term: str) -> re.Pattern[str]:
-    """``whole_token_pattern((term,))`` with the term first, so the regex engine can look
-    for it as a literal; the lookbehinds then check what stands before it."""
-    t = re.escape(term)
-    return re.compile(rf"{t}(?<![a-z0-9_]{t})(?<![a-z0-9_][-.]{t})" + _TOKEN_END)
+    # Whole tokens only: "req-4" must not match inside "req-40" or "xreq-4". Each id comes
+    # first and lookbehinds then check what stands before it: a pattern that starts with
+    # literals lets the regex engine skip ahead to where one may start, which makes the
+    # scan about three times faster than testing the lookbehinds at every position.
+    alternatives = "|".join(
+        rf"{e}(?<![a-z0-9_]{e})(?<![a-z0-9_][-.]{e})"
+        for e in (re.escape(i) for i in sorted(ids, key=len, reverse=True))
+    )
+    return re.compile(rf"(?:{alternatives})" + _TOKEN_END)
 
 
 def identifier_hits(
@@ -257,7 +255,7 @@ def distinctive_rank(
     terms = [
         t
         for t in query_terms(query)
-        if text.count(t) <= cap or len(_term_pattern(t).findall(text)) <= cap
+        if text.count(t) <= cap or len(whole_token_pattern((t,)).findall(text)) <= cap
     ]
     if not terms:
         return []
