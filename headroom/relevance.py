@@ -136,9 +136,10 @@ def term_counts(
 ) -> dict[int, Counter[str]]:
     """For lower-cased documents: how often each term occurs as a whole ``words()`` token.
 
-    Equal to counting ``words(doc)``, without splitting every document into words: one
-    scan of all documents finds every term at once. ``joined`` is ``Joined(docs)`` when
-    the caller has it already.
+    Equal to counting ``words(doc)``, without splitting every document into words. Each
+    term is found by a scan of its own, which the regex engine runs as a fast literal
+    search (several times faster than one scan for all terms at once). ``joined`` is
+    ``Joined(docs)`` when the caller has it already.
     """
     wanted = tuple(sorted(set(terms)))
     counts: dict[int, Counter[str]] = {}
@@ -146,15 +147,17 @@ def term_counts(
         return counts
     if joined is None:
         joined = Joined(docs)
-    starts = joined.starts
+    starts, text = joined.starts, joined.text
+    # Every hit is one whole token, so no two terms' hits overlap: sorted by position they
+    # are the matches of one scan for all the terms, in order.
+    found: list[tuple[int, str]] = []
+    for term in wanted:
+        found.extend([(m.start(), term) for m in whole_token_pattern((term,)).finditer(text)])
+    if len(wanted) > 1:
+        found.sort()
     # (document, term) of every hit, counted at C speed; a Counter keeps first-seen order,
     # so documents and terms come in the order a match-by-match count would give.
-    hits = Counter(
-        [
-            (bisect_right(starts, m.start()) - 1, m.group())
-            for m in whole_token_pattern(wanted).finditer(joined.text)
-        ]
-    )
+    hits = Counter([(bisect_right(starts, pos) - 1, term) for pos, term in found])
     for (doc, term), n in hits.items():
         counter = counts.get(doc)
         if counter is None:
