@@ -211,11 +211,7 @@ def _clusters(indices: list[int], templates: list[str]) -> list[list[int]]:
         reps = shapes.setdefault(shape, [])
         need = _SIMILAR * len(tokens)
         home = next(
-            (
-                name
-                for name, rep in reps
-                if tokens and sum(map(eq, rep, tokens)) >= need
-            ),
+            (name for name, rep in reps if tokens and sum(map(eq, rep, tokens)) >= need),
             None,
         )
         if home is None:
@@ -301,11 +297,7 @@ class LogCompressor:
         # to a budget), followed by a count of the lines it stands for.
         # Source excerpts outside a kept block are no example of anything: they are left
         # out (and counted in the final marker) rather than shown on their own.
-        rest = [
-            i
-            for i in range(n)
-            if i not in problems and i not in excerpts and plain[i].strip()
-        ]
+        rest = [i for i in range(n) if i not in problems and i not in excerpts and plain[i].strip()]
         problems.update(i for i in excerpts if i not in keep)
         groups = _clusters(rest, templates)
         # A line like no other that holds a query word, even a word many lines hold
