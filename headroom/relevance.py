@@ -12,6 +12,7 @@ from bisect import bisect_right
 from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
+from itertools import accumulate
 
 _WORD = re.compile(r"[a-z0-9_]+(?:[-.][a-z0-9_]+)*")
 _STOPWORD_TEXT = """
@@ -81,10 +82,7 @@ class Joined:
 
     def __init__(self, docs: Sequence[str]) -> None:
         self.text = "\n".join(docs)
-        starts = [0]
-        for doc in docs[:-1]:
-            starts.append(starts[-1] + len(doc) + 1)
-        self.starts = starts
+        self.starts = list(accumulate([len(doc) + 1 for doc in docs[:-1]], initial=0))
 
     def doc_at(self, pos: int) -> int:
         return bisect_right(self.starts, pos) - 1
@@ -97,6 +95,21 @@ class Joined:
     def docs_matching(self, pattern: re.Pattern[str]) -> set[int]:
         """Indices of the documents ``pattern`` matches somewhere."""
         return set(self.doc_counts(pattern))
+
+    def docs_with(self, pattern: re.Pattern[str]) -> set[int]:
+        """:meth:`docs_matching` for a pattern that never matches a newline: after a hit
+        the scan goes on from the next document, one hit per document being enough."""
+        found: set[int] = set()
+        text, starts = self.text, self.starts
+        last = len(starts) - 1
+        match = pattern.search(text)
+        while match is not None:
+            doc = bisect_right(starts, match.start()) - 1
+            found.add(doc)
+            if doc >= last:
+                break
+            match = pattern.search(text, starts[doc + 1])
+        return found
 
     def docs_containing(self, needles: Sequence[str]) -> set[int]:
         """Indices of the documents holding any needle (which has no newline) as a substring."""
@@ -118,40 +131,60 @@ class Joined:
 _TOKEN_END = r"(?![a-z0-9_]|[-.][a-z0-9_])"
 
 
-def term_counts(docs: Sequence[str], terms: Sequence[str]) -> dict[int, Counter[str]]:
+def term_counts(
+    docs: Sequence[str], terms: Sequence[str], joined: Joined | None = None
+) -> dict[int, Counter[str]]:
     """For lower-cased documents: how often each term occurs as a whole ``words()`` token.
 
-    Equal to counting ``words(doc)``, without splitting every document into words: one
-    scan of all documents finds every term at once.
+    Equal to counting ``words(doc)``, without splitting every document into words. Each
+    term is found by a scan of its own, which the regex engine runs as a fast literal
+    search (several times faster than one scan for all terms at once). ``joined`` is
+    ``Joined(docs)`` when the caller has it already.
     """
     wanted = tuple(sorted(set(terms)))
     counts: dict[int, Counter[str]] = {}
     if not wanted or not docs:
         return counts
-    joined = Joined(docs)
-    starts = joined.starts
-    for match in whole_token_pattern(wanted).finditer(joined.text):
-        doc = bisect_right(starts, match.start()) - 1
+    if joined is None:
+        joined = Joined(docs)
+    starts, text = joined.starts, joined.text
+    # Every hit is one whole token, so no two terms' hits overlap: sorted by position they
+    # are the matches of one scan for all the terms, in order.
+    found: list[tuple[int, str]] = []
+    for term in wanted:
+        found.extend([(m.start(), term) for m in whole_token_pattern((term,)).finditer(text)])
+    if len(wanted) > 1:
+        found.sort()
+    # (document, term) of every hit, counted at C speed; a Counter keeps first-seen order,
+    # so documents and terms come in the order a match-by-match count would give.
+    hits = Counter([(bisect_right(starts, pos) - 1, term) for pos, term in found])
+    for (doc, term), n in hits.items():
         counter = counts.get(doc)
         if counter is None:
             counts[doc] = counter = Counter()
-        counter[match.group()] += 1
+        counter[term] = n
     return counts
 
 
 def bm25_scores(
-    docs: Sequence[str], terms: Sequence[str], k1: float = 1.2, b: float = 0.75
+    docs: Sequence[str],
+    terms: Sequence[str],
+    k1: float = 1.2,
+    b: float = 0.75,
+    counts: dict[int, Counter[str]] | None = None,
 ) -> list[float]:
     """BM25 score of each document (lower-cased text) for the query terms.
 
     Length normalisation uses characters rather than words, so documents never need
-    splitting into words.
+    splitting into words. ``counts`` is ``term_counts(docs, terms)`` when the caller
+    has it already.
     """
     if not docs or not terms:
         return [0.0] * len(docs)
     n = len(docs)
     avg_len = (sum(len(d) for d in docs) / n) or 1.0
-    counts = term_counts(docs, terms)
+    if counts is None:
+        counts = term_counts(docs, terms)
     doc_freq: Counter[str] = Counter()
     for c in counts.values():
         doc_freq.update(c.keys())
@@ -166,18 +199,28 @@ def bm25_scores(
 @lru_cache(maxsize=256)
 def whole_token_pattern(ids: tuple[str, ...]) -> re.Pattern[str]:
     """Any of ``ids`` (lower-case) as a whole token of lower-cased text."""
-    alternatives = "|".join(re.escape(i) for i in sorted(ids, key=len, reverse=True))
-    # Whole tokens only: "req-4" must not match inside "req-40" or "xreq-4".
-    return re.compile(rf"(?<![a-z0-9_])(?<![a-z0-9_][-.])(?:{alternatives})" + _TOKEN_END)
+    # Whole tokens only: "req-4" must not match inside "req-40" or "xreq-4". Each id comes
+    # first and lookbehinds then check what stands before it: a pattern that starts with
+    # literals lets the regex engine skip ahead to where one may start, which makes the
+    # scan about three times faster than testing the lookbehinds at every position.
+    alternatives = "|".join(
+        rf"{e}(?<![a-z0-9_]{e})(?<![a-z0-9_][-.]{e})"
+        for e in (re.escape(i) for i in sorted(ids, key=len, reverse=True))
+    )
+    return re.compile(rf"(?:{alternatives})" + _TOKEN_END)
 
 
-def identifier_hits(docs: Sequence[str], query: str | None) -> list[int]:
+def identifier_hits(
+    docs: Sequence[str], query: str | None, joined: Joined | None = None
+) -> list[int]:
     """Indices (in order) of the lower-cased documents that hold one of the query's
-    identifiers as a whole token."""
+    identifiers as a whole token. ``joined`` is ``Joined(docs)`` when the caller has it."""
     ids = identifiers(query)
     if not ids or not docs:
         return []
-    return sorted(Joined(docs).docs_matching(whole_token_pattern(tuple(ids))))
+    if joined is None:
+        joined = Joined(docs)
+    return sorted(joined.docs_with(whole_token_pattern(tuple(ids))))
 
 
 def ranked(docs: Sequence[str], query: str | None, limit: int) -> tuple[list[int], list[float]]:
@@ -194,20 +237,32 @@ def ranked(docs: Sequence[str], query: str | None, limit: int) -> tuple[list[int
 
 
 def distinctive_rank(
-    lowered: Sequence[str], query: str | None, limit: int, max_share: float = 0.1
+    lowered: Sequence[str],
+    query: str | None,
+    limit: int,
+    max_share: float = 0.1,
+    joined: Joined | None = None,
 ) -> list[int]:
     """:func:`rank` for lower-cased documents, counting only the query words that occur
     at most ``max_share`` × (number of documents) times: in a log where every line says
-    "build", that word says nothing about which lines matter."""
+    "build", that word says nothing about which lines matter. ``joined`` is
+    ``Joined(lowered)`` when the caller has it."""
     if limit <= 0 or not query or not lowered:
         return []
     cap = max_share * len(lowered)
-    counts = term_counts(lowered, query_terms(query))
-    total: Counter[str] = Counter()
-    for c in counts.values():
-        total.update(c)
-    terms = [t for t in query_terms(query) if total[t] <= cap]
-    scores = bm25_scores(lowered, terms) if terms else []
+    if joined is None:
+        joined = Joined(lowered)
+    text = joined.text
+    # A term's whole-token count is at most its substring count: only when that is over
+    # the cap are its tokens counted (at C speed, by one pattern of its own).
+    terms = [
+        t
+        for t in query_terms(query)
+        if text.count(t) <= cap or len(whole_token_pattern((t,)).findall(text)) <= cap
+    ]
+    if not terms:
+        return []
+    scores = bm25_scores(lowered, terms, counts=term_counts(lowered, terms, joined))
     order = sorted((i for i, s in enumerate(scores) if s > 0), key=lambda i: (-scores[i], i))
     return order[:limit]
 

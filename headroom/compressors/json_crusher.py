@@ -646,7 +646,7 @@ def _select(
         # An identifier that most items hold ("4.17.1" in every package document's
         # version list) does not say which item is meant.
         for ident in ids:
-            hits = sorted(sub.docs_matching(whole_token_pattern((ident,))))
+            hits = sorted(sub.docs_with(whole_token_pattern((ident,))))
             if len(hits) <= max(budget, n // 2):
                 take([found[j] for j in hits], cap=wide, loose=False, protect=True)
         # A word most of these items hold barely moves BM25 (its idf is near zero) but

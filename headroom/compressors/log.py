@@ -24,7 +24,9 @@ retrieval key of the whole original.
 from __future__ import annotations
 
 import re
+import sys
 from collections import Counter
+from operator import eq
 
 from ..markers import TEXT_MARKER_PREFIX, is_text_marker, text_marker
 from ..relevance import Joined, distinctive_rank, identifier_hits, query_terms
@@ -36,7 +38,12 @@ from .base import Compressed, CompressorContext
 # word characters (file and module names, versions); then runs of blanks one space.
 # The lookbehind makes the scan start only at token starts; each alternative moves
 # forward through one token without nested repetition, which keeps it linear.
-_MASK = re.compile(r"(?<!\S)(?:[^\s\d/\\_=@]*[\d/\\_=@]|[^\s.]*\w\.\w)\S*")
+if sys.version_info >= (3, 11):
+    # The same, about a third faster: possessive runs never give characters back (no
+    # match could come of it), so a token that stays is rejected after one pass over it.
+    _MASK = re.compile(r"(?<!\S)(?=\S)(?:[^\s\d/\\_=@]*+[\d/\\_=@]|[^\s.]*+(?<=\w)\.\w)\S*")
+else:  # pragma: no cover - possessive quantifiers need Python 3.11
+    _MASK = re.compile(r"(?<!\S)(?:[^\s\d/\\_=@]*[\d/\\_=@]|[^\s.]*\w\.\w)\S*")
 _SPACES = re.compile(r"[ \t]{2,}")
 
 # Problem signals. Strong ones always count: level words in capitals, compiler-style
@@ -204,11 +211,7 @@ def _clusters(indices: list[int], templates: list[str]) -> list[list[int]]:
         reps = shapes.setdefault(shape, [])
         need = _SIMILAR * len(tokens)
         home = next(
-            (
-                name
-                for name, rep in reps
-                if tokens and sum(a == b for a, b in zip(rep, tokens, strict=True)) >= need
-            ),
+            (name for name, rep in reps if tokens and sum(map(eq, rep, tokens)) >= need),
             None,
         )
         if home is None:
@@ -247,12 +250,18 @@ class LogCompressor:
         # The ends of the log (a lone caret line is no end worth showing) and summaries.
         keep: set[int] = set(range(min(cfg.keep_first, n)))
         keep.update(range(max(0, n - cfg.keep_last), n))
-        keep = {i for i in keep if not _is_excerpt(plain[i])}
+        # Source excerpt and caret lines (the cheap first test of _is_excerpt inlined).
+        excerpts = {
+            i
+            for i, line in enumerate(plain)
+            if line and (line[0] in " \t0123456789|" or "^" in line) and _is_excerpt(line)
+        }
+        keep = {i for i in keep if i not in excerpts}
         keep.update(_summary_lines(plain, joined))
         # Lines the question asks for, most certain first, and what they need around them.
-        wanted = list(identifier_hits(lowered, ctx.query)[: 2 * budget + 10])
+        wanted = list(identifier_hits(lowered, ctx.query, joined)[: 2 * budget + 10])
         wanted += rare_substring_hits(joined, ctx.query)
-        wanted += distinctive_rank(lowered, ctx.query, limit=max(3, budget // 3))
+        wanted += distinctive_rank(lowered, ctx.query, limit=max(3, budget // 3), joined=joined)
         wanted += _peak_lines(plain, templates, ctx.query)
         keep.update(wanted)
         keep.update(query_context(plain, list(dict.fromkeys(wanted)), limit=6 * budget))
@@ -289,12 +298,8 @@ class LogCompressor:
         # to a budget), followed by a count of the lines it stands for.
         # Source excerpts outside a kept block are no example of anything: they are left
         # out (and counted in the final marker) rather than shown on their own.
-        rest = [
-            i
-            for i in range(n)
-            if i not in problems and plain[i].strip() and not _is_excerpt(plain[i])
-        ]
-        problems.update(i for i in range(n) if i not in keep and _is_excerpt(plain[i]))
+        rest = [i for i in range(n) if i not in problems and i not in excerpts and plain[i].strip()]
+        problems.update(i for i in excerpts if i not in keep)
         groups = _clusters(rest, _cluster_templates(plain_text, plain, templates))
         # A line like no other that holds a query word, even a word many lines hold
         # ("Processing …/attrs-26.1.0.whl" among hundreds of "Found link …attrs…").
