@@ -1,0 +1,139 @@
+"""``--backend``: every LLM request to one backend, translated through LiteLLM where the
+client's format and the backend's differ. Offline: the backends are local fakes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from headroom.markers import keys_in
+from headroom.proxy import ProxyConfig
+from headroom.proxy.backends import backend_headers, check_backend, upstream_url
+from headroom.proxy.server import add_arguments, config_from
+from headroom.wire import SSEParser
+from tests.proxy.fake_upstream import FakeUpstream, ServerThread
+from tests.proxy.test_proxy import LOG, retrieving
+from tests.test_wire import anthropic_body, chat_body
+
+ANTHROPIC_HEADERS = {"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01"}
+OPENAI_HEADERS = {"authorization": "Bearer sk-oai-test"}
+
+
+def post(proxy: Any, path: str, body: Any, headers: dict[str, str]) -> httpx.Response:
+    hdrs = {**headers, "content-type": "application/json"}
+    return httpx.post(proxy.url + path, content=json.dumps(body), headers=hdrs, timeout=60)
+
+
+def events(data: bytes) -> list[tuple[str, Any]]:
+    parser = SSEParser()
+    out = []
+    for ev in parser.feed(data):
+        if ev.data and ev.data != "[DONE]":
+            out.append((ev.event or "", json.loads(ev.data)))
+    return out
+
+
+# ---------------------------------------------------------------- routing, no network
+
+
+def test_urls_per_backend() -> None:
+    azure = ProxyConfig(
+        backend="azure", azure_url="https://r.openai.azure.com/", azure_deployment="prod 4o"
+    )
+    assert upstream_url(azure, "openai", "/v1/chat/completions", "") == (
+        "https://r.openai.azure.com/openai/deployments/prod%204o/chat/completions"
+        "?api-version=2024-10-21"
+    )
+    assert upstream_url(azure, "openai", "/chat/completions", "x=1").endswith(
+        "?x=1&api-version=2024-10-21"
+    )
+    assert upstream_url(azure, "anthropic", "/v1/messages", "") == "litellm:anthropic"
+    router = ProxyConfig(backend="openrouter")
+    assert upstream_url(router, "openai", "/v1/chat/completions", "") == (
+        "https://openrouter.ai/api/v1/chat/completions"
+    )
+    assert upstream_url(router, "anthropic", "/v1/messages", "") == "litellm:anthropic"
+    bedrock = ProxyConfig(backend="bedrock")
+    assert upstream_url(bedrock, "openai", "/v1/chat/completions", "") == "litellm:openai"
+    assert upstream_url(bedrock, "anthropic", "/v1/messages", "") == "litellm:anthropic"
+    # Routes with no translation go where auto would send them.
+    assert (
+        upstream_url(bedrock, "anthropic", "/v1/models", "")
+        == "https://api.anthropic.com/v1/models"
+    )
+    auto = ProxyConfig()
+    assert upstream_url(auto, "anthropic", "/v1/messages", "beta=true") == (
+        "https://api.anthropic.com/v1/messages?beta=true"
+    )
+    assert upstream_url(auto, "openai", "/chat/completions", "") == (
+        "https://api.openai.com/v1/chat/completions"
+    )
+
+
+def test_azure_takes_the_bearer_key_as_api_key() -> None:
+    cfg = ProxyConfig(backend="azure", azure_url="https://r", azure_deployment="d")
+    hdrs = [(b"authorization", b"Bearer k1"), (b"x-other", b"v")]
+    assert backend_headers(cfg, hdrs) == [(b"api-key", b"k1"), (b"x-other", b"v")]
+    assert backend_headers(ProxyConfig(), hdrs) == hdrs
+
+
+def test_the_cli_refuses_what_cannot_work(capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    from headroom.proxy.server import main
+
+    with pytest.raises(SystemExit):
+        main(["--backend", "azure"])
+    assert "--azure-deployment" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--backend", "watsonx"])
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(
+        ["--backend", "azure", "--azure-url", "https://r", "--azure-deployment", "d"]
+    )
+    cfg = config_from(args)
+    check_backend(cfg)
+    assert (cfg.backend, cfg.azure_deployment, cfg.azure_api_version) == (
+        "azure",
+        "d",
+        "2024-10-21",
+    )
+
+
+# ---------------------------------------------------------------- plain HTTP backends
+
+
+def test_openrouter_gets_openai_requests_compressed(fake: FakeUpstream, start_proxy: Any) -> None:
+    fake.script = [{"text": "ok"}]
+    proxy = start_proxy(
+        backend="openrouter", openrouter_url=fake.url, openai_url="http://127.0.0.1:9"
+    )
+    r = post(proxy, "/v1/chat/completions", chat_body(), OPENAI_HEADERS)
+    assert r.status_code == 200, r.text
+    assert r.json()["choices"][0]["message"]["content"] == "ok"
+    sent = fake.received[-1]
+    assert sent.path == "/v1/chat/completions"
+    assert sent.headers["authorization"] == "Bearer sk-oai-test"
+    assert len(sent.body) < len(json.dumps(chat_body()))  # compressed on the way
+
+
+def test_azure_gets_the_deployment_url_and_api_key(fake: FakeUpstream, start_proxy: Any) -> None:
+    proxy = start_proxy(
+        backend="azure",
+        azure_url=fake.url,
+        azure_deployment="gpt4o-prod",
+        azure_api_version="2024-06-01",
+    )
+    r = post(proxy, "/v1/chat/completions", chat_body(), OPENAI_HEADERS)
+    assert r.status_code == 200, r.text
+    sent = fake.received[-1]
+    assert sent.path == "/openai/deployments/gpt4o-prod/chat/completions"
+    assert sent.query == "api-version=2024-06-01"
+    assert sent.headers["api-key"] == "sk-oai-test"
+    assert "authorization" not in sent.headers
+    assert keys_in(sent.body.decode())  # compressed, the original stored
