@@ -238,6 +238,10 @@ class BackendClient:
         self, provider: str, request: dict[str, Any], headers: Headers
     ) -> _LiteLLMResponse:
         litellm = require("litellm", "litellm")
+        # LiteLLM sends Anthropic-format requests for OpenAI models to the Responses
+        # API, whose stream adapter imports LiteLLM's proxy server (fastapi, not in the
+        # extra): Chat Completions is what every OpenAI-compatible backend speaks.
+        litellm.use_chat_completions_url_for_anthropic_messages = True
         options = self._options(headers)
         args = {k: v for k, v in request.items() if k != "model"}
         args.update(options)

@@ -3,8 +3,8 @@ client's format and the backend's differ. Offline: the backends are local fakes.
 
 from __future__ import annotations
 
+import importlib.util
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -15,8 +15,8 @@ from headroom.proxy import ProxyConfig
 from headroom.proxy.backends import backend_headers, check_backend, upstream_url
 from headroom.proxy.server import add_arguments, config_from
 from headroom.wire import SSEParser
-from tests.proxy.fake_upstream import FakeUpstream, ServerThread
-from tests.proxy.test_proxy import LOG, retrieving
+from tests.proxy.fake_upstream import FakeUpstream
+from tests.proxy.test_proxy import retrieving
 from tests.test_wire import anthropic_body, chat_body
 
 ANTHROPIC_HEADERS = {"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01"}
@@ -137,3 +137,79 @@ def test_azure_gets_the_deployment_url_and_api_key(fake: FakeUpstream, start_pro
     assert sent.headers["api-key"] == "sk-oai-test"
     assert "authorization" not in sent.headers
     assert keys_in(sent.body.decode())  # compressed, the original stored
+
+
+# ---------------------------------------------------------------- translated through LiteLLM
+
+needs_litellm = pytest.mark.skipif(
+    importlib.util.find_spec("litellm") is None, reason="the litellm extra is not installed"
+)
+
+
+@needs_litellm
+def test_anthropic_request_to_openai_backend(fake: FakeUpstream, start_proxy: Any) -> None:
+    fake.script = [{"text": "translated"}]
+    proxy = start_proxy(backend="openai", backend_api_base=fake.url + "/v1")
+    r = post(proxy, "/v1/messages", anthropic_body(), ANTHROPIC_HEADERS)
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert answer["type"] == "message"
+    assert answer["content"][0] == {"type": "text", "text": "translated"}
+    sent = fake.received[-1]
+    # LiteLLM sends OpenAI models' Anthropic-format requests to the Responses API.
+    assert sent.path in ("/v1/responses", "/v1/chat/completions")
+    assert sent.headers["authorization"] == "Bearer sk-ant-test"
+    assert sent.json()["model"] == "claude-sonnet-4-5"
+    assert keys_in(sent.body.decode())  # compressed before translation
+
+
+@needs_litellm
+def test_anthropic_stream_to_openai_backend(fake: FakeUpstream, start_proxy: Any) -> None:
+    fake.script = [{"text": "streamed answer"}]
+    proxy = start_proxy(backend="openai", backend_api_base=fake.url + "/v1")
+    r = post(proxy, "/v1/messages", {**anthropic_body(), "stream": True}, ANTHROPIC_HEADERS)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/event-stream")
+    evs = events(r.content)
+    names = [n for n, _ in evs]
+    assert names[0] == "message_start" and names[-1] == "message_stop"
+    text = "".join(d["delta"].get("text", "") for n, d in evs if n == "content_block_delta")
+    assert text == "streamed answer"
+
+
+@needs_litellm
+def test_openai_request_to_anthropic_backend(fake: FakeUpstream, start_proxy: Any) -> None:
+    fake.script = [{"text": "from claude"}]
+    proxy = start_proxy(backend="anthropic", backend_api_base=fake.url)
+    r = post(
+        proxy, "/v1/chat/completions", {**chat_body(), "model": "claude-sonnet-4-5"}, OPENAI_HEADERS
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["choices"][0]["message"]["content"] == "from claude"
+    sent = fake.received[-1]
+    assert sent.path == "/v1/messages"
+    assert sent.headers["x-api-key"] == "sk-oai-test"
+    assert keys_in(json.dumps(sent.json()["messages"]))
+
+
+@needs_litellm
+def test_hidden_retrieval_round_through_translation(fake: FakeUpstream, start_proxy: Any) -> None:
+    fake.script = retrieving()
+    proxy = start_proxy(backend="openai", backend_api_base=fake.url + "/v1")
+    r = post(proxy, "/v1/messages", anthropic_body(), ANTHROPIC_HEADERS)
+    assert r.status_code == 200, r.text
+    assert r.json()["content"][-1]["text"] == "The error is card_declined."
+    assert r.headers.get("x-headroom-retrieval-rounds") == "1"
+    assert len(fake.received) == 2
+    assert "ord_00200" in fake.received[-1].body.decode()  # the original went back
+
+
+@needs_litellm
+def test_backend_errors_reach_the_client_in_its_shape(fake: FakeUpstream, start_proxy: Any) -> None:
+    fake.script = [{"status": 401, "body": {"error": {"message": "bad key", "type": "auth"}}}]
+    proxy = start_proxy(backend="openai", backend_api_base=fake.url + "/v1")
+    r = post(proxy, "/v1/messages", anthropic_body(), ANTHROPIC_HEADERS)
+    assert r.status_code == 401
+    err = r.json()
+    assert err["type"] == "error" and err["error"]["type"] == "authentication_error"
+    assert "bad key" in err["error"]["message"]
