@@ -20,6 +20,7 @@ A request bound for LiteLLM carries a ``litellm:<client format>`` URL through th
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
@@ -42,6 +43,12 @@ _PREFIX = {
 _TRANSLATED_PATHS = ("/v1/messages", "/v1/chat/completions", "/chat/completions")
 
 
+def _import_litellm() -> Any:
+    """LiteLLM, told to use its bundled price map (it would otherwise fetch one)."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    return require("litellm", "litellm")
+
+
 def check_backend(config: ProxyConfig) -> None:
     """Refuses a configuration that cannot work, with the reason (at startup)."""
     if config.backend not in BACKENDS:
@@ -52,7 +59,7 @@ def check_backend(config: ProxyConfig) -> None:
             "--azure-deployment (or AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_DEPLOYMENT)"
         )
     if config.backend in ("bedrock", "vertex_ai"):
-        require("litellm", "litellm")
+        _import_litellm()
 
 
 def native(config: ProxyConfig, provider: str) -> bool:
@@ -237,16 +244,20 @@ class BackendClient:
     async def _litellm(
         self, provider: str, request: dict[str, Any], headers: Headers
     ) -> _LiteLLMResponse:
-        litellm = require("litellm", "litellm")
+        litellm = _import_litellm()
         # LiteLLM sends Anthropic-format requests for OpenAI models to the Responses
         # API, whose stream adapter imports LiteLLM's proxy server (fastapi, not in the
         # extra): Chat Completions is what every OpenAI-compatible backend speaks.
-        litellm.use_chat_completions_url_for_anthropic_messages = True
+        setattr(litellm, "use_chat_completions_url_for_anthropic_messages", True)  # noqa: B010
         options = self._options(headers)
         args = {k: v for k, v in request.items() if k != "model"}
         args.update(options)
         model = self._model(request["model"])
         stream = bool(request.get("stream"))
+        whole = False
+        if stream and provider == "anthropic" and not _native_streams():
+            args["stream"] = False  # asked whole, sent as one burst of events
+            whole = True
         try:
             if provider == "anthropic":
                 from litellm.anthropic_interface import messages as anthropic_messages
@@ -261,11 +272,68 @@ class BackendClient:
             if "timeout" in type(exc).__name__.lower():
                 raise UpstreamError("upstream timed out", timeout=True) from exc
             return _LiteLLMResponse(status, _error_body(provider, status, message), None)
+        if whole:
+            return _LiteLLMResponse(200, None, _message_events(_dump(result)))
         if not stream:
             return _LiteLLMResponse(200, json.dumps(_dump(result)).encode(), None)
         if provider == "anthropic":
             return _LiteLLMResponse(200, None, _anthropic_events(result))
         return _LiteLLMResponse(200, None, _chat_events(result))
+
+
+def _native_streams() -> bool:
+    """Whether LiteLLM can stream Anthropic-format answers from backends that speak
+    Anthropic's format themselves (Claude on Bedrock and Vertex AI). In litellm 1.110
+    that stream wrapper imports LiteLLM's proxy server, whose dependencies (fastapi,
+    soundfile, …) the ``litellm`` package does not install."""
+    try:
+        import litellm.llms.anthropic.messages.native.streaming_iterator  # noqa: F401
+    except Exception:
+        return False
+    return True
+
+
+async def _message_events(message: Any) -> AsyncIterator[bytes]:
+    """A complete Anthropic message as the event sequence Anthropic streams: each block
+    whole in one delta, then the stop reason and usage."""
+
+    def event(name: str, data: dict[str, Any]) -> bytes:
+        return f"event: {name}\ndata: {json.dumps({'type': name, **data})}\n\n".encode()
+
+    if not isinstance(message, dict) or message.get("type") != "message":
+        yield event("error", {"error": {"type": "api_error", "message": "unexpected answer"}})
+        return
+    blocks = message.get("content") or []
+    usage = message.get("usage") or {}
+    start = {**message, "content": [], "stop_reason": None, "stop_sequence": None}
+    yield event("message_start", {"message": start})
+    for i, block in enumerate(blocks):
+        kind = block.get("type")
+        if kind == "text":
+            first: dict[str, Any] = {"type": "text", "text": ""}
+            delta: dict[str, Any] | None = {"type": "text_delta", "text": block.get("text", "")}
+        elif kind == "tool_use":
+            first = {**block, "input": {}}
+            partial = json.dumps(block.get("input", {}))
+            delta = {"type": "input_json_delta", "partial_json": partial}
+        elif kind == "thinking":
+            first = {"type": "thinking", "thinking": ""}
+            delta = {"type": "thinking_delta", "thinking": block.get("thinking", "")}
+        else:
+            first, delta = block, None
+        yield event("content_block_start", {"index": i, "content_block": first})
+        if delta is not None:
+            yield event("content_block_delta", {"index": i, "delta": delta})
+        if kind == "thinking" and block.get("signature"):
+            sig = {"type": "signature_delta", "signature": block["signature"]}
+            yield event("content_block_delta", {"index": i, "delta": sig})
+        yield event("content_block_stop", {"index": i})
+    stop = {
+        "stop_reason": message.get("stop_reason"),
+        "stop_sequence": message.get("stop_sequence"),
+    }
+    yield event("message_delta", {"delta": stop, "usage": usage})
+    yield event("message_stop", {})
 
 
 async def _anthropic_events(stream: Any) -> AsyncIterator[bytes]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -15,7 +16,7 @@ from headroom.proxy import ProxyConfig
 from headroom.proxy.backends import backend_headers, check_backend, upstream_url
 from headroom.proxy.server import add_arguments, config_from
 from headroom.wire import SSEParser
-from tests.proxy.fake_upstream import FakeUpstream
+from tests.proxy.fake_upstream import FakeUpstream, ServerThread
 from tests.proxy.test_proxy import retrieving
 from tests.test_wire import anthropic_body, chat_body
 
@@ -213,3 +214,127 @@ def test_backend_errors_reach_the_client_in_its_shape(fake: FakeUpstream, start_
     err = r.json()
     assert err["type"] == "error" and err["error"]["type"] == "authentication_error"
     assert "bad key" in err["error"]["message"]
+
+
+# ---------------------------------------------------------------- Bedrock (a local fake)
+
+
+def _event_frame(payload: bytes) -> bytes:
+    """One AWS event-stream message (``application/vnd.amazon.eventstream``)."""
+    import struct
+    import zlib
+
+    headers = b""
+    for name, value in ((":event-type", "chunk"), (":message-type", "event"),
+                        (":content-type", "application/json")):  # fmt: skip
+        headers += bytes([len(name)]) + name.encode() + b"\x07"
+        headers += struct.pack(">H", len(value)) + value.encode()
+    total = 12 + len(headers) + len(payload) + 4
+    prelude = struct.pack(">II", total, len(headers))
+    prelude += struct.pack(">I", zlib.crc32(prelude))
+    message = prelude + headers + payload
+    return message + struct.pack(">I", zlib.crc32(message))
+
+
+class FakeBedrock:
+    """Claude on Bedrock: ``invoke`` and ``invoke-with-response-stream`` answer in
+    Anthropic's format (the stream wrapped in AWS event-stream frames); ``converse``
+    in Bedrock's own. Every request is recorded."""
+
+    def __init__(self, script: Any) -> None:
+        self.script = script
+        self.received: list[tuple[str, dict[str, str], Any]] = []
+
+    def app(self) -> Any:
+        import base64
+
+        from starlette.applications import Starlette
+        from starlette.requests import Request
+        from starlette.responses import JSONResponse, Response
+        from starlette.routing import Route
+
+        from tests.proxy.fake_upstream import anthropic_events, anthropic_message
+
+        async def handle(request: Request) -> Response:
+            body = json.loads(await request.body())
+            self.received.append((request.url.path, dict(request.headers), body))
+            reply = self.script(body)
+            n = len(self.received)
+            if request.url.path.endswith("/converse"):
+                return JSONResponse({
+                    "output": {"message": {"role": "assistant",
+                                           "content": [{"text": reply["text"]}]}},
+                    "stopReason": "end_turn",
+                    "usage": {"inputTokens": 100, "outputTokens": 5, "totalTokens": 105},
+                })  # fmt: skip
+            if request.url.path.endswith("/invoke"):
+                return JSONResponse(anthropic_message(reply, n))
+            frames = b""
+            for raw in anthropic_events(reply, n):
+                data = raw.split(b"data: ", 1)[1].strip()
+                chunk = json.dumps({"bytes": base64.b64encode(data).decode()}).encode()
+                frames += _event_frame(chunk)
+            return Response(frames, media_type="application/vnd.amazon.eventstream")
+
+        return Starlette(routes=[Route("/{path:path}", handle, methods=["POST"])])
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_BEARER_TOKEN_BEDROCK"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    monkeypatch.setenv("AWS_REGION_NAME", "us-east-1")
+
+
+@pytest.fixture
+def bedrock(aws: None) -> Iterator[tuple[FakeBedrock, str]]:
+    fake = FakeBedrock(retrieving())
+    with ServerThread(fake.app()) as server:
+        yield fake, server.url
+
+
+BEDROCK_MODEL = "bedrock/us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+
+
+@needs_litellm
+def test_claude_code_on_bedrock_streams_with_a_hidden_round(
+    bedrock: tuple[FakeBedrock, str], start_proxy: Any
+) -> None:
+    fake, url = bedrock
+    proxy = start_proxy(backend="bedrock", backend_api_base=url, backend_model=BEDROCK_MODEL)
+    r = post(proxy, "/v1/messages", {**anthropic_body(), "stream": True}, ANTHROPIC_HEADERS)
+    assert r.status_code == 200, r.text
+    evs = events(r.content)
+    text = "".join(d["delta"].get("text", "") for n, d in evs if n == "content_block_delta")
+    assert "The error is card_declined." in text
+    assert [n for n, _ in evs].count("message_stop") == 1
+    assert len(fake.received) == 2  # the model asked for the original once
+    path, headers, body = fake.received[0]
+    # Where LiteLLM's Anthropic stream wrapper cannot load (see backends._native_streams)
+    # the answer is asked whole and sent as one burst of events.
+    model_path = "/model/us.anthropic.claude-sonnet-4-5-20250929-v1:0/"
+    assert path in (model_path + "invoke-with-response-stream", model_path + "invoke")
+    assert headers["authorization"].startswith("AWS4-HMAC-SHA256 Credential=test/")
+    assert "x-api-key" not in headers
+    assert keys_in(json.dumps(body["messages"]))  # compressed before it left
+    assert "ord_00200" in json.dumps(fake.received[1][2])  # the answer to the hidden call
+
+
+@needs_litellm
+def test_bedrock_not_streamed_both_formats(
+    bedrock: tuple[FakeBedrock, str], start_proxy: Any
+) -> None:
+    fake, url = bedrock
+    fake.script = lambda body: {"text": "from bedrock"}
+    proxy = start_proxy(backend="bedrock", backend_api_base=url, backend_model=BEDROCK_MODEL)
+    r = post(proxy, "/v1/messages", anthropic_body(), ANTHROPIC_HEADERS)
+    assert r.status_code == 200, r.text
+    assert r.json()["content"][0]["text"] == "from bedrock"
+    assert fake.received[-1][0].endswith("/invoke")
+    r = post(proxy, "/v1/chat/completions", chat_body(), OPENAI_HEADERS)
+    assert r.status_code == 200, r.text
+    assert r.json()["choices"][0]["message"]["content"] == "from bedrock"
+    assert fake.received[-1][0].endswith("/converse")
+    assert keys_in(json.dumps(fake.received[-1][2]))
