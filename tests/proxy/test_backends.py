@@ -338,3 +338,8 @@ def test_bedrock_not_streamed_both_formats(
     assert r.json()["choices"][0]["message"]["content"] == "from bedrock"
     assert fake.received[-1][0].endswith("/converse")
     assert keys_in(json.dumps(fake.received[-1][2]))
+
+
+def test_vertex_is_refused_with_the_reason() -> None:
+    with pytest.raises(ValueError, match="vertex_ai is not supported yet"):
+        check_backend(ProxyConfig(backend="vertex_ai"))
