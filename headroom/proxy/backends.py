@@ -276,8 +276,11 @@ class BackendClient:
             status = getattr(exc, "status_code", None)
             status = status if isinstance(status, int) and 400 <= status < 600 else 502
             message = str(getattr(exc, "message", "") or exc)[:2000]
-            if "timeout" in type(exc).__name__.lower():
+            name = type(exc).__name__
+            if "timeout" in name.lower():
                 raise UpstreamError("upstream timed out", timeout=True) from exc
+            if _connection_failed(exc):
+                raise UpstreamError(f"upstream unreachable ({name})") from exc
             return _LiteLLMResponse(status, _error_body(provider, status, message), None)
         if whole:
             return _LiteLLMResponse(200, None, _message_events(_dump(result)))
@@ -286,6 +289,21 @@ class BackendClient:
         if provider == "anthropic":
             return _LiteLLMResponse(200, None, _anthropic_events(result))
         return _LiteLLMResponse(200, None, _chat_events(result))
+
+
+_CONNECT_ERRORS = ("APIConnectionError", "ConnectError", "ConnectTimeout", "ClientConnectorError")
+
+
+def _connection_failed(exc: BaseException) -> bool:
+    """Whether the backend could not be reached (LiteLLM reports that as a 500)."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if type(cur).__name__ in _CONNECT_ERRORS or isinstance(cur, ConnectionError):
+            return True
+        cur = cur.__cause__ or cur.__context__
+    return False
 
 
 def _native_streams() -> bool:

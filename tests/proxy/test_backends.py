@@ -343,3 +343,18 @@ def test_bedrock_not_streamed_both_formats(
 def test_vertex_is_refused_with_the_reason() -> None:
     with pytest.raises(ValueError, match="vertex_ai is not supported yet"):
         check_backend(ProxyConfig(backend="vertex_ai"))
+
+
+@needs_litellm
+def test_unreachable_translated_backend_is_a_502_in_the_clients_shape(start_proxy: Any) -> None:
+    from tests.proxy.fake_upstream import free_port
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    proxy = start_proxy(backend="openai", backend_api_base=dead + "/v1")
+    r = post(proxy, "/v1/messages", anthropic_body(), ANTHROPIC_HEADERS)
+    assert r.status_code == 502, r.text
+    assert r.json()["type"] == "error"
+    proxy = start_proxy(backend="anthropic", backend_api_base=dead)
+    r = post(proxy, "/v1/chat/completions", chat_body(), OPENAI_HEADERS)
+    assert r.status_code == 502, r.text
+    assert "error" in r.json() and "type" not in r.json()
