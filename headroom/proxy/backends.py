@@ -20,6 +20,7 @@ A request bound for LiteLLM carries a ``litellm:<client format>`` URL through th
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import AsyncIterator
@@ -181,8 +182,8 @@ def _error_body(provider: str, status: int, message: str) -> bytes:
         404: "not_found_error",
         429: "rate_limit_error",
     }.get(status, "api_error")
-    return json.dumps(fmt.error_body(kind, f"headroom proxy ({provider} via LiteLLM): {message}"))\
-        .encode()  # fmt: skip
+    text = f"headroom proxy ({provider} via LiteLLM): {message}"
+    return json.dumps(fmt.error_body(kind, text)).encode()
 
 
 class BackendClient:
@@ -262,7 +263,8 @@ class BackendClient:
         model = self._model(request["model"])
         stream = bool(request.get("stream"))
         whole = False
-        if stream and provider == "anthropic" and not _native_streams():
+        native_anthropic = self.config.backend == "bedrock"  # Claude answers in its format
+        if stream and provider == "anthropic" and native_anthropic and not _native_streams():
             args["stream"] = False  # asked whole, sent as one burst of events
             whole = True
         try:
@@ -306,6 +308,7 @@ def _connection_failed(exc: BaseException) -> bool:
     return False
 
 
+@functools.cache
 def _native_streams() -> bool:
     """Whether LiteLLM can stream Anthropic-format answers from backends that speak
     Anthropic's format themselves (Claude on Bedrock and Vertex AI). In litellm 1.110

@@ -176,6 +176,7 @@ def test_anthropic_stream_to_openai_backend(fake: FakeUpstream, start_proxy: Any
     assert names[0] == "message_start" and names[-1] == "message_stop"
     text = "".join(d["delta"].get("text", "") for n, d in evs if n == "content_block_delta")
     assert text == "streamed answer"
+    assert fake.received[-1].json()["stream"] is True  # streamed end to end
 
 
 @needs_litellm
