@@ -44,6 +44,7 @@ from ..wire import (
 )
 from ..wire.formats import ANTHROPIC, OPENAI_CHAT, ToolCall
 from . import costs, exchange
+from .backends import BackendClient, check_backend, upstream_url
 from .cache import CachedResponse, ResponseCache, cache_key, kept_headers, worth_keeping
 from .config import ProxyConfig
 from .costs import BudgetExceeded, Costs
@@ -55,12 +56,10 @@ from .shared import SharedCounters
 from .tenants import TenantStore, tenant_of
 from .upstream import (
     Headers,
-    UpstreamClient,
     UpstreamError,
     provider_for,
     request_headers,
     response_headers,
-    upstream_url,
     with_header,
 )
 
@@ -189,7 +188,8 @@ class HeadroomProxy:
 
     def __init__(self, config: ProxyConfig | None = None) -> None:
         self.config = config or ProxyConfig()
-        self.upstream = UpstreamClient(self.config)
+        check_backend(self.config)
+        self.upstream = BackendClient(self.config)
         self.engine_config = HeadroomConfig(
             min_tokens_to_compress=self.config.min_tokens_to_compress
         )
@@ -535,8 +535,8 @@ class HeadroomProxy:
         url = upstream_url(
             self.config,
             provider,
-            scope.get("raw_path") or path.encode("latin-1"),
-            scope.get("query_string", b""),
+            (scope.get("raw_path") or path.encode("latin-1")).decode("latin-1"),
+            scope.get("query_string", b"").decode("latin-1"),
         )
         fmt = format_for_path(path) if method == "POST" else None
         if fmt is None:

@@ -43,6 +43,14 @@ class ProxyConfig:
     log_file: JSONL request log (one file per worker process under several workers),
         rotated at ``log_max_bytes`` keeping ``log_backups`` old files; message content
         only with ``log_messages``.
+    backend: ``"auto"`` (route by path) or where every LLM request goes: ``anthropic``,
+        ``openai``, ``openrouter``, ``azure``, ``bedrock``, ``vertex_ai`` (see
+        ``headroom.proxy.backends``). ``openrouter_url``: OpenRouter's base, no ``/v1``.
+        ``azure_url``, ``azure_deployment``, ``azure_api_version``: the Azure OpenAI
+        resource. ``backend_model``: the model for translated requests (default: the
+        request's own, with the backend's LiteLLM prefix). ``backend_api_base``: LiteLLM's
+        endpoint override for translated requests (a Bedrock runtime endpoint, a Vertex
+        or private gateway base).
     """
 
     host: str = "127.0.0.1"
@@ -76,6 +84,13 @@ class ProxyConfig:
     log_messages: bool = False
     log_max_bytes: int = 100 * 1024 * 1024
     log_backups: int = 5
+    backend: str = "auto"
+    openrouter_url: str = "https://openrouter.ai/api"
+    azure_url: str = ""
+    azure_deployment: str = ""
+    azure_api_version: str = "2024-10-21"
+    backend_model: str = ""
+    backend_api_base: str = ""
 
     @property
     def policy(self) -> RetrievalPolicy:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .._extras import require
+from .backends import BACKENDS, check_backend
 from .config import ANTHROPIC_API, OPENAI_API, ProxyConfig
 
 
@@ -95,6 +96,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-metrics", dest="metrics", action="store_false", help="no Prometheus /metrics"
     )
+    env = os.environ.get
+    parser.add_argument(
+        "--backend", choices=BACKENDS, default=env("HEADROOM_BACKEND") or d.backend,
+        help="auto: route by path; else send every LLM request there, translating through "
+        "LiteLLM where the formats differ (bedrock and vertex_ai: extra litellm)",
+    )  # fmt: skip
+    parser.add_argument("--openrouter-url", default=d.openrouter_url, help="no /v1")
+    parser.add_argument(
+        "--azure-url", default=env("AZURE_OPENAI_ENDPOINT") or d.azure_url,
+        help="https://NAME.openai.azure.com (default: $AZURE_OPENAI_ENDPOINT)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--azure-deployment", default=env("AZURE_OPENAI_DEPLOYMENT") or d.azure_deployment
+    )
+    parser.add_argument(
+        "--azure-api-version", default=env("OPENAI_API_VERSION") or d.azure_api_version
+    )
+    parser.add_argument(
+        "--backend-model", default=env("HEADROOM_BACKEND_MODEL") or "",
+        help="model for translated requests, e.g. bedrock/us.anthropic.claude-sonnet-4-5-… "
+        "(default: the request's model under the backend's prefix)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--backend-api-base", default=env("HEADROOM_BACKEND_API_BASE") or "",
+        help="endpoint override for translated requests (Bedrock runtime, Vertex base)",
+    )  # fmt: skip
 
 
 def config_from(args: argparse.Namespace) -> ProxyConfig:
@@ -129,6 +156,13 @@ def config_from(args: argparse.Namespace) -> ProxyConfig:
         log_messages=args.log_messages,
         log_max_bytes=max(1024, int(args.log_max_mb * 1024 * 1024)),
         log_backups=max(0, args.log_backups),
+        backend=args.backend,
+        openrouter_url=args.openrouter_url,
+        azure_url=args.azure_url,
+        azure_deployment=args.azure_deployment,
+        azure_api_version=args.azure_api_version,
+        backend_model=args.backend_model,
+        backend_api_base=args.backend_api_base,
     )
 
 
@@ -208,5 +242,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     add_arguments(parser)
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
-    serve(config_from(args), log_level=args.log_level)
+    config = config_from(args)
+    try:
+        check_backend(config)
+    except (ValueError, ImportError) as exc:
+        parser.error(str(exc))
+    serve(config, log_level=args.log_level)
     return 0

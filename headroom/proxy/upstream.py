@@ -41,15 +41,6 @@ def provider_for(path: str, headers: Headers) -> str:
     return "openai"
 
 
-def upstream_url(config: ProxyConfig, provider: str, raw_path: bytes, query: bytes) -> str:
-    base = config.anthropic_url if provider == "anthropic" else config.openai_url
-    path = raw_path.decode("latin-1")
-    if path == "/chat/completions":
-        path = "/v1/chat/completions"
-    url = base.rstrip("/") + path
-    return f"{url}?{query.decode('latin-1')}" if query else url
-
-
 def request_headers(headers: Headers) -> tuple[Headers, dict[bytes, bytes]]:
     """(headers to send upstream, consumed ``x-headroom-*`` headers). ``host`` goes (the
     client sets the upstream's), hop-by-hop headers go, everything else stays in order."""
