@@ -106,7 +106,7 @@ class StreamStripper:
 
     def feed(self, delta: str) -> str:
         self._held += delta
-        out = []
+        out: list[str] = []
         while True:
             if self._inside:
                 end = self._held.find(CLOSE)
