@@ -131,3 +131,15 @@ def test_memory_api_on_the_client(fake: FakeUpstream, tmp_path: Path) -> None:
     assert [f.fact for f in client.memory.search("which language?")] == ["prefers Go"]
     assert client.memory.clear() == 1
     assert client.models is client._target.models  # everything else is the SDK's
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_wraps_a_headroom_client(fake: FakeUpstream, tmp_path: Path, stream: bool) -> None:
+    from headroom import HeadroomClient
+
+    inner = HeadroomClient(original_client=sdk_client("openai", fake))
+    client = with_memory(inner, user_id="alice", path=tmp_path / "m.sqlite3")
+    first = [{"role": "user", "content": "FYI we deploy on Thursdays."}]
+    assert ask(client, "openai", first, stream) == "Noted, Thursdays it is."
+    third = [{"role": "user", "content": "Which day do we deploy?"}]
+    assert ask(client, "openai", third, stream) == "You deploy on Thursdays."
