@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from headroom.memory import Memory, MemoryStore
-from headroom.memory.client import _Injector, _strip_response
+from headroom.memory.client import MemoryInjector, _strip_response
 
 PROJECTS = ["atlas", "borealis", "cygnus", "dorado", "eridani", "fornax", "gemini", "hydra"]
 TOPICS = [
@@ -192,7 +192,7 @@ def main() -> None:
         for k in (1, 3, 5, 10):
             hits = sum(any(f.fact == want for f in memory.search(q, k=k)) for q, want in queries)
             print(f"{k:>3} {hits / len(queries):>8.3f}")
-        injector = _Injector(memory)
+        injector = MemoryInjector(memory)
         before: list[list[float]] = []
         after: list[list[float]] = []
         history = [{"role": "system", "content": "Be brief."}]

@@ -13,7 +13,7 @@ import json
 import logging
 import os
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from .api import Memory
@@ -28,7 +28,7 @@ def _digest(message: Any) -> str:
     return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-class _Injector:
+class MemoryInjector:
     """Adds the memory block to the new user message and re-adds the same bytes to the
     earlier user messages it once added a block to, so the sent prefix never changes."""
 
@@ -37,34 +37,53 @@ class _Injector:
         self._blocks: OrderedDict[str, str] = OrderedDict()
 
     def prepare(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """SDK keyword arguments with ``messages`` prepared (see :meth:`inject`)."""
         messages = kwargs.get("messages")
         if not isinstance(messages, list) or not messages:
             return kwargs
+        out = self.inject(
+            messages,
+            lambda m: isinstance(m, dict) and m.get("role") == "user",
+            lambda m: m.get("content"),
+            lambda m, c: {**m, "content": c},
+        )
+        return {**kwargs, "messages": out}
+
+    def inject(
+        self,
+        messages: list[Any],
+        is_user: Callable[[Any], bool],
+        content_of: Callable[[Any], Any],
+        with_content: Callable[[Any, Any], Any],
+    ) -> list[Any]:
+        """A copy of ``messages``: earlier user messages that once got a block get the
+        same block again; the last one, when from the user, gets a new block."""
         out = list(messages)
         for i, msg in enumerate(messages[:-1]):
-            if isinstance(msg, dict) and msg.get("role") == "user":
-                block = self._blocks.get(_digest(msg))
+            if is_user(msg):
+                block = self._blocks.get(_digest(content_of(msg)))
                 if block is not None:
-                    out[i] = {**msg, "content": add_block(msg.get("content"), block)}
-        last = messages[-1]
-        if not (isinstance(last, dict) and last.get("role") == "user"):
-            return {**kwargs, "messages": out}
-        query = message_text(last.get("content"))
-        if not query.strip() or not isinstance(last.get("content"), (str, list)):
-            return {**kwargs, "messages": out}
+                    out[i] = with_content(msg, add_block(content_of(msg), block))
+        last = messages[-1] if messages else None
+        if last is None or not is_user(last):
+            return out
+        content = content_of(last)
+        query = message_text(content)
+        if not query.strip() or not isinstance(content, (str, list)):
+            return out
         try:
             facts = self.memory.search(query)
         except Exception as exc:  # a broken store never breaks the call
             log.warning("headroom: memory search failed: %s", exc)
             facts = []
         block = memory_block(facts)
-        key = _digest(last)
+        key = _digest(content)
         self._blocks[key] = block
         self._blocks.move_to_end(key)
         while len(self._blocks) > _MAX_REMEMBERED_BLOCKS:
             self._blocks.popitem(last=False)
-        out[-1] = {**last, "content": add_block(last.get("content"), block)}
-        return {**kwargs, "messages": out}
+        out[-1] = with_content(last, add_block(content, block))
+        return out
 
     def learn(self, facts: list[Any]) -> None:
         for f in facts:
@@ -74,7 +93,7 @@ class _Injector:
                 log.warning("headroom: memory write failed: %s", exc)
 
 
-def _strip_response(resp: Any, injector: _Injector) -> Any:
+def _strip_response(resp: Any, injector: MemoryInjector) -> Any:
     """Remove ``<memory>`` blocks from a finished OpenAI or Anthropic response in place."""
     facts: list[Any] = []
     for choice in getattr(resp, "choices", None) or []:
@@ -97,7 +116,7 @@ class _StreamFilter:
     """Rewrites text deltas of OpenAI chunks or Anthropic events; one event is held back
     so the text kept at the end of a block can be appended to it."""
 
-    def __init__(self, injector: _Injector) -> None:
+    def __init__(self, injector: MemoryInjector) -> None:
         self.injector = injector
         self.strippers: dict[Any, StreamStripper] = {}
         self.pending: Any = None
@@ -166,7 +185,7 @@ class _Stream:
     """The SDK stream, iterated through a :class:`_StreamFilter`; other attributes
     (``close``, ``response``, context management) are the SDK stream's."""
 
-    def __init__(self, stream: Any, injector: _Injector) -> None:
+    def __init__(self, stream: Any, injector: MemoryInjector) -> None:
         self._stream = stream
         self._filter = _StreamFilter(injector)
 
@@ -201,7 +220,7 @@ class _Stream:
 
 
 class _Create:
-    def __init__(self, target: Any, injector: _Injector) -> None:
+    def __init__(self, target: Any, injector: MemoryInjector) -> None:
         self._target = target
         self._injector = injector
 
@@ -231,7 +250,7 @@ class _Create:
 
 
 class _Surface:
-    def __init__(self, target: Any, injector: _Injector, path: tuple[str, ...]) -> None:
+    def __init__(self, target: Any, injector: MemoryInjector, path: tuple[str, ...]) -> None:
         self._target = target
         self._injector = injector
         self._path = path
@@ -251,7 +270,7 @@ class MemoryClient(_Surface):
 
     def __init__(self, client: Any, memory: Memory) -> None:
         self.memory = memory
-        super().__init__(client, _Injector(memory), ())
+        super().__init__(client, MemoryInjector(memory), ())
 
     def __repr__(self) -> str:
         return f"MemoryClient({self._target!r}, user_id={self.memory.user_id!r})"
@@ -272,4 +291,4 @@ def with_memory(
     return MemoryClient(client, mem)
 
 
-__all__ = ["MemoryClient", "with_memory"]
+__all__ = ["MemoryClient", "MemoryInjector", "with_memory"]
