@@ -27,6 +27,7 @@ from .tokens import count_tokens
 
 if TYPE_CHECKING:
     from .client import HeadroomClient
+    from .memory.client import with_memory
 
 __version__ = "0.1.0"
 
@@ -59,6 +60,7 @@ __all__ = [
     "retrieve_tool",
     "set_default_store",
     "shared_store",
+    "with_memory",
 ]
 
 
@@ -70,4 +72,8 @@ def __getattr__(name: str) -> Any:
         except ImportError as exc:
             raise MissingExtraError("openai", "httpx2") from exc
         return getattr(client, name)
+    if name == "with_memory":
+        from .memory.client import with_memory
+
+        return with_memory
     raise AttributeError(f"module 'headroom' has no attribute {name!r}")

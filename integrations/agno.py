@@ -45,6 +45,8 @@ from agno.tools.toolkit import Toolkit  # noqa: E402
 
 from headroom.config import HeadroomConfig  # noqa: E402
 from headroom.hooks import CompressionHooks  # noqa: E402
+from headroom.memory.client import MemoryInjector  # noqa: E402
+from headroom.memory.inline import StreamStripper, extract  # noqa: E402
 from headroom.messages import function_name  # noqa: E402
 from headroom.pipeline import RequestLifecycle  # noqa: E402
 from headroom.result import CompressResult  # noqa: E402
@@ -319,6 +321,8 @@ class HeadroomAgnoModel(Model):
         history_size: how many per-call metrics records to keep.
         extensions: pipeline extensions; they see every stage of each request (see
             ``headroom.pipeline``).
+        memory: a ``headroom.memory.Memory``: relevant facts go into each new user
+            message, and ``<memory>`` blocks in replies are learned and stripped.
         **options: engine options (``min_tokens_to_compress=…`` and so on).
     """
 
@@ -334,6 +338,7 @@ class HeadroomAgnoModel(Model):
         token_model: str | None = None,
         history_size: int = 1000,
         extensions: list[Any] | None = None,
+        memory: Any = None,
         **options: Any,
     ) -> None:
         if wrapped_model is None:
@@ -351,6 +356,7 @@ class HeadroomAgnoModel(Model):
         own(self, "_config", config)
         own(self, "_hooks", hooks)
         own(self, "_extensions", list(extensions or ()))
+        own(self, "_memory", MemoryInjector(memory) if memory is not None else None)
         # The store given here, else the config's: compression and the wrapper's own
         # retrieval answers must use the same one (a spec string opens once per process).
         own(self, "_store", store if store is not None else (config.store if config else None))
@@ -630,6 +636,7 @@ class HeadroomAgnoModel(Model):
         call the inner model): compress, offer the tool, answer retrieval rounds, and
         return the response for Agno (for a stream: what is left to yield)."""
         messages, args = _take_messages(args, kwargs)
+        messages = _memory_in(self._memory, messages)
         flag = bool(kwargs.get("compress_tool_results"))
         call = self._prepare(messages, kwargs.get("tools"), flag, streamed)
         usage = None
@@ -655,29 +662,39 @@ class HeadroomAgnoModel(Model):
     # ----------------------------------------------------------- the four provider calls
 
     def invoke(self, *args: Any, **kwargs: Any) -> ModelResponse:
-        return run_rounds(  # type: ignore[no-any-return]
-            self._rounds(args, kwargs, False), lambda r: self._inner.invoke(*r[0], **r[1])
+        return _memory_out(  # type: ignore[no-any-return]
+            self._memory,
+            run_rounds(
+                self._rounds(args, kwargs, False), lambda r: self._inner.invoke(*r[0], **r[1])
+            ),
         )
 
     async def ainvoke(self, *args: Any, **kwargs: Any) -> ModelResponse:
         # Compression (and answering retrievals) is CPU and store work: off the loop.
-        return await arun_rounds(  # type: ignore[no-any-return]
+        result = await arun_rounds(
             self._rounds(args, kwargs, False), lambda r: self._inner.ainvoke(*r[0], **r[1])
         )
+        return _memory_out(self._memory, result)  # type: ignore[no-any-return]
 
     def invoke_stream(self, *args: Any, **kwargs: Any) -> Iterator[ModelResponse]:
-        yield from stream_rounds(
+        strip = _MemoryStream(self._memory)
+        for out in stream_rounds(
             self._rounds(args, kwargs, True),
             lambda r: self._inner.invoke_stream(*r[0], **r[1]),
             _StreamRound,
-        )
+        ):
+            yield strip.feed(out)
+        yield from strip.finish()
 
     async def ainvoke_stream(self, *args: Any, **kwargs: Any) -> AsyncIterator[ModelResponse]:
+        strip = _MemoryStream(self._memory)
         async for out in astream_rounds(
             self._rounds(args, kwargs, True),
             lambda r: self._inner.ainvoke_stream(*r[0], **r[1]),
             _StreamRound,
         ):
+            yield strip.feed(out)
+        for out in strip.finish():
             yield out
 
     # ----------------------------------------------------------- streaming helpers
@@ -702,6 +719,47 @@ class HeadroomAgnoModel(Model):
         final = ModelResponse(tool_calls=[_ParsedCall(c) for c in calls]) if calls else None
         call.life.response_received(final if final is not None else last)
         return False, final
+
+
+def _memory_in(injector: MemoryInjector | None, messages: Any) -> Any:
+    if injector is None or not isinstance(messages, list):
+        return messages
+    return injector.inject(
+        messages,
+        lambda m: isinstance(m, Message) and m.role == "user",
+        lambda m: m.content,
+        lambda m, c: m.model_copy(update={"content": c}),
+    )
+
+
+def _memory_out(injector: MemoryInjector | None, response: Any) -> Any:
+    if injector is not None and isinstance(getattr(response, "content", None), str):
+        response.content, facts = extract(response.content)
+        injector.learn(facts)
+    return response
+
+
+class _MemoryStream:
+    """Holds ``<memory>`` blocks back from streamed text deltas (see ``StreamStripper``)."""
+
+    def __init__(self, injector: MemoryInjector | None) -> None:
+        self._injector = injector
+        self._stripper = StreamStripper()
+
+    def feed(self, delta: Any) -> Any:
+        if self._injector is None or not isinstance(delta, ModelResponse):
+            return delta
+        if isinstance(delta.content, str) and delta.content:
+            delta = copy.copy(delta)
+            delta.content = self._stripper.feed(delta.content)
+        return delta
+
+    def finish(self) -> list[Any]:
+        if self._injector is None:
+            return []
+        rest = self._stripper.finish()
+        self._injector.learn(self._stripper.facts)
+        return [ModelResponse(content=rest)] if rest else []
 
 
 class _StreamRound:

@@ -71,6 +71,8 @@ from headroom import (  # noqa: E402
     retrieve_tool,
     shared_store,
 )
+from headroom.memory.client import MemoryInjector  # noqa: E402
+from headroom.memory.inline import StreamStripper, extract  # noqa: E402
 from headroom.pipeline import RequestLifecycle  # noqa: E402
 from headroom.relevance import ranked  # noqa: E402
 from headroom.retrieval import RETRIEVE_TOOL_DESCRIPTION  # noqa: E402
@@ -276,10 +278,14 @@ class HeadroomChatModel(_SavingsMixin, BaseChatModel):
     extensions: list[Any] | None = None
     streaming: bool = False
     """Use the inner model's streaming API even for ``invoke`` (LangChain convention)."""
+    memory: Any = None
+    """A ``headroom.memory.Memory``: relevant facts go into each new human message and
+    ``<memory>`` blocks are learned from and stripped from replies (see the README)."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     _stats: WrapperStats[CallRecord] = PrivateAttr()
+    _memory: MemoryInjector | None = PrivateAttr(default=None)
 
     def __init__(self, wrapped_model: BaseChatModel | None = None, /, **kwargs: Any) -> None:
         if wrapped_model is not None:
@@ -322,6 +328,8 @@ class HeadroomChatModel(_SavingsMixin, BaseChatModel):
         if not self.model:
             self.model = model_name_of(self.wrapped_model) or DEFAULT_MODEL
         self._stats = _new_stats(self.history_limit)
+        if self.memory is not None:
+            self._memory = MemoryInjector(self.memory)
 
     # ----- identity
 
@@ -495,9 +503,13 @@ class HeadroomChatModel(_SavingsMixin, BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         config = self._inner_config(run_manager)
-        return run_rounds(
-            self._rounds(messages, kwargs, streamed=False),
-            lambda r: self.wrapped_model.generate([r.msgs], stop=stop, **config, **r.kwargs),
+        messages = _memory_in(self._memory, messages)
+        return _memory_out(
+            self._memory,
+            run_rounds(
+                self._rounds(messages, kwargs, streamed=False),
+                lambda r: self.wrapped_model.generate([r.msgs], stop=stop, **config, **r.kwargs),
+            ),
         )
 
     async def _agenerate(
@@ -508,10 +520,12 @@ class HeadroomChatModel(_SavingsMixin, BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         config = self._inner_config(run_manager)
-        return await arun_rounds(  # compression is CPU work: it runs off the event loop
+        messages = _memory_in(self._memory, messages)
+        result = await arun_rounds(  # compression is CPU work: it runs off the event loop
             self._rounds(messages, kwargs, streamed=False),
             lambda r: self.wrapped_model.agenerate([r.msgs], stop=stop, **config, **r.kwargs),
         )
+        return _memory_out(self._memory, result)
 
     def _stream(
         self,
@@ -521,11 +535,15 @@ class HeadroomChatModel(_SavingsMixin, BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         config = self._inner_config(run_manager)
-        yield from stream_rounds(
+        messages = _memory_in(self._memory, messages)
+        strip = _MemoryStream(self._memory)
+        for chunk in stream_rounds(
             self._rounds(messages, kwargs, streamed=True),
             lambda r: self.wrapped_model.stream(r.msgs, config, stop=stop, **r.kwargs),
             _Relay,
-        )
+        ):
+            yield strip.feed(chunk)
+        yield from strip.finish()
 
     async def _astream(
         self,
@@ -535,11 +553,15 @@ class HeadroomChatModel(_SavingsMixin, BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         config = self._inner_config(run_manager)
+        messages = _memory_in(self._memory, messages)
+        strip = _MemoryStream(self._memory)
         async for chunk in astream_rounds(
             self._rounds(messages, kwargs, streamed=True),
             lambda r: self.wrapped_model.astream(r.msgs, config, stop=stop, **r.kwargs),
             _Relay,
         ):
+            yield strip.feed(chunk)
+        for chunk in strip.finish():
             yield chunk
 
     # ----- tools and structured output
@@ -582,6 +604,57 @@ class HeadroomChatModel(_SavingsMixin, BaseChatModel):
             )[0]
 
         return RunnableLambda(_sync, afunc=_async, name="headroom_compress") | structured
+
+
+def _memory_in(injector: MemoryInjector | None, messages: list[BaseMessage]) -> list[BaseMessage]:
+    if injector is None:
+        return messages
+    return injector.inject(
+        messages,
+        lambda m: isinstance(m, HumanMessage),
+        lambda m: m.content,
+        lambda m, c: m.model_copy(update={"content": c}),
+    )
+
+
+def _memory_out(injector: MemoryInjector | None, result: ChatResult) -> ChatResult:
+    if injector is None:
+        return result
+    generations = []
+    for gen in result.generations:
+        msg = gen.message
+        if isinstance(msg.content, str):
+            text, facts = extract(msg.content)
+            injector.learn(facts)
+            if text != msg.content:
+                msg = msg.model_copy(update={"content": text})
+        generations.append(ChatGeneration(message=msg, generation_info=gen.generation_info))
+    return ChatResult(generations=generations, llm_output=result.llm_output)
+
+
+class _MemoryStream:
+    """Holds ``<memory>`` blocks back from streamed text chunks (see ``StreamStripper``)."""
+
+    def __init__(self, injector: MemoryInjector | None) -> None:
+        self._injector = injector
+        self._stripper = StreamStripper()
+
+    def feed(self, chunk: ChatGenerationChunk) -> ChatGenerationChunk:
+        msg = chunk.message
+        if self._injector is None or not isinstance(msg.content, str) or not msg.content:
+            return chunk
+        text = self._stripper.feed(msg.content)
+        return ChatGenerationChunk(
+            message=msg.model_copy(update={"content": text}),
+            generation_info=chunk.generation_info,
+        )
+
+    def finish(self) -> list[ChatGenerationChunk]:
+        if self._injector is None:
+            return []
+        rest = self._stripper.finish()
+        self._injector.learn(self._stripper.facts)
+        return [ChatGenerationChunk(message=AIMessageChunk(content=rest))] if rest else []
 
 
 @dataclass(frozen=True)
