@@ -10,8 +10,9 @@ that do not speak the client's format over plain HTTP.
 - anything else goes through LiteLLM (extra ``litellm``): an Anthropic request through
   its Anthropic-messages adapter, an OpenAI chat request through ``acompletion``. LiteLLM
   translates the request, the answer and the stream, and signs for Bedrock (SigV4,
-  from the usual AWS environment variables or profile). ``vertex_ai`` is refused for now
-  (see ``check_backend``). The proxy sees a response in the client's own format,
+  from the usual AWS environment variables or profile) and Vertex AI (an OAuth token
+  from a service-account file or Application Default Credentials, through
+  ``google-auth``). The proxy sees a response in the client's own format,
   so compression and the hidden retrieval rounds run unchanged above it.
 
 A request bound for LiteLLM carries a ``litellm:<client format>`` URL through the proxy;
@@ -60,14 +61,13 @@ def check_backend(config: ProxyConfig) -> None:
             "--backend azure needs --azure-url (https://NAME.openai.azure.com) and "
             "--azure-deployment (or AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_DEPLOYMENT)"
         )
-    if config.backend == "vertex_ai":
-        raise ValueError(
-            "--backend vertex_ai is not supported yet: LiteLLM's Vertex AI route needs "
-            "google-auth, which is not part of the litellm extra, and it has no offline "
-            "test here. Use a gateway that speaks Anthropic's or OpenAI's API instead."
-        )
-    if config.backend == "bedrock":
+    if config.backend in ("bedrock", "vertex_ai"):
         _import_litellm()
+    if config.backend == "vertex_ai":
+        require("google.auth", "litellm")
+        creds = config.vertex_credentials
+        if creds and not os.path.isfile(creds):
+            raise ValueError(f"--vertex-credentials: no such file {creds!r}")
 
 
 def native(config: ProxyConfig, provider: str) -> bool:
@@ -238,6 +238,12 @@ class BackendClient:
             options["api_version"] = cfg.azure_api_version
         if cfg.backend == "bedrock" and cfg.backend_api_base:
             options["aws_bedrock_runtime_endpoint"] = options.pop("api_base")
+        if cfg.backend == "vertex_ai":
+            for key, value in (("vertex_project", cfg.vertex_project),
+                               ("vertex_location", cfg.vertex_location),
+                               ("vertex_credentials", cfg.vertex_credentials)):  # fmt: skip
+                if value:
+                    options[key] = value
         return options
 
     def _model(self, model: str) -> str:
@@ -263,7 +269,8 @@ class BackendClient:
         model = self._model(request["model"])
         stream = bool(request.get("stream"))
         whole = False
-        native_anthropic = self.config.backend == "bedrock"  # Claude answers in its format
+        # Claude on Bedrock and Vertex AI answers in Anthropic's format.
+        native_anthropic = self.config.backend in ("bedrock", "vertex_ai")
         if stream and provider == "anthropic" and native_anthropic and not _native_streams():
             args["stream"] = False  # asked whole, sent as one burst of events
             whole = True

@@ -50,7 +50,9 @@ class ProxyConfig:
         resource. ``backend_model``: the model for translated requests (default: the
         request's own, with the backend's LiteLLM prefix). ``backend_api_base``: LiteLLM's
         endpoint override for translated requests (a Bedrock runtime endpoint, a Vertex
-        or private gateway base).
+        or private gateway base). ``vertex_project``, ``vertex_location``,
+        ``vertex_credentials``: the Google Cloud project, region and service-account JSON
+        file for ``vertex_ai`` (empty: LiteLLM's defaults, Application Default Credentials).
     """
 
     host: str = "127.0.0.1"
@@ -91,6 +93,9 @@ class ProxyConfig:
     azure_api_version: str = "2024-10-21"
     backend_model: str = ""
     backend_api_base: str = ""
+    vertex_project: str = ""
+    vertex_location: str = ""
+    vertex_credentials: str = ""
 
     @property
     def policy(self) -> RetrievalPolicy:

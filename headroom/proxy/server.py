@@ -122,6 +122,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--backend-api-base", default=env("HEADROOM_BACKEND_API_BASE") or "",
         help="endpoint override for translated requests (Bedrock runtime, Vertex base)",
     )  # fmt: skip
+    parser.add_argument(
+        "--vertex-project", default=env("VERTEXAI_PROJECT") or "",
+        help="Google Cloud project for vertex_ai (default: $VERTEXAI_PROJECT)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--vertex-location", default=env("VERTEXAI_LOCATION") or "",
+        help="Vertex AI region, e.g. us-east5 (default: $VERTEXAI_LOCATION)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--vertex-credentials", default=env("GOOGLE_APPLICATION_CREDENTIALS") or "",
+        help="service-account JSON file (default: $GOOGLE_APPLICATION_CREDENTIALS, "
+        "else Application Default Credentials)",
+    )  # fmt: skip
 
 
 def config_from(args: argparse.Namespace) -> ProxyConfig:
@@ -163,6 +176,9 @@ def config_from(args: argparse.Namespace) -> ProxyConfig:
         azure_api_version=args.azure_api_version,
         backend_model=args.backend_model,
         backend_api_base=args.backend_api_base,
+        vertex_project=args.vertex_project,
+        vertex_location=args.vertex_location,
+        vertex_credentials=args.vertex_credentials,
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -341,9 +342,201 @@ def test_bedrock_not_streamed_both_formats(
     assert keys_in(json.dumps(fake.received[-1][2]))
 
 
-def test_vertex_is_refused_with_the_reason() -> None:
-    with pytest.raises(ValueError, match="vertex_ai is not supported yet"):
-        check_backend(ProxyConfig(backend="vertex_ai"))
+# ---------------------------------------------------------------- Vertex AI (a local fake)
+
+VERTEX_TOKEN = "ya29.headroom-test-token"
+
+
+class FakeVertex:
+    """Google's OAuth token endpoint (checks the service account's RS256-signed JWT
+    against its public key) and Claude on Vertex AI (``rawPredict`` and
+    ``streamRawPredict`` in Anthropic's format, only with the token it issued)."""
+
+    def __init__(self, public_key: Any, script: Any) -> None:
+        self.public_key = public_key
+        self.script = script
+        self.tokens_issued = 0
+        self.received: list[tuple[str, dict[str, str], Any]] = []
+
+    def _check_assertion(self, jwt: str) -> dict[str, Any]:
+        import base64
+
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        def unb64(part: str) -> bytes:
+            return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+        head, claims, sig = jwt.split(".")
+        self.public_key.verify(
+            unb64(sig), f"{head}.{claims}".encode(), padding.PKCS1v15(), hashes.SHA256()
+        )  # raises InvalidSignature
+        out: dict[str, Any] = json.loads(unb64(claims))
+        return out
+
+    def app(self) -> Any:
+        from starlette.applications import Starlette
+        from starlette.requests import Request
+        from starlette.responses import JSONResponse, Response
+        from starlette.routing import Route
+
+        from tests.proxy.fake_upstream import anthropic_events, anthropic_message
+
+        async def token(request: Request) -> Response:
+            form = await request.form()
+            try:
+                claims = self._check_assertion(str(form["assertion"]))
+            except Exception as exc:
+                return JSONResponse({"error": "invalid_grant", "detail": str(exc)}, 400)
+            assert claims["iss"] == "headroom-test@proj-test.iam.gserviceaccount.com"
+            self.tokens_issued += 1
+            body = {"access_token": VERTEX_TOKEN, "expires_in": 3600, "token_type": "Bearer"}
+            return JSONResponse(body)
+
+        async def predict(request: Request) -> Response:
+            if request.headers.get("authorization") != f"Bearer {VERTEX_TOKEN}":
+                err = {"error": {"code": 401, "message": "bad token", "status": "UNAUTHENTICATED"}}
+                return JSONResponse(err, 401)
+            body = json.loads(await request.body())
+            self.received.append((request.url.path, dict(request.headers), body))
+            reply = self.script(body)
+            n = len(self.received)
+            if request.url.path.endswith(":rawPredict"):
+                return JSONResponse(anthropic_message(reply, n))
+            return Response(b"".join(anthropic_events(reply, n)), media_type="text/event-stream")
+
+        return Starlette(routes=[
+            Route("/token", token, methods=["POST"]),
+            Route("/{path:path}", predict, methods=["POST"]),
+        ])  # fmt: skip
+
+
+@pytest.fixture
+def vertex(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FakeVertex, str, str]]:
+    """A running fake and a throwaway service-account file whose ``token_uri`` is it."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from tests.proxy.fake_upstream import free_port
+
+    for name in ("GOOGLE_APPLICATION_CREDENTIALS", "VERTEXAI_PROJECT", "VERTEXAI_LOCATION",
+                 "VERTEX_PROJECT", "VERTEX_LOCATION", "VERTEXAI_CREDENTIALS"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    port = free_port()
+    account = {
+        "type": "service_account",
+        "project_id": "proj-test",
+        "private_key_id": "k1",
+        "private_key": pem,
+        "client_email": "headroom-test@proj-test.iam.gserviceaccount.com",
+        "client_id": "1",
+        "token_uri": f"http://127.0.0.1:{port}/token",
+    }
+    creds = tmp_path / "service-account.json"
+    creds.write_text(json.dumps(account))
+    fake = FakeVertex(key.public_key(), retrieving())
+    with ServerThread(fake.app(), port=port) as server:
+        yield fake, server.url, str(creds)
+
+
+def _vertex_proxy(start_proxy: Any, url: str, creds: str) -> Any:
+    return start_proxy(
+        backend="vertex_ai",
+        backend_api_base=url,
+        backend_model="vertex_ai/claude-sonnet-4-5@20250929",
+        vertex_project="proj-test",
+        vertex_location="us-east5",
+        vertex_credentials=creds,
+    )
+
+
+@needs_litellm
+def test_claude_code_on_vertex_streams_with_a_hidden_round(
+    vertex: tuple[FakeVertex, str, str], start_proxy: Any
+) -> None:
+    fake, url, creds = vertex
+    proxy = _vertex_proxy(start_proxy, url, creds)
+    r = post(proxy, "/v1/messages", {**anthropic_body(), "stream": True}, ANTHROPIC_HEADERS)
+    assert r.status_code == 200, r.text
+    evs = events(r.content)
+    text = "".join(d["delta"].get("text", "") for n, d in evs if n == "content_block_delta")
+    assert "The error is card_declined." in text
+    assert [n for n, _ in evs].count("message_stop") == 1
+    assert len(fake.received) == 2  # the model asked for the original once
+    assert fake.tokens_issued >= 1
+    path, headers, body = fake.received[0]
+    prefix = "/v1/projects/proj-test/locations/us-east5/publishers/anthropic/models/"
+    assert path.startswith(prefix + "claude-sonnet-4-5@20250929:"), path
+    assert path.rsplit(":", 1)[1] in ("rawPredict", "streamRawPredict")
+    assert "x-api-key" not in headers  # the client's Anthropic key stays here
+    assert body["anthropic_version"].startswith("vertex-")
+    assert keys_in(json.dumps(body["messages"]))  # compressed before it left
+    assert "ord_00200" in json.dumps(fake.received[1][2])  # the answer to the hidden call
+
+
+@needs_litellm
+def test_vertex_not_streamed_both_formats(
+    vertex: tuple[FakeVertex, str, str], start_proxy: Any
+) -> None:
+    fake, url, creds = vertex
+    fake.script = lambda body: {"text": "from vertex"}
+    proxy = _vertex_proxy(start_proxy, url, creds)
+    r = post(proxy, "/v1/messages", anthropic_body(), ANTHROPIC_HEADERS)
+    assert r.status_code == 200, r.text
+    assert r.json()["content"][0]["text"] == "from vertex"
+    assert fake.received[-1][0].endswith(":rawPredict")
+    r = post(proxy, "/v1/chat/completions", chat_body(), OPENAI_HEADERS)
+    assert r.status_code == 200, r.text
+    assert r.json()["choices"][0]["message"]["content"] == "from vertex"
+    assert fake.received[-1][0].endswith(":rawPredict")
+    assert keys_in(json.dumps(fake.received[-1][2]))
+
+
+@needs_litellm
+def test_vertex_with_a_key_the_token_endpoint_refuses(
+    vertex: tuple[FakeVertex, str, str], start_proxy: Any, tmp_path: Any
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    fake, url, creds = vertex
+    account = json.loads(Path(creds).read_text())
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    account["private_key"] = other.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text(json.dumps(account))
+    proxy = _vertex_proxy(start_proxy, url, str(wrong))
+    r = post(proxy, "/v1/messages", anthropic_body(), ANTHROPIC_HEADERS)
+    assert r.status_code >= 400
+    assert r.json()["type"] == "error"
+    assert fake.tokens_issued == 0 and fake.received == []
+
+
+def test_vertex_config_from_flags_and_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    monkeypatch.setenv("VERTEXAI_PROJECT", "p-env")
+    monkeypatch.setenv("VERTEXAI_LOCATION", "europe-west1")
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", "/nonexistent/sa.json")
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    cfg = config_from(parser.parse_args(["--backend", "vertex_ai", "--vertex-project", "p"]))
+    assert (cfg.vertex_project, cfg.vertex_location) == ("p", "europe-west1")
+    assert cfg.vertex_credentials == "/nonexistent/sa.json"
+    pytest.importorskip("litellm")
+    pytest.importorskip("google.auth")
+    with pytest.raises(ValueError, match="no such file"):
+        check_backend(cfg)
 
 
 @needs_litellm
