@@ -51,6 +51,8 @@ class ProxyConfig:
         request's own, with the backend's LiteLLM prefix). ``backend_api_base``: LiteLLM's
         endpoint override for translated requests (a Bedrock runtime endpoint, a Vertex
         or private gateway base).
+    memory: cross-conversation memory per API key and ``x-headroom-user`` header, in
+        ``memory_path`` (SQLite; default: the data dir's ``memory.sqlite3``).
     """
 
     host: str = "127.0.0.1"
@@ -91,6 +93,8 @@ class ProxyConfig:
     azure_api_version: str = "2024-10-21"
     backend_model: str = ""
     backend_api_base: str = ""
+    memory: bool = False
+    memory_path: str | None = None
 
     @property
     def policy(self) -> RetrievalPolicy:
