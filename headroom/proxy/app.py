@@ -28,6 +28,8 @@ from .._extras import require
 from ..config import HeadroomConfig
 from ..ledger import SavingsLedger
 from ..memory import MemoryStore
+from ..memory.api import MemoryBackend
+from ..memory.redis_store import RedisMemoryStore
 from ..messages import slots
 from ..retrieval_policy import Action
 from ..store import Store, default_store, shared_store
@@ -244,8 +246,14 @@ class HeadroomProxy:
         self._observing = any(x is not None for x in features)
         self.memory: ProxyMemory | None = None
         if self.config.memory:
-            path = self.config.memory_path
-            self.memory = ProxyMemory(MemoryStore(path) if path else None)
+            # Memory lives where the retrieval store does: Redis when there is one.
+            path, url = self.config.memory_path, self.config.redis_url
+            backend: MemoryBackend | None = None
+            if path:
+                backend = MemoryStore(path)
+            elif url:
+                backend = RedisMemoryStore(url)
+            self.memory = ProxyMemory(backend)
         # Digests of large tool outputs already compressed (touched on the event loop only).
         self._seen: OrderedDict[int, None] = OrderedDict()
 

@@ -52,7 +52,8 @@ class ProxyConfig:
         endpoint override for translated requests (a Bedrock runtime endpoint, a Vertex
         or private gateway base).
     memory: cross-conversation memory per API key and ``x-headroom-user`` header, in
-        ``memory_path`` (SQLite; default: the data dir's ``memory.sqlite3``).
+        ``memory_path`` (SQLite), else in Redis when ``redis_url`` is set (shared by every
+        replica), else in the data dir's ``memory.sqlite3``.
     """
 
     host: str = "127.0.0.1"

@@ -14,7 +14,8 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from ..memory import Memory, MemoryStore, open_memory_store
+from ..memory import Memory, open_memory_store
+from ..memory.api import MemoryBackend
 from ..memory.client import MemoryInjector
 from ..memory.inline import StreamStripper, extract
 
@@ -33,13 +34,13 @@ def owner_of(tenant: str, user: bytes | None) -> str:
 class ProxyMemory:
     """One injector per owner (kept for the last ``_MAX_OWNERS``), over one store."""
 
-    def __init__(self, store: MemoryStore | None = None, k: int = 5) -> None:
+    def __init__(self, store: MemoryBackend | None = None, k: int = 5) -> None:
         self._store = store
         self.k = k
         self._injectors: OrderedDict[str, MemoryInjector] = OrderedDict()
 
     @property
-    def store(self) -> MemoryStore:
+    def store(self) -> MemoryBackend:
         if self._store is None:
             self._store = open_memory_store()
         return self._store

@@ -109,3 +109,48 @@ def test_off_by_default_forwards_bytes_unchanged(fake: FakeUpstream, proxy: Any)
     r = post(proxy, "/v1/messages", body, "alice")
     assert fake.received[-1].json() == body
     assert r.json()["content"][0]["text"] == f"{ANSWER}\n{FACT}"
+
+
+def test_redis_memory_is_shared_by_two_proxies(
+    fake: FakeUpstream, start_proxy: Any, redis_url: tuple[str, Any]
+) -> None:
+    url, _ = redis_url
+    first = start_proxy(memory=True, redis_url=url)
+    second = start_proxy(memory=True, redis_url=url)
+    fake.script = [
+        {"text": f"{ANSWER}\n{FACT}"},
+        {"text": f"{ANSWER}\n" + FACT.replace("Thursday", "Friday")},
+    ]
+    r = post(first, "/v1/messages", anthropic("We deploy on Thursdays.", stream=True), "alice")
+    assert anthropic_stream_text(r) == ANSWER
+    post(second, "/v1/messages", anthropic("When is the deploy?"), "alice")
+    assert "deploy day: deploys happen on Thursday" in sent_user_text(fake)
+    # The newer fact on the same subject supersedes the old one, on every replica.
+    post(first, "/v1/messages", anthropic("When is the deploy?"), "alice")
+    assert "deploys happen on Friday" in sent_user_text(fake)
+    assert "Thursday" not in sent_user_text(fake).replace("Thursdays", "")
+    post(second, "/v1/messages", anthropic("When is the deploy?"), "bob")
+    assert "deploys happen" not in sent_user_text(fake)
+
+
+def test_redis_store_matches_the_sqlite_one(redis_url: tuple[str, Any], tmp_path: Path) -> None:
+    from headroom.memory import MemoryStore
+    from headroom.memory.redis_store import RedisMemoryStore
+
+    url, _ = redis_url
+    for store in (RedisMemoryStore(url), MemoryStore(tmp_path / "m.sqlite3")):
+        store.add("o", "prefers Go for services", subject="language")
+        store.add("o", "prefers Rust for services", subject="language")
+        store.add("o", "standup at nine", scope="session", scope_id="s1")
+        store.add("p", "prefers Python", subject="language")
+        assert [f.fact for f in store.search("o", "which language for services?")] == [
+            "prefers Rust for services"
+        ]
+        assert store.search("o", "standup") == []
+        assert [f.fact for f in store.search("o", "standup", session_id="s1")] == [
+            "standup at nine"
+        ]
+        assert len(store.get_all("o", history=True, session_id="s1")) == 3
+        assert store.stats("o").facts == 2 and store.stats("o").history == 1
+        assert store.clear("o") == 3
+        assert store.get_all("o") == [] and len(store.get_all("p")) == 1
