@@ -169,7 +169,8 @@ class _SseFilter:
                 "index": data.get("index"),
                 "delta": {"type": "text_delta", "text": rest},
             }
-            return b"event: content_block_delta\n" + dump(extra).split(b"\n", 1)[1] + event
+            data_line = json.dumps(extra, ensure_ascii=False).encode("utf-8")
+            return b"event: content_block_delta\ndata: " + data_line + b"\n\n" + event
         choices = data.get("choices")
         if not isinstance(choices, list) or not choices:
             return event

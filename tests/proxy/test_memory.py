@@ -154,3 +154,17 @@ def test_redis_store_matches_the_sqlite_one(redis_url: tuple[str, Any], tmp_path
         assert store.stats("o").facts == 2 and store.stats("o").history == 1
         assert store.clear("o") == 3
         assert store.get_all("o") == [] and len(store.get_all("p")) == 1
+
+
+def test_stream_text_that_only_looks_like_a_block_is_given_back(
+    fake: FakeUpstream, start_proxy: Any, tmp_path: Path
+) -> None:
+    proxy = start_proxy(memory=True, memory_path=str(tmp_path / "m.sqlite3"))
+    text = "Compare them: a <mem"
+    fake.script = [{"text": text}, {"text": text}, {"text": "x <memory>not closed"}]
+    r = post(proxy, "/v1/messages", anthropic("Compare", stream=True), "dan")
+    assert anthropic_stream_text(r) == text
+    r = post(proxy, "/v1/chat/completions", chat("Compare", stream=True), "dan")
+    assert chat_stream_text(r) == text
+    r = post(proxy, "/v1/messages", anthropic("Compare"), "dan")
+    assert r.json()["content"][0]["text"] == "x <memory>not closed"
