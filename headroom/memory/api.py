@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from typing import Protocol
 
 from .store import Fact, MemoryStats, MemoryStore
 
@@ -25,6 +26,47 @@ def open_memory_store(path: str | os.PathLike[str] | None = None) -> MemoryStore
         return store
 
 
+class MemoryBackend(Protocol):
+    """What :class:`Memory` needs of a store: :class:`MemoryStore` (SQLite) and
+    :class:`~headroom.memory.redis_store.RedisMemoryStore` both provide it."""
+
+    def add(
+        self,
+        owner: str,
+        fact: str,
+        *,
+        subject: str | None = None,
+        scope: str = "user",
+        scope_id: str | None = None,
+        now: float | None = None,
+    ) -> Fact: ...
+
+    def delete(self, owner: str, fact_id: int) -> bool: ...
+
+    def clear(self, owner: str, scope: str | None = None, scope_id: str | None = None) -> int: ...
+
+    def search(
+        self,
+        owner: str,
+        query: str,
+        *,
+        k: int = 5,
+        session_id: str | None = None,
+        agent_id: str | None = None,
+    ) -> list[Fact]: ...
+
+    def get_all(
+        self,
+        owner: str,
+        *,
+        session_id: str | None = None,
+        agent_id: str | None = None,
+        history: bool = False,
+    ) -> list[Fact]: ...
+
+    def stats(self, owner: str | None = None) -> MemoryStats: ...
+
+
 class Memory:
     """The memories one user sees: their ``user`` scope plus the current session's and
     agent's. Writes default to the user scope."""
@@ -35,14 +77,14 @@ class Memory:
         *,
         session_id: str | None = None,
         agent_id: str | None = None,
-        store: MemoryStore | None = None,
+        store: MemoryBackend | None = None,
         path: str | os.PathLike[str] | None = None,
         k: int = 5,
     ) -> None:
         self.user_id = str(user_id)
         self.session_id = session_id
         self.agent_id = agent_id
-        self.store = store if store is not None else open_memory_store(path)
+        self.store: MemoryBackend = store if store is not None else open_memory_store(path)
         self.k = k
 
     def search(self, query: str, k: int | None = None) -> list[Fact]:

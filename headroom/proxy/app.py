@@ -27,6 +27,9 @@ from typing import Any
 from .._extras import require
 from ..config import HeadroomConfig
 from ..ledger import SavingsLedger
+from ..memory import MemoryStore
+from ..memory.api import MemoryBackend
+from ..memory.redis_store import RedisMemoryStore
 from ..messages import slots
 from ..retrieval_policy import Action
 from ..store import Store, default_store, shared_store
@@ -49,6 +52,7 @@ from .cache import CachedResponse, ResponseCache, cache_key, kept_headers, worth
 from .config import ProxyConfig
 from .costs import BudgetExceeded, Costs
 from .exchange import Exchange, mark_forwarded
+from .memory import ProxyMemory, inject, owner_of, stripping_send
 from .metrics import CONTENT_TYPE, ProxyMetrics, route_label
 from .ratelimit import Denied, RateLimits
 from .requestlog import RequestLog
@@ -240,6 +244,16 @@ class HeadroomProxy:
             )
         features = (self.metrics, limits, self.costs, self.cache, self.request_log)
         self._observing = any(x is not None for x in features)
+        self.memory: ProxyMemory | None = None
+        if self.config.memory:
+            # Memory lives where the retrieval store does: Redis when there is one.
+            path, url = self.config.memory_path, self.config.redis_url
+            backend: MemoryBackend | None = None
+            if path:
+                backend = MemoryStore(path)
+            elif url:
+                backend = RedisMemoryStore(url)
+            self.memory = ProxyMemory(backend)
         # Digests of large tool outputs already compressed (touched on the event loop only).
         self._seen: OrderedDict[int, None] = OrderedDict()
 
@@ -551,6 +565,15 @@ class HeadroomProxy:
             )
             await _respond(send, 413, dumps_body(error), JSON_HEADERS)
             return
+        if self.memory is not None and fmt in (ANTHROPIC, OPENAI_CHAT):
+            tenant = tenant_of(raw_headers, scope.get("client"))
+            injector = self.memory.injector(owner_of(tenant, ours.get(b"x-headroom-user")))
+            new = inject(raw, injector)
+            if new is not None:
+                raw = new
+                headers = with_header(headers, b"content-length", str(len(raw)).encode())
+            headers = with_header(headers, b"accept-encoding", b"identity")
+            send = stripping_send(send, injector)
         extra: Headers = []
         if ours.get(b"x-headroom-bypass", b"").strip().lower() in (b"true", b"1", b"yes"):
             self.stats.add("bypassed")

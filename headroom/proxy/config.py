@@ -53,6 +53,9 @@ class ProxyConfig:
         or private gateway base). ``vertex_project``, ``vertex_location``,
         ``vertex_credentials``: the Google Cloud project, region and service-account JSON
         file for ``vertex_ai`` (empty: LiteLLM's defaults, Application Default Credentials).
+    memory: cross-conversation memory per API key and ``x-headroom-user`` header, in
+        ``memory_path`` (SQLite), else in Redis when ``redis_url`` is set (shared by every
+        replica), else in the data dir's ``memory.sqlite3``.
     """
 
     host: str = "127.0.0.1"
@@ -96,6 +99,8 @@ class ProxyConfig:
     vertex_project: str = ""
     vertex_location: str = ""
     vertex_credentials: str = ""
+    memory: bool = False
+    memory_path: str | None = None
 
     @property
     def policy(self) -> RetrievalPolicy:

@@ -47,6 +47,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="redis://… shared by workers and replicas: originals and rate limits "
         "(default: $HEADROOM_REDIS_URL)",
     )
+    parser.add_argument(
+        "--memory", action="store_true",
+        help="cross-conversation memory per API key and x-headroom-user header",
+    )  # fmt: skip
+    parser.add_argument("--memory-path", default=None, help="memory SQLite file")
     parser.add_argument("--rpm", type=int, default=0, help="requests per minute per client")
     parser.add_argument(
         "--tpm", type=int, default=0, help="billed tokens per minute per client (input+output)"
@@ -157,6 +162,8 @@ def config_from(args: argparse.Namespace) -> ProxyConfig:
         global_rpm=max(0, args.global_rpm),
         limit_window=args.limit_window,
         metrics=args.metrics,
+        memory=args.memory,
+        memory_path=args.memory_path,
         costs=args.costs,
         budget=max(0.0, args.budget),
         budget_period=args.budget_period,
