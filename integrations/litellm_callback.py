@@ -346,21 +346,9 @@ class HeadroomCallback(CustomLogger):  # type: ignore[misc]
     ) -> AgenticLoopPlan:
         return await self._plan(tools, model, messages, kwargs, logging_obj)
 
-    async def async_should_run_agentic_loop(
-        self,
-        response: Any,
-        model: str,
-        messages: list[dict[str, Any]],
-        tools: list[dict[str, Any]] | None,
-        stream: bool,
-        custom_llm_provider: str,
-        kwargs: dict[str, Any],
-    ) -> tuple[bool, dict[str, Any]]:
-        try:
-            return self._gate(response, tools, stream, kwargs)
-        except Exception as exc:
-            log.warning("headroom: could not read the response for retrieval calls: %r", exc)
-            return False, {}
+    # The Anthropic-messages surface asks the same question with the same parameters;
+    # LiteLLM only checks that the attribute differs from CustomLogger's, so one function serves.
+    async_should_run_agentic_loop = async_should_run_chat_completion_agentic_loop
 
     async def async_build_agentic_loop_plan(
         self,
