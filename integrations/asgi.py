@@ -28,11 +28,10 @@ from headroom.config import HeadroomConfig
 from headroom.engine import DEFAULT_CONFIG
 from headroom.ledger import SavingsLedger
 from headroom.retrieval_policy import Action, RetrievalPolicy, retrieval_mode
-from headroom.tokens import counter_for
 from headroom.wire import (
     RequestCompression,
     WireFormat,
-    answer_calls,
+    answer_and_count,
     compress_request,
     dumps_body,
     final_response,
@@ -203,12 +202,7 @@ class CompressionMiddleware:
             )
             await self.app(_scope(scope, len(raw)), _Replay(raw, receive), _adding(send, skipped))
             return
-        info: Headers = [
-            (b"x-headroom-compressed", b"true"),
-            (b"x-headroom-tokens-before", str(outcome.tokens_before).encode()),
-            (b"x-headroom-tokens-after", str(outcome.tokens_after).encode()),
-            (b"x-headroom-tokens-saved", str(outcome.tokens_saved).encode()),
-        ]
+        info: Headers = outcome.info_headers()
         if not outcome.tool_offered:
             data = dumps_body(outcome.body)
             await self.app(_scope(scope, len(data)), _Replay(data, receive), _adding(send, info))
@@ -245,12 +239,7 @@ class CompressionMiddleware:
         return outcome, ""
 
     async def _answer(self, calls: list[ToolCall], model: Any) -> tuple[Any, int]:
-        def run() -> tuple[Any, int]:
-            answers = answer_calls(calls, self.store)
-            counter = counter_for(model if isinstance(model, str) else None)
-            return answers, sum(counter.count(a.content) for _, a in answers)
-
-        return await asyncio.to_thread(run)
+        return await asyncio.to_thread(answer_and_count, calls, self.store, model)
 
     # ------------------------------------------------------------------ rounds
     async def _rounds(

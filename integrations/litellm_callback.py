@@ -48,8 +48,7 @@ from headroom.engine import DEFAULT_CONFIG
 from headroom.ledger import SavingsLedger
 from headroom.retrieval import RETRIEVE_TOOL_NAME
 from headroom.retrieval_policy import Action, RetrievalPolicy, retrieval_mode
-from headroom.tokens import counter_for
-from headroom.wire import RequestCompression, answer_calls, compress_request
+from headroom.wire import RequestCompression, answer_and_count, compress_request
 from headroom.wire.formats import ANTHROPIC, OPENAI_CHAT, OPENAI_RESPONSES, WireFormat
 
 require("litellm", "litellm")
@@ -294,12 +293,7 @@ class HeadroomCallback(CustomLogger):  # type: ignore[misc]
             return AgenticLoopPlan(response_override=stripped)
         calls = fmt.calls(data)
 
-        def run() -> tuple[Any, int]:
-            answers = answer_calls(calls, self.store)
-            counter = counter_for(model)
-            return answers, sum(counter.count(a.content) for _, a in answers)
-
-        answers, tokens = await asyncio.to_thread(run)
+        answers, tokens = await asyncio.to_thread(answer_and_count, calls, self.store, model)
         follow = fmt.follow_up({"model": model, "messages": list(messages)}, data, answers)
         call_id = getattr(logging_obj, "litellm_call_id", None) or (kwargs or {}).get(
             "litellm_call_id"

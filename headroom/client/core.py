@@ -23,7 +23,7 @@ from ..wire import (
     RequestCompression,
     Splicer,
     WireFormat,
-    answer_calls,
+    answer_and_count,
     compress_request,
     dumps_body,
     final_response,
@@ -195,9 +195,7 @@ class Core:
         )
 
     def answer(self, fmt: WireFormat, calls: Any, model: Any) -> tuple[Any, int]:
-        answers = answer_calls(calls, self.store)
-        counter = counter_for(model if isinstance(model, str) else None)
-        return answers, sum(counter.count(a.content) for _, a in answers)
+        return answer_and_count(calls, self.store, model)
 
     def count_locally(self, body: dict[str, Any]) -> int:
         """Input tokens of a messages request, counted offline (approximate for Claude)."""

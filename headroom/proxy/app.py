@@ -30,11 +30,10 @@ from ..ledger import SavingsLedger
 from ..messages import slots
 from ..retrieval_policy import Action
 from ..store import Store, default_store, shared_store
-from ..tokens import counter_for
 from ..wire import (
     RequestCompression,
     WireFormat,
-    answer_calls,
+    answer_and_count,
     compress_request,
     dumps_body,
     final_response,
@@ -719,12 +718,7 @@ class HeadroomProxy:
         send: Send,
     ) -> None:
         self.stats.add("compressed")
-        info: Headers = [
-            (b"x-headroom-compressed", b"true"),
-            (b"x-headroom-tokens-before", str(outcome.tokens_before).encode()),
-            (b"x-headroom-tokens-after", str(outcome.tokens_after).encode()),
-            (b"x-headroom-tokens-saved", str(outcome.tokens_saved).encode()),
-        ]
+        info: Headers = outcome.info_headers()
         data = dumps_body(outcome.body)
         headers = with_header(headers, b"content-length", str(len(data)).encode())
         provider = "anthropic" if fmt is ANTHROPIC else "openai"
@@ -739,12 +733,7 @@ class HeadroomProxy:
             await self._stream_rounds(fmt, url, headers, outcome, data, send, info, provider)
 
     async def _answer(self, calls: list[ToolCall], model: Any) -> tuple[Any, int]:
-        def run() -> tuple[Any, int]:
-            answers = answer_calls(calls, _request_store.get())
-            counter = counter_for(model if isinstance(model, str) else None)
-            return answers, sum(counter.count(a.content) for _, a in answers)
-
-        return await asyncio.to_thread(run)
+        return await asyncio.to_thread(answer_and_count, calls, _request_store.get(), model)
 
     async def _rounds(
         self,

@@ -20,7 +20,7 @@ from .formats import (
     sum_usage,
 )
 from .request import RequestCompression, compress_request, dumps_body, may_hold_tool_output
-from .rounds import answer_calls, final_response
+from .rounds import answer_and_count, answer_calls, final_response
 from .sse import SSEEvent, SSEParser, encode_event
 from .stream import (
     AnthropicSplicer,
@@ -46,6 +46,7 @@ __all__ = [
     "Splicer",
     "ToolCall",
     "WireFormat",
+    "answer_and_count",
     "answer_calls",
     "compress_request",
     "dumps_body",

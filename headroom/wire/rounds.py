@@ -6,6 +6,7 @@ from typing import Any
 
 from ..retrieval import ToolAnswer, answer_tool_call
 from ..retrieval_policy import Action
+from ..tokens import counter_for
 from .formats import ToolCall, WireFormat, sum_usage
 
 
@@ -13,6 +14,16 @@ def answer_calls(calls: list[ToolCall], store: Any = None) -> list[tuple[ToolCal
     """An answer for every call of the model's turn, in order. Only ``headroom_retrieve``
     calls are answered; ``Action.ANSWER`` guarantees there are no others."""
     return [(c, answer_tool_call(c.arguments, store)) for c in calls if c.is_retrieval]
+
+
+def answer_and_count(
+    calls: list[ToolCall], store: Any, model: Any
+) -> tuple[list[tuple[ToolCall, ToolAnswer]], int]:
+    """``answer_calls`` plus the tokens the answers add to the next round, counted for
+    ``model`` (a model that is not a string gets the default counter)."""
+    answers = answer_calls(calls, store)
+    counter = counter_for(model if isinstance(model, str) else None)
+    return answers, sum(counter.count(a.content) for _, a in answers)
 
 
 def final_response(
