@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from headroom.config import HeadroomConfig
@@ -38,15 +38,13 @@ from headroom.wire import (
     may_hold_tool_output,
     splicer_for,
 )
+from headroom.wire.asgi import Message, Receive, Scope, Send
+from headroom.wire.asgi import send_body as _body
 from headroom.wire.formats import ANTHROPIC, OPENAI_CHAT, OPENAI_RESPONSES, ToolCall
 from headroom.wire.stream import Splicer, stream_error
 
 log = logging.getLogger("headroom.asgi")
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
 
@@ -425,10 +423,6 @@ def _adding(send: Send, info: Headers) -> Send:
         await send(message)
 
     return wrapped
-
-
-async def _body(send: Send, data: bytes, more: bool) -> None:
-    await send({"type": "http.response.body", "body": data, "more_body": more})
 
 
 async def _respond(send: Send, status: int, body: bytes, headers: Headers) -> None:

@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +41,8 @@ from ..wire import (
     may_hold_tool_output,
     splicer_for,
 )
+from ..wire.asgi import Message, Receive, Scope, Send
+from ..wire.asgi import send_body as _body
 from ..wire.formats import ANTHROPIC, OPENAI_CHAT, ToolCall
 from . import costs, exchange
 from .cache import CachedResponse, ResponseCache, cache_key, kept_headers, worth_keeping
@@ -65,10 +67,6 @@ from .upstream import (
 
 log = logging.getLogger("headroom.proxy")
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 JSON_HEADERS: Headers = [(b"content-type", b"application/json")]
 _SEEN_ABOVE = 4096  # outputs smaller than this compress fast enough on the event loop
@@ -917,10 +915,6 @@ def _stream_error(fmt: WireFormat, payload: bytes) -> bytes:
     if fmt is ANTHROPIC:
         return f"event: error\ndata: {json.dumps(error)}\n\n".encode()
     return f"data: {json.dumps(error)}\n\n".encode()
-
-
-async def _body(send: Send, data: bytes, more: bool) -> None:
-    await send({"type": "http.response.body", "body": data, "more_body": more})
 
 
 async def _respond(send: Send, status: int, body: bytes, headers: Headers) -> None:

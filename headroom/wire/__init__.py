@@ -5,6 +5,7 @@
 - ``request``: ``compress_request`` compresses a whole body and offers the tool.
 - ``sse`` and ``stream``: server-sent events and splicing hidden rounds into a stream.
 - ``rounds``: answering ``headroom_retrieve`` calls.
+- ``asgi``: the ASGI types and body-sending helper of the proxy app and the middleware.
 """
 
 from __future__ import annotations
