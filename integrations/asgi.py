@@ -36,6 +36,7 @@ from headroom.wire import (
     dumps_body,
     final_response,
     may_hold_tool_output,
+    read_round,
     splicer_for,
 )
 from headroom.wire.asgi import Message, Receive, Scope, Send
@@ -260,18 +261,13 @@ class CompressionMiddleware:
                 data = dumps_body(body)
                 got = _Captured()
                 await self.app(_scope(scope, len(data)), _Replay(data, receive), got.send)
-                try:
-                    parsed = json.loads(got.body) if got.status == 200 else None
-                except ValueError:
-                    parsed = None
-                if not isinstance(parsed, dict):  # errors and odd answers go out as they are
+                parsed, calls, action = read_round(
+                    fmt, self.policy, got.status, got.body, rounds, usages
+                )
+                if parsed is None:  # errors and odd answers go out as they are
                     await _respond(send, got.status, got.body, got.headers + info)
                     return
-                usages.append(fmt.usage(parsed))
                 first = first or parsed
-                calls = fmt.calls(parsed)
-                ours = sum(1 for c in calls if c.is_retrieval)
-                action = self.policy.decide(rounds, ours, len(calls) - ours)
                 if action is not Action.ANSWER:
                     if rounds or action is not Action.PASS:
                         out = dumps_body(final_response(fmt, parsed, action, usages, first))

@@ -27,6 +27,7 @@ from ..wire import (
     compress_request,
     dumps_body,
     final_response,
+    read_round,
     splicer_for,
 )
 from .metrics import MetricsLog, MetricsRecord, now
@@ -334,17 +335,12 @@ class _Exchange:
         """One non-streamed round, shared by the sync and async transports: the response to
         hand back, or the next body to send when our retrieval calls are to be answered."""
         assert self.fmt is not None
-        try:
-            parsed = json.loads(payload) if resp.status_code == 200 else None
-        except ValueError:
-            parsed = None
-        if not isinstance(parsed, dict):
+        parsed, calls, action = read_round(
+            self.fmt, self.core.policy, resp.status_code, payload, self.rounds, usages
+        )
+        if parsed is None:
             return httpx2.Response(resp.status_code, headers=_clean(resp.headers), content=payload)
-        usages.append(self.fmt.usage(parsed))
         self.first = self.first or parsed
-        calls = self.fmt.calls(parsed)
-        n_ours = sum(1 for c in calls if c.is_retrieval)
-        action = self.core.policy.decide(self.rounds, n_ours, len(calls) - n_ours)
         if action is not Action.ANSWER:
             return httpx2.Response(
                 200, headers=_clean(resp.headers), content=self.final(parsed, action, usages)

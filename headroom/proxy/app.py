@@ -39,6 +39,7 @@ from ..wire import (
     final_response,
     format_for_path,
     may_hold_tool_output,
+    read_round,
     splicer_for,
 )
 from ..wire.asgi import Message, Receive, Scope, Send
@@ -762,21 +763,16 @@ class HeadroomProxy:
             except UpstreamError as exc:
                 await self._unreachable(send, provider, exc)
                 return
-            try:
-                parsed = json.loads(payload) if resp.status == 200 else None
-            except ValueError:
-                parsed = None
-            if not isinstance(parsed, dict):  # errors and odd answers reach the client as is
+            parsed, calls, action = read_round(
+                fmt, self.policy, resp.status, payload, rounds, usages
+            )
+            if parsed is None:  # errors and odd answers reach the client as is
                 if resp.status >= 400:
                     self.stats.add("upstream_errors")
                 hdrs = response_headers(resp.headers, body_changed=False)
                 await _respond(send, resp.status, payload, hdrs + info)
                 break
-            usages.append(fmt.usage(parsed))
             first = first or parsed
-            calls = fmt.calls(parsed)
-            n_ours = sum(1 for c in calls if c.is_retrieval)
-            action = self.policy.decide(rounds, n_ours, len(calls) - n_ours)
             if action is not Action.ANSWER:
                 final = final_response(fmt, parsed, action, usages, first)
                 hdrs = response_headers(resp.headers, body_changed=True)

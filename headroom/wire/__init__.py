@@ -21,7 +21,7 @@ from .formats import (
     sum_usage,
 )
 from .request import RequestCompression, compress_request, dumps_body, may_hold_tool_output
-from .rounds import answer_and_count, answer_calls, final_response
+from .rounds import answer_and_count, answer_calls, final_response, read_round
 from .sse import SSEEvent, SSEParser, encode_event
 from .stream import (
     AnthropicSplicer,
@@ -55,6 +55,7 @@ __all__ = [
     "final_response",
     "format_for_path",
     "may_hold_tool_output",
+    "read_round",
     "splicer_for",
     "sum_usage",
 ]
