@@ -31,15 +31,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+from benchmarks._common import log_50k  # noqa: E402
 from headroom import MemoryStore  # noqa: E402
 from headroom.integrations.asgi import CompressionMiddleware  # noqa: E402
 from headroom.wire import ANTHROPIC, compress_request  # noqa: E402
-from tests.proxy.fake_upstream import service_log  # noqa: E402
-
-
-def log_50k(salt: int) -> str:
-    text = service_log(lines=370, error_at=salt % 370)
-    return text.replace("payments-svc", f"payments-{salt:06d}")
 
 
 def anthropic_body(output: str) -> dict[str, Any]:

@@ -19,9 +19,7 @@ import argparse
 import asyncio
 import http.client
 import json
-import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,28 +30,12 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._common import log_50k, start  # noqa: E402
 from headroom import MemoryStore  # noqa: E402
 from headroom.wire import ANTHROPIC, compress_request  # noqa: E402
-from tests.proxy.fake_upstream import free_port, service_log  # noqa: E402
+from tests.proxy.fake_upstream import free_port  # noqa: E402
 
 HEADERS = {"x-api-key": "sk-bench", "anthropic-version": "2023-06-01"}
-
-
-def start(cmd: list[str], url: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    port = int(url.split(":")[2].split("/")[0])
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-            conn.request("GET", "/livez")
-            conn.getresponse().read()
-            return proc
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError(f"{cmd} did not start")
 
 
 def body(output: str, stream: bool = False) -> bytes:
@@ -75,11 +57,6 @@ def body(output: str, stream: bool = False) -> bytes:
             ],
         }
     ).encode()
-
-
-def log_50k(salt: int) -> str:
-    text = service_log(lines=370, error_at=salt % 370)
-    return text.replace("payments-svc", f"payments-{salt:06d}")
 
 
 class Client:
@@ -168,11 +145,11 @@ def main() -> None:
     fake_port, proxy_port = free_port(), free_port()
     direct = f"http://127.0.0.1:{fake_port}"
     proxy = f"http://127.0.0.1:{proxy_port}"
-    fake = start([sys.executable, "-m", "tests.proxy.fake_upstream", str(fake_port)], direct)
+    fake = start([sys.executable, "-m", "tests.proxy.fake_upstream", str(fake_port)], fake_port)
     proxied = start(
         [sys.executable, "-m", "headroom.proxy", "--port", str(proxy_port), "--store", "memory",
          "--anthropic-url", direct, "--openai-url", direct],
-        proxy + "/livez",
+        proxy_port,
     )  # fmt: skip
     rows: list[tuple[str, float, float, float, float]] = []
     missed: list[str] = []

@@ -34,6 +34,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._common import start as start_live  # noqa: E402
 from tests.proxy.fake_upstream import free_port  # noqa: E402
 from tests.proxy.test_load import rss_kb, workers_of  # noqa: E402
 from tests.store_backends.conftest import REDIS_SERVER, RedisServer  # noqa: E402
@@ -47,20 +48,7 @@ SMALL = json.dumps(
 
 
 def start(cmd: list[str], port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-            conn.request("GET", "/livez")
-            conn.getresponse().read()
-            return proc
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError(f"{cmd} did not start")
+    return start_live(cmd, port, drop_env=("PROMETHEUS_MULTIPROC_DIR",))
 
 
 def proxy(fake: str, *flags: str) -> tuple[str, subprocess.Popen[bytes]]:

@@ -43,7 +43,7 @@ from unittest import mock
 import headroom
 from headroom import jsonutil
 from headroom.engine import clear_memo
-from headroom.evals.metrics import OutputPair, check_needle, text_fabrications
+from headroom.evals.metrics import OutputPair, _same, check_needle, text_fabrications
 from headroom.markers import MARKER_KEY, TEXT_MARKER_PREFIX, expand_tables, is_json_marker, keys_in
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -263,17 +263,6 @@ def request_tokens(messages: list[dict[str, Any]]) -> int:
 
 
 _MARKER_MEMBER = re.compile(re.escape(MARKER_KEY) + r"\d*")
-
-
-def _same(a: Any, b: Any) -> bool:
-    """Deep equality that tells 1 from 1.0 from true."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, list):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    return bool(a == b)
 
 
 def _is_marker_string(value: Any) -> bool:

@@ -74,6 +74,16 @@ def tool_names(messages: list[Any]) -> dict[str, str]:
     return names
 
 
+def _tool_message_ids(msg: dict[str, Any], names: dict[str, str]) -> tuple[str | None, str | None]:
+    """(tool name, tool call id) of a ``role: tool`` message; the name from the message
+    itself, else from the assistant call it answers."""
+    call_id = msg.get("tool_call_id")
+    call_id = call_id if isinstance(call_id, str) else None
+    name = msg.get("name") if isinstance(msg.get("name"), str) else None
+    name = name or (names.get(call_id) if call_id else None)
+    return name, call_id
+
+
 def text_parts(content: Any, base: Path = ()) -> Iterator[tuple[Path, str]]:
     """Every text in a message's content (a string, or text parts/blocks), with its path."""
     if isinstance(content, str):
@@ -104,10 +114,7 @@ def slots(messages: list[Any], include_user: bool = False) -> Iterator[TextSlot]
         role = msg.get("role")
         content = msg.get("content")
         if role == "tool":
-            call_id = msg.get("tool_call_id")
-            call_id = call_id if isinstance(call_id, str) else None
-            name = msg.get("name") if isinstance(msg.get("name"), str) else None
-            name = name or (names.get(call_id) if call_id else None)
+            name, call_id = _tool_message_ids(msg, names)
             for path, text in text_parts(content, ("content",)):
                 yield TextSlot(index, path, text, "tool", name, call_id)
         elif role == "user":
@@ -158,10 +165,7 @@ def image_slots(messages: list[Any]) -> Iterator[ImageSlot]:
         role = raw_role if isinstance(raw_role, str) else ""
         content = msg.get("content")
         if role == "tool":
-            call_id = msg.get("tool_call_id")
-            call_id = call_id if isinstance(call_id, str) else None
-            name = msg.get("name") if isinstance(msg.get("name"), str) else None
-            name = name or (names.get(call_id) if call_id else None)
+            name, call_id = _tool_message_ids(msg, names)
             for path, block in _images_in(content, ("content",)):
                 yield ImageSlot(index, path, block, "tool", name, call_id)
             continue

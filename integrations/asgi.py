@@ -21,33 +21,31 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from headroom.config import HeadroomConfig
 from headroom.engine import DEFAULT_CONFIG
 from headroom.ledger import SavingsLedger
 from headroom.retrieval_policy import Action, RetrievalPolicy, retrieval_mode
-from headroom.tokens import counter_for
 from headroom.wire import (
     RequestCompression,
     WireFormat,
-    answer_calls,
+    answer_and_count,
     compress_request,
     dumps_body,
     final_response,
     may_hold_tool_output,
+    read_round,
     splicer_for,
 )
+from headroom.wire.asgi import Message, Receive, Scope, Send
+from headroom.wire.asgi import send_body as _body
 from headroom.wire.formats import ANTHROPIC, OPENAI_CHAT, OPENAI_RESPONSES, ToolCall
 from headroom.wire.stream import Splicer, stream_error
 
 log = logging.getLogger("headroom.asgi")
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
 
@@ -203,12 +201,7 @@ class CompressionMiddleware:
             )
             await self.app(_scope(scope, len(raw)), _Replay(raw, receive), _adding(send, skipped))
             return
-        info: Headers = [
-            (b"x-headroom-compressed", b"true"),
-            (b"x-headroom-tokens-before", str(outcome.tokens_before).encode()),
-            (b"x-headroom-tokens-after", str(outcome.tokens_after).encode()),
-            (b"x-headroom-tokens-saved", str(outcome.tokens_saved).encode()),
-        ]
+        info: Headers = outcome.info_headers()
         if not outcome.tool_offered:
             data = dumps_body(outcome.body)
             await self.app(_scope(scope, len(data)), _Replay(data, receive), _adding(send, info))
@@ -245,12 +238,7 @@ class CompressionMiddleware:
         return outcome, ""
 
     async def _answer(self, calls: list[ToolCall], model: Any) -> tuple[Any, int]:
-        def run() -> tuple[Any, int]:
-            answers = answer_calls(calls, self.store)
-            counter = counter_for(model if isinstance(model, str) else None)
-            return answers, sum(counter.count(a.content) for _, a in answers)
-
-        return await asyncio.to_thread(run)
+        return await asyncio.to_thread(answer_and_count, calls, self.store, model)
 
     # ------------------------------------------------------------------ rounds
     async def _rounds(
@@ -273,18 +261,13 @@ class CompressionMiddleware:
                 data = dumps_body(body)
                 got = _Captured()
                 await self.app(_scope(scope, len(data)), _Replay(data, receive), got.send)
-                try:
-                    parsed = json.loads(got.body) if got.status == 200 else None
-                except ValueError:
-                    parsed = None
-                if not isinstance(parsed, dict):  # errors and odd answers go out as they are
+                parsed, calls, action = read_round(
+                    fmt, self.policy, got.status, got.body, rounds, usages
+                )
+                if parsed is None:  # errors and odd answers go out as they are
                     await _respond(send, got.status, got.body, got.headers + info)
                     return
-                usages.append(fmt.usage(parsed))
                 first = first or parsed
-                calls = fmt.calls(parsed)
-                ours = sum(1 for c in calls if c.is_retrieval)
-                action = self.policy.decide(rounds, ours, len(calls) - ours)
                 if action is not Action.ANSWER:
                     if rounds or action is not Action.PASS:
                         out = dumps_body(final_response(fmt, parsed, action, usages, first))
@@ -436,10 +419,6 @@ def _adding(send: Send, info: Headers) -> Send:
         await send(message)
 
     return wrapped
-
-
-async def _body(send: Send, data: bytes, more: bool) -> None:
-    await send({"type": "http.response.body", "body": data, "more_body": more})
 
 
 async def _respond(send: Send, status: int, body: bytes, headers: Headers) -> None:

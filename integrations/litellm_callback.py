@@ -48,8 +48,7 @@ from headroom.engine import DEFAULT_CONFIG
 from headroom.ledger import SavingsLedger
 from headroom.retrieval import RETRIEVE_TOOL_NAME
 from headroom.retrieval_policy import Action, RetrievalPolicy, retrieval_mode
-from headroom.tokens import counter_for
-from headroom.wire import RequestCompression, answer_calls, compress_request
+from headroom.wire import RequestCompression, answer_and_count, compress_request
 from headroom.wire.formats import ANTHROPIC, OPENAI_CHAT, OPENAI_RESPONSES, WireFormat
 
 require("litellm", "litellm")
@@ -294,12 +293,7 @@ class HeadroomCallback(CustomLogger):  # type: ignore[misc]
             return AgenticLoopPlan(response_override=stripped)
         calls = fmt.calls(data)
 
-        def run() -> tuple[Any, int]:
-            answers = answer_calls(calls, self.store)
-            counter = counter_for(model)
-            return answers, sum(counter.count(a.content) for _, a in answers)
-
-        answers, tokens = await asyncio.to_thread(run)
+        answers, tokens = await asyncio.to_thread(answer_and_count, calls, self.store, model)
         follow = fmt.follow_up({"model": model, "messages": list(messages)}, data, answers)
         call_id = getattr(logging_obj, "litellm_call_id", None) or (kwargs or {}).get(
             "litellm_call_id"
@@ -346,21 +340,9 @@ class HeadroomCallback(CustomLogger):  # type: ignore[misc]
     ) -> AgenticLoopPlan:
         return await self._plan(tools, model, messages, kwargs, logging_obj)
 
-    async def async_should_run_agentic_loop(
-        self,
-        response: Any,
-        model: str,
-        messages: list[dict[str, Any]],
-        tools: list[dict[str, Any]] | None,
-        stream: bool,
-        custom_llm_provider: str,
-        kwargs: dict[str, Any],
-    ) -> tuple[bool, dict[str, Any]]:
-        try:
-            return self._gate(response, tools, stream, kwargs)
-        except Exception as exc:
-            log.warning("headroom: could not read the response for retrieval calls: %r", exc)
-            return False, {}
+    # The Anthropic-messages surface asks the same question with the same parameters;
+    # LiteLLM only checks that the attribute differs from CustomLogger's, so one function serves.
+    async_should_run_agentic_loop = async_should_run_chat_completion_agentic_loop
 
     async def async_build_agentic_loop_plan(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -288,12 +289,14 @@ def parse_stream(data: bytes) -> list[dict[str, Any]]:
     return [e.json() for e in p.feed(data) + p.close() if isinstance(e.json(), dict)]
 
 
-def run_anthropic(rounds: list[dict[str, Any]]) -> tuple[bytes, list[Action]]:
-    s = AnthropicSplicer()
+def run_splicer(
+    s: Any, events: Callable[[dict[str, Any], int], list[bytes]], rounds: list[dict[str, Any]]
+) -> tuple[bytes, list[Action]]:
+    """Feeds round ``n``'s ``events(reply, n)`` to splicer ``s`` until a round ends the turn."""
     out = b""
     actions = []
     for n, reply in enumerate(rounds, 1):
-        for ev in anthropic_events(reply, n):
+        for ev in events(reply, n):
             out += s.feed(ev)
         end = s.end_round()
         actions.append(end.action)
@@ -301,6 +304,10 @@ def run_anthropic(rounds: list[dict[str, Any]]) -> tuple[bytes, list[Action]]:
             break
         s.next_round()
     return out + s.finish(), actions
+
+
+def run_anthropic(rounds: list[dict[str, Any]]) -> tuple[bytes, list[Action]]:
+    return run_splicer(AnthropicSplicer(), anthropic_events, rounds)
 
 
 def test_anthropic_pass_through_stream_is_byte_identical() -> None:
@@ -380,18 +387,7 @@ def test_anthropic_over_the_limit_ends_the_turn() -> None:
 
 
 def run_openai(rounds: list[dict[str, Any]], usage: bool = True) -> tuple[bytes, list[Action]]:
-    s = OpenAIChatSplicer()
-    out = b""
-    actions = []
-    for n, reply in enumerate(rounds, 1):
-        for ch in openai_chunks(reply, n, usage):
-            out += s.feed(ch)
-        end = s.end_round()
-        actions.append(end.action)
-        if end.action is not Action.ANSWER:
-            break
-        s.next_round()
-    return out + s.finish(), actions
+    return run_splicer(OpenAIChatSplicer(), lambda reply, n: openai_chunks(reply, n, usage), rounds)
 
 
 def test_openai_pass_through_stream_is_byte_identical() -> None:
@@ -474,18 +470,7 @@ def test_splicing_does_not_depend_on_how_the_bytes_arrive(cuts: list[int]) -> No
 
 
 def run_responses(rounds: list[dict[str, Any]]) -> tuple[bytes, list[Action]]:
-    s = ResponsesSplicer()
-    out = b""
-    actions = []
-    for n, reply in enumerate(rounds, 1):
-        for ev in responses_events(reply, n):
-            out += s.feed(ev)
-        end = s.end_round()
-        actions.append(end.action)
-        if end.action is not Action.ANSWER:
-            break
-        s.next_round()
-    return out + s.finish(), actions
+    return run_splicer(ResponsesSplicer(), responses_events, rounds)
 
 
 def test_responses_pass_through_stream_is_byte_identical() -> None:

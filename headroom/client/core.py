@@ -23,10 +23,11 @@ from ..wire import (
     RequestCompression,
     Splicer,
     WireFormat,
-    answer_calls,
+    answer_and_count,
     compress_request,
     dumps_body,
     final_response,
+    read_round,
     splicer_for,
 )
 from .metrics import MetricsLog, MetricsRecord, now
@@ -195,9 +196,7 @@ class Core:
         )
 
     def answer(self, fmt: WireFormat, calls: Any, model: Any) -> tuple[Any, int]:
-        answers = answer_calls(calls, self.store)
-        counter = counter_for(model if isinstance(model, str) else None)
-        return answers, sum(counter.count(a.content) for _, a in answers)
+        return answer_and_count(calls, self.store, model)
 
     def count_locally(self, body: dict[str, Any]) -> int:
         """Input tokens of a messages request, counted offline (approximate for Claude)."""
@@ -330,6 +329,24 @@ class _Exchange:
         assert self.fmt is not None
         return dumps_body(final_response(self.fmt, parsed, action, usages, self.first))
 
+    def round(
+        self, resp: httpx2.Response, payload: bytes, usages: list[Any]
+    ) -> httpx2.Response | dict[str, Any]:
+        """One non-streamed round, shared by the sync and async transports: the response to
+        hand back, or the next body to send when our retrieval calls are to be answered."""
+        assert self.fmt is not None
+        parsed, calls, action = read_round(
+            self.fmt, self.core.policy, resp.status_code, payload, self.rounds, usages
+        )
+        if parsed is None:
+            return httpx2.Response(resp.status_code, headers=_clean(resp.headers), content=payload)
+        self.first = self.first or parsed
+        if action is not Action.ANSWER:
+            return httpx2.Response(
+                200, headers=_clean(resp.headers), content=self.final(parsed, action, usages)
+            )
+        return self.next_body(parsed, calls)
+
 
 def _passed(resp: httpx2.Response) -> httpx2.Response:
     return httpx2.Response(
@@ -378,29 +395,14 @@ class HeadroomTransport(httpx2.BaseTransport):
             ex.record()
 
     def _rounds(self, ex: _Exchange, resp: httpx2.Response) -> httpx2.Response:
-        assert ex.fmt is not None
         usages: list[Any] = []
         while True:
             payload = resp.read()
             resp.close()
-            try:
-                parsed = json.loads(payload) if resp.status_code == 200 else None
-            except ValueError:
-                parsed = None
-            if not isinstance(parsed, dict):
-                return httpx2.Response(
-                    resp.status_code, headers=_clean(resp.headers), content=payload
-                )
-            usages.append(ex.fmt.usage(parsed))
-            ex.first = ex.first or parsed
-            calls = ex.fmt.calls(parsed)
-            n_ours = sum(1 for c in calls if c.is_retrieval)
-            action = self.core.policy.decide(ex.rounds, n_ours, len(calls) - n_ours)
-            if action is not Action.ANSWER:
-                return httpx2.Response(
-                    200, headers=_clean(resp.headers), content=ex.final(parsed, action, usages)
-                )
-            resp = self.inner.send(ex.build(ex.next_body(parsed, calls)), stream=True)
+            step = ex.round(resp, payload, usages)
+            if isinstance(step, httpx2.Response):
+                return step
+            resp = self.inner.send(ex.build(step), stream=True)
 
     def close(self) -> None:
         pass  # the original client owns the connection pool
@@ -488,29 +490,14 @@ class AsyncHeadroomTransport(httpx2.AsyncBaseTransport):
             ex.record()
 
     async def _rounds(self, ex: _Exchange, resp: httpx2.Response) -> httpx2.Response:
-        assert ex.fmt is not None
         usages: list[Any] = []
         while True:
             payload = await resp.aread()
             await resp.aclose()
-            try:
-                parsed = json.loads(payload) if resp.status_code == 200 else None
-            except ValueError:
-                parsed = None
-            if not isinstance(parsed, dict):
-                return httpx2.Response(
-                    resp.status_code, headers=_clean(resp.headers), content=payload
-                )
-            usages.append(ex.fmt.usage(parsed))
-            ex.first = ex.first or parsed
-            calls = ex.fmt.calls(parsed)
-            n_ours = sum(1 for c in calls if c.is_retrieval)
-            action = self.core.policy.decide(ex.rounds, n_ours, len(calls) - n_ours)
-            if action is not Action.ANSWER:
-                return httpx2.Response(
-                    200, headers=_clean(resp.headers), content=ex.final(parsed, action, usages)
-                )
-            resp = await self.inner.send(ex.build(ex.next_body(parsed, calls)), stream=True)
+            step = ex.round(resp, payload, usages)
+            if isinstance(step, httpx2.Response):
+                return step
+            resp = await self.inner.send(ex.build(step), stream=True)
 
     async def aclose(self) -> None:
         pass  # the original client owns the connection pool

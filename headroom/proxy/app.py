@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,18 +33,20 @@ from ..memory.redis_store import RedisMemoryStore
 from ..messages import slots
 from ..retrieval_policy import Action
 from ..store import Store, default_store, shared_store
-from ..tokens import counter_for
 from ..wire import (
     RequestCompression,
     WireFormat,
-    answer_calls,
+    answer_and_count,
     compress_request,
     dumps_body,
     final_response,
     format_for_path,
     may_hold_tool_output,
+    read_round,
     splicer_for,
 )
+from ..wire.asgi import Message, Receive, Scope, Send
+from ..wire.asgi import send_body as _body
 from ..wire.formats import ANTHROPIC, OPENAI_CHAT, ToolCall
 from . import costs, exchange
 from .backends import BackendClient, check_backend, upstream_url
@@ -69,10 +71,6 @@ from .upstream import (
 
 log = logging.getLogger("headroom.proxy")
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 JSON_HEADERS: Headers = [(b"content-type", b"application/json")]
 _SEEN_ABOVE = 4096  # outputs smaller than this compress fast enough on the event loop
@@ -742,12 +740,7 @@ class HeadroomProxy:
         send: Send,
     ) -> None:
         self.stats.add("compressed")
-        info: Headers = [
-            (b"x-headroom-compressed", b"true"),
-            (b"x-headroom-tokens-before", str(outcome.tokens_before).encode()),
-            (b"x-headroom-tokens-after", str(outcome.tokens_after).encode()),
-            (b"x-headroom-tokens-saved", str(outcome.tokens_saved).encode()),
-        ]
+        info: Headers = outcome.info_headers()
         data = dumps_body(outcome.body)
         headers = with_header(headers, b"content-length", str(len(data)).encode())
         provider = "anthropic" if fmt is ANTHROPIC else "openai"
@@ -762,12 +755,7 @@ class HeadroomProxy:
             await self._stream_rounds(fmt, url, headers, outcome, data, send, info, provider)
 
     async def _answer(self, calls: list[ToolCall], model: Any) -> tuple[Any, int]:
-        def run() -> tuple[Any, int]:
-            answers = answer_calls(calls, _request_store.get())
-            counter = counter_for(model if isinstance(model, str) else None)
-            return answers, sum(counter.count(a.content) for _, a in answers)
-
-        return await asyncio.to_thread(run)
+        return await asyncio.to_thread(answer_and_count, calls, _request_store.get(), model)
 
     async def _rounds(
         self,
@@ -798,21 +786,16 @@ class HeadroomProxy:
             except UpstreamError as exc:
                 await self._unreachable(send, provider, exc)
                 return
-            try:
-                parsed = json.loads(payload) if resp.status == 200 else None
-            except ValueError:
-                parsed = None
-            if not isinstance(parsed, dict):  # errors and odd answers reach the client as is
+            parsed, calls, action = read_round(
+                fmt, self.policy, resp.status, payload, rounds, usages
+            )
+            if parsed is None:  # errors and odd answers reach the client as is
                 if resp.status >= 400:
                     self.stats.add("upstream_errors")
                 hdrs = response_headers(resp.headers, body_changed=False)
                 await _respond(send, resp.status, payload, hdrs + info)
                 break
-            usages.append(fmt.usage(parsed))
             first = first or parsed
-            calls = fmt.calls(parsed)
-            n_ours = sum(1 for c in calls if c.is_retrieval)
-            action = self.policy.decide(rounds, n_ours, len(calls) - n_ours)
             if action is not Action.ANSWER:
                 final = final_response(fmt, parsed, action, usages, first)
                 hdrs = response_headers(resp.headers, body_changed=True)
@@ -951,10 +934,6 @@ def _stream_error(fmt: WireFormat, payload: bytes) -> bytes:
     if fmt is ANTHROPIC:
         return f"event: error\ndata: {json.dumps(error)}\n\n".encode()
     return f"data: {json.dumps(error)}\n\n".encode()
-
-
-async def _body(send: Send, data: bytes, more: bool) -> None:
-    await send({"type": "http.response.body", "body": data, "more_body": more})
 
 
 async def _respond(send: Send, status: int, body: bytes, headers: Headers) -> None:

@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from .shared import RedisBacked
+
 log = logging.getLogger("headroom.proxy")
 
 _KEEP_HEADERS = (b"content-type", b"request-id", b"x-request-id", b"openai-model")
@@ -84,7 +86,7 @@ def kept_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]
     return [(k.lower(), v) for k, v in headers if k.lower() in _KEEP_HEADERS]
 
 
-class ResponseCache:
+class ResponseCache(RedisBacked):
     """Memory (``cachetools.TTLCache``) or Redis, behind one async interface."""
 
     def __init__(
@@ -106,17 +108,6 @@ class ResponseCache:
             from cachetools import TTLCache
 
             self._memory = TTLCache(maxsize=max_entries, ttl=ttl)
-
-    def _redis(self) -> Any:
-        if self.redis_url is None or time.monotonic() < self._down_until:
-            return None
-        if self._client is None:
-            from redis import asyncio as aioredis
-
-            self._client = aioredis.Redis.from_url(
-                self.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5
-            )
-        return self._client
 
     def _failed(self, exc: Exception) -> None:
         self._down_until = time.monotonic() + _RETRY_AFTER

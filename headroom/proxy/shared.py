@@ -18,7 +18,27 @@ log = logging.getLogger("headroom.proxy")
 _RETRY_AFTER = 1.0
 
 
-class SharedCounters:
+class RedisBacked:
+    """A lazily made asyncio Redis client (``redis_url``), none while ``_down_until`` (set
+    after a failure) has not passed. Subclasses set the three attributes in ``__init__``."""
+
+    redis_url: str | None
+    _client: Any
+    _down_until: float
+
+    def _redis(self) -> Any:
+        if self.redis_url is None or time.monotonic() < self._down_until:
+            return None
+        if self._client is None:
+            from redis import asyncio as aioredis
+
+            self._client = aioredis.Redis.from_url(
+                self.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5
+            )
+        return self._client
+
+
+class SharedCounters(RedisBacked):
     """Named float counters, each with an optional expiry (seconds)."""
 
     def __init__(self, redis_url: str | None = None, prefix: str = "headroom-proxy:") -> None:
@@ -33,17 +53,6 @@ class SharedCounters:
     @property
     def shared(self) -> bool:
         return self.redis_url is not None
-
-    def _redis(self) -> Any:
-        if self.redis_url is None or time.monotonic() < self._down_until:
-            return None
-        if self._client is None:
-            from redis import asyncio as aioredis
-
-            self._client = aioredis.Redis.from_url(
-                self.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5
-            )
-        return self._client
 
     def _failed(self, exc: Exception) -> None:
         self.failures += 1

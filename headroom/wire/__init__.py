@@ -5,6 +5,7 @@
 - ``request``: ``compress_request`` compresses a whole body and offers the tool.
 - ``sse`` and ``stream``: server-sent events and splicing hidden rounds into a stream.
 - ``rounds``: answering ``headroom_retrieve`` calls.
+- ``asgi``: the ASGI types and body-sending helper of the proxy app and the middleware.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from .formats import (
     sum_usage,
 )
 from .request import RequestCompression, compress_request, dumps_body, may_hold_tool_output
-from .rounds import answer_calls, final_response
+from .rounds import answer_and_count, answer_calls, final_response, read_round
 from .sse import SSEEvent, SSEParser, encode_event
 from .stream import (
     AnthropicSplicer,
@@ -46,6 +47,7 @@ __all__ = [
     "Splicer",
     "ToolCall",
     "WireFormat",
+    "answer_and_count",
     "answer_calls",
     "compress_request",
     "dumps_body",
@@ -53,6 +55,7 @@ __all__ = [
     "final_response",
     "format_for_path",
     "may_hold_tool_output",
+    "read_round",
     "splicer_for",
     "sum_usage",
 ]

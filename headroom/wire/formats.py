@@ -142,15 +142,8 @@ class WireFormat:
         return {"error": {"message": message, "type": kind, "param": None, "code": kind}}
 
 
-_THINKING = ("thinking", "redacted_thinking")
-
-
-class AnthropicMessages(WireFormat):
-    """``POST /v1/messages``: tool results are ``tool_result`` blocks in user turns."""
-
-    name = "anthropic"
-    tool_format = "anthropic"
-    stop_calls = "tool_use"
+class _MessagesField(WireFormat):
+    """Formats whose request carries the conversation as a plain ``messages`` list."""
 
     def messages(self, body: dict[str, Any]) -> list[Any] | None:
         msgs = body.get("messages")
@@ -160,6 +153,17 @@ class AnthropicMessages(WireFormat):
         self, body: dict[str, Any], original: list[Any], new: list[Any]
     ) -> dict[str, Any]:
         return {**body, "messages": new}
+
+
+_THINKING = ("thinking", "redacted_thinking")
+
+
+class AnthropicMessages(_MessagesField):
+    """``POST /v1/messages``: tool results are ``tool_result`` blocks in user turns."""
+
+    name = "anthropic"
+    tool_format = "anthropic"
+    stop_calls = "tool_use"
 
     def calls(self, response: dict[str, Any]) -> list[ToolCall]:
         out: list[ToolCall] = []
@@ -229,20 +233,11 @@ class AnthropicMessages(WireFormat):
         return {"type": "error", "error": {"type": kind, "message": message}}
 
 
-class OpenAIChat(WireFormat):
+class OpenAIChat(_MessagesField):
     """``POST /v1/chat/completions``: tool outputs are ``role: tool`` messages."""
 
     name = "openai_chat"
     stop_calls = "tool_calls"
-
-    def messages(self, body: dict[str, Any]) -> list[Any] | None:
-        msgs = body.get("messages")
-        return msgs if isinstance(msgs, list) else None
-
-    def with_messages(
-        self, body: dict[str, Any], original: list[Any], new: list[Any]
-    ) -> dict[str, Any]:
-        return {**body, "messages": new}
 
     def can_answer(self, body: dict[str, Any]) -> bool:
         n = body.get("n")

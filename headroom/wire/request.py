@@ -50,6 +50,15 @@ class RequestCompression:
     def tokens_saved(self) -> int:
         return self.tokens_before - self.tokens_after
 
+    def info_headers(self) -> list[tuple[bytes, bytes]]:
+        """The ``x-headroom-*`` response headers that report this compression."""
+        return [
+            (b"x-headroom-compressed", b"true"),
+            (b"x-headroom-tokens-before", str(self.tokens_before).encode()),
+            (b"x-headroom-tokens-after", str(self.tokens_after).encode()),
+            (b"x-headroom-tokens-saved", str(self.tokens_saved).encode()),
+        ]
+
 
 def _worth_a_look(messages: list[Any], min_tokens: int) -> bool:
     """Cheap test: does any tool output possibly reach ``min_tokens``? (A token is at

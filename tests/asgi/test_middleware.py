@@ -263,7 +263,7 @@ def test_a_failed_answer_ends_the_turn_without_our_call(monkeypatch: Any) -> Non
     def boom(*a: Any, **k: Any) -> Any:
         raise RuntimeError("store unavailable")
 
-    monkeypatch.setattr(mod, "answer_calls", boom)
+    monkeypatch.setattr(mod, "answer_and_count", boom)
     fake = FakeUpstream(script=retrieving())
     app = build("starlette", fake)
 
