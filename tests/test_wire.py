@@ -510,3 +510,17 @@ def test_responses_mixed_calls_strip_ours() -> None:
     assert RETRIEVE_TOOL_NAME not in out.decode()
     assert [e["sequence_number"] for e in events] == list(range(len(events)))
     assert [i["name"] for i in events[-1]["response"]["output"]] == ["sh"]
+
+
+def test_stream_error_with_a_lone_surrogate_is_escaped_not_raised() -> None:
+    from headroom.wire import sse
+    from headroom.wire.formats import format_for_path
+    from headroom.wire.stream import stream_error
+
+    fmt = format_for_path("/v1/messages")
+    assert fmt is not None
+    event = stream_error(fmt, b'{"error": {"type": "api_error", "message": "bad \\ud800 byte"}}')
+    assert event.startswith(b"event: error\n") and b"\\ud800" in event
+    parsed = json.loads(event.split(b"data: ", 1)[1])
+    assert parsed["error"]["message"] == "bad \ud800 byte"
+    assert sse.encode_event({"a": "é"}) == 'data: {"a":"é"}\n\n'.encode()

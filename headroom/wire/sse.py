@@ -94,7 +94,13 @@ def encode_event(data: Any, event: str | None = None) -> bytes:
     """One event as bytes: ``event:`` (when given) and a compact JSON ``data:`` line."""
     payload = data if isinstance(data, str) else dumps_compact(data)
     head = f"event: {event}\n" if event else ""
-    return f"{head}data: {payload}\n\n".encode()
+    try:
+        return f"{head}data: {payload}\n\n".encode()
+    except UnicodeEncodeError:  # a lone surrogate, which UTF-8 cannot carry: escape it
+        if isinstance(data, str):
+            raise
+        payload = json.dumps(data, separators=(",", ":"))
+        return f"{head}data: {payload}\n\n".encode()
 
 
 def dumps_compact(value: Any) -> str:
