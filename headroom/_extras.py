@@ -9,7 +9,7 @@ from .errors import MissingExtraError
 
 
 def require(module: str, extra: str) -> ModuleType:
-    """Import ``module`` or raise MissingExtraError naming ``pip install "headroom-ai[extra]"``."""
+    """Import ``module`` or raise MissingExtraError naming ``pip install ".[extra]"``."""
     try:
         return importlib.import_module(module)
     except ImportError as exc:

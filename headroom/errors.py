@@ -23,5 +23,5 @@ class MissingExtraError(HeadroomError, ImportError):
         self.module = module
         super().__init__(
             f"{module} is needed for this feature and is not installed. "
-            f'Install it with: pip install "headroom-ai[{extra}]"'
+            f'Install it with: pip install ".[{extra}]" (from a checkout of this repository)'
         )

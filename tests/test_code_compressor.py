@@ -351,7 +351,7 @@ def test_syntax_broken_code_is_left_alone(language):
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_missing_tree_sitter_raises_missing_extra(language, monkeypatch):
     monkeypatch.setitem(sys.modules, "tree_sitter", None)
-    with pytest.raises(MissingExtraError, match=r"headroom-ai\[code\]"):
+    with pytest.raises(MissingExtraError, match=r"\.\[code\]"):
         CodeAwareCompressor().compress(fixture(language), context())
 
 

@@ -108,7 +108,7 @@ def test_ml_available_reflects_installed_packages(monkeypatch):
 def test_missing_extra_names_the_pip_command(monkeypatch, tmp_path):
     monkeypatch.setattr(ml, "_embedder", None)
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
-    with pytest.raises(MissingExtraError, match=r'pip install "headroom-ai\[ml\]"'):
+    with pytest.raises(MissingExtraError, match=r'pip install "\.\[ml\]"'):
         ml.sentence_embedder()
     model = write_classifier(tmp_path / "m.onnx", [5])
     with pytest.raises(MissingExtraError) as info:

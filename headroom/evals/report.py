@@ -139,7 +139,7 @@ def plot(result: SuiteResult, path: Path) -> Path:
         import matplotlib.pyplot as plt
     except ImportError as exc:
         raise PlotUnavailable(
-            '--plot needs matplotlib: pip install matplotlib (or pip install "headroom-ai[evals]")'
+            '--plot needs matplotlib: pip install matplotlib (or pip install ".[evals]")'
         ) from exc
     cases = result.cases
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(max(10.0, 0.35 * len(cases) + 6), 5.5))

@@ -3,7 +3,7 @@
 ``HEADROOM_STORE=redis://host:port/db`` (or ``rediss://…``, ``unix:///path.sock``) selects
 it. Values use the shared codec in :mod:`headroom.store.base`, so originals above
 ``COMPRESS_ABOVE`` bytes are stored zlib-compressed, and every key expires after ``ttl``
-seconds (Redis does the expiring). Needs ``pip install "headroom-ai[redis]"``.
+seconds (Redis does the expiring). Needs ``pip install ".[redis]"``.
 """
 
 from __future__ import annotations

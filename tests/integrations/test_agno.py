@@ -549,7 +549,7 @@ def test_missing_agno_names_the_extra(monkeypatch):
 
     monkeypatch.setitem(sys.modules, "agno", None)
     monkeypatch.delitem(sys.modules, "headroom.integrations.agno")
-    with pytest.raises(MissingExtraError, match=r"headroom-ai\[agno\]"):
+    with pytest.raises(MissingExtraError, match=r"\.\[agno\]"):
         importlib.import_module("headroom.integrations.agno")
 
 

@@ -606,7 +606,7 @@ def test_missing_langchain_core_names_the_extra():
         "except MissingExtraError as e:\n    print(e)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert 'pip install "headroom-ai[langchain]"' in out.stdout
+    assert 'pip install ".[langchain]"' in out.stdout
 
 
 def test_example_runs_offline_and_reports_tokens():

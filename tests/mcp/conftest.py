@@ -14,7 +14,7 @@ import pytest
 
 from tests.helpers import stop_process
 
-pytest.importorskip("mcp", reason="the mcp extra is not installed (pip install 'headroom-ai[mcp]')")
+pytest.importorskip("mcp", reason="the mcp extra is not installed (pip install '.[mcp]')")
 
 ROWS = [
     {

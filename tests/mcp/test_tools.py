@@ -251,7 +251,7 @@ def test_missing_mcp_names_the_extra(monkeypatch):
     from headroom.mcp_server.server import build_server
 
     monkeypatch.setitem(sys.modules, "mcp", None)
-    with pytest.raises(MissingExtraError, match=r"headroom-ai\[mcp\]"):
+    with pytest.raises(MissingExtraError, match=r"\.\[mcp\]"):
         build_server()
 
 

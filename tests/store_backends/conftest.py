@@ -84,9 +84,7 @@ def redis_server() -> Iterator[RedisServer]:
         pytest.skip(
             "redis-server not installed (apt-get install redis-server); Redis backend tests skipped"
         )
-    pytest.importorskip(
-        "redis", reason="the redis extra is not installed (pip install 'headroom-ai[redis]')"
-    )
+    pytest.importorskip("redis", reason="the redis extra is not installed (pip install '.[redis]')")
     server = RedisServer(REDIS_SERVER)
     server.start()
     try:

@@ -247,5 +247,5 @@ def test_missing_redis_package_names_the_extra(monkeypatch):
 
     monkeypatch.setitem(sys.modules, "redis", None)
     monkeypatch.setitem(sys.modules, "redis.exceptions", None)
-    with pytest.raises(MissingExtraError, match=r"headroom-ai\[redis\]"):
+    with pytest.raises(MissingExtraError, match=r"\.\[redis\]"):
         RedisStore("redis://127.0.0.1:1/0")
