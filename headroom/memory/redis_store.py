@@ -11,20 +11,15 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from typing import Any
 
 from .._extras import require
 from ..errors import ConfigError, StoreError
 from .store import (
-    MAX_FACT_CHARS,
-    MAX_SUBJECT_CHARS,
-    SCOPES,
     Fact,
     MemoryStats,
-    _clean,
-    _subject_key,
     fts_query,
+    new_fact_fields,
 )
 
 _WORDS_RE = re.compile(r"\w+", re.UNICODE)
@@ -79,15 +74,7 @@ class RedisMemoryStore:
     ) -> Fact:
         """Store ``fact``, superseding the current fact on the same subject (atomically:
         a WATCH/MULTI transaction on the owner's hash)."""
-        if scope not in SCOPES:
-            raise ConfigError(f"memory scope must be one of {SCOPES}, not {scope!r}")
-        text = _clean(fact, MAX_FACT_CHARS)
-        if not text:
-            raise ConfigError("a memory fact must not be empty")
-        subj = _clean(subject, MAX_SUBJECT_CHARS) if subject else text[:MAX_SUBJECT_CHARS]
-        skey = _subject_key(subj) or subj.casefold()
-        sid = owner if scope == "user" else (scope_id or "")
-        created = time.time() if now is None else now
+        text, subj, skey, sid, created = new_fact_fields(owner, fact, subject, scope, scope_id, now)
         key = self._key(owner)
         result: list[Fact] = []
 

@@ -81,6 +81,27 @@ def _subject_key(subject: str) -> str:
     return " ".join(_WORD.findall(subject.casefold()))
 
 
+def new_fact_fields(
+    owner: str,
+    fact: str,
+    subject: str | None,
+    scope: str,
+    scope_id: str | None,
+    now: float | None,
+) -> tuple[str, str, str, str, float]:
+    """A new fact's validated fields, as every memory backend stores them: its text,
+    subject, subject key (what supersedes), scope id and creation time."""  # fmt: skip
+    if scope not in SCOPES:
+        raise ConfigError(f"memory scope must be one of {SCOPES}, not {scope!r}")
+    text = _clean(fact, MAX_FACT_CHARS)
+    if not text:
+        raise ConfigError("a memory fact must not be empty")
+    subj = _clean(subject, MAX_SUBJECT_CHARS) if subject else text[:MAX_SUBJECT_CHARS]
+    key = _subject_key(subj) or subj.casefold()
+    sid = owner if scope == "user" else (scope_id or "")
+    return text, subj, key, sid, time.time() if now is None else now
+
+
 def fts_query(text: str) -> str:
     """An FTS5 OR-query of the distinct words of ``text`` (each quoted, so no word is
     read as FTS syntax); empty when ``text`` has no words."""
@@ -165,15 +186,7 @@ class MemoryStore:
     ) -> Fact:
         """Store ``fact``; it supersedes the current fact on the same subject (the subject
         defaults to the fact itself). Adding the current fact again changes nothing."""
-        if scope not in SCOPES:
-            raise ConfigError(f"memory scope must be one of {SCOPES}, not {scope!r}")
-        text = _clean(fact, MAX_FACT_CHARS)
-        if not text:
-            raise ConfigError("a memory fact must not be empty")
-        subj = _clean(subject, MAX_SUBJECT_CHARS) if subject else text[:MAX_SUBJECT_CHARS]
-        key = _subject_key(subj) or subj.casefold()
-        sid = owner if scope == "user" else (scope_id or "")
-        created = time.time() if now is None else now
+        text, subj, key, sid, created = new_fact_fields(owner, fact, subject, scope, scope_id, now)
         try:
             with self._write() as conn:
                 current = conn.execute(
